@@ -1,0 +1,178 @@
+import pytest
+import torch
+
+from lmkviz.decoding import DECODERS, decode, flip_heatmaps, gaussian_blur, modulate
+from lmkviz.encoding import binary_heatmaps, gaussian_heatmaps
+
+
+def random_points(n, k, size, seed=0, margin=0.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, k, 2, generator=g) * (size - 2 * margin) + margin
+
+
+def mean_error(a, b):
+    return (a - b).norm(dim=-1).mean().item()
+
+
+# Round-trip accuracy on 64x64 maps, sigma = 2, random sub-pixel points (heatmap px).
+@pytest.fixture(scope="module")
+def gaussian_case():
+    points = random_points(32, 68, 64, seed=0, margin=2.0)
+    return points, gaussian_heatmaps(points, 64, 2.0)
+
+
+def test_dark_round_trip_on_subpixel_gaussians_within_0_02(gaussian_case):
+    points, maps = gaussian_case
+    assert mean_error(decode(maps, "dark"), points) <= 0.02
+
+
+def test_argmax_round_trip_is_quantised_between_0_3_and_0_45(gaussian_case):
+    points, maps = gaussian_case
+    assert 0.3 <= mean_error(decode(maps, "argmax"), points) <= 0.45
+
+
+def test_quarter_beats_argmax(gaussian_case):
+    points, maps = gaussian_case
+    assert mean_error(decode(maps, "quarter"), points) < mean_error(decode(maps, "argmax"), points)
+
+
+def test_topk_on_scores_beats_argmax(gaussian_case):
+    points, maps = gaussian_case
+    assert mean_error(decode(maps, "topk", logits=False), points) < mean_error(decode(maps, "argmax"), points)
+
+
+def test_argmax_lands_on_the_cell_centre_within_half_a_cell():
+    points = random_points(8, 68, 64, seed=3)
+    maps = gaussian_heatmaps(points, 64, 1.5)
+    out = decode(maps, "argmax")
+    assert (out - points).abs().max() <= 0.5 + 1e-4
+    assert torch.equal(out - 0.5, torch.floor(out))
+
+
+def test_mean_argmax_of_2000_binary_draws_is_the_point():
+    points = random_points(1, 20, 64, seed=4, margin=1.0)
+    maps = binary_heatmaps(points.expand(2000, -1, -1), 64, generator=torch.Generator().manual_seed(0))
+    assert (decode(maps, "argmax").mean(0) - points[0]).norm(dim=-1).max() <= 0.05
+
+
+def test_dark_falls_back_to_argmax_at_the_border():
+    points = torch.tensor([[[0.3, 10.2], [20.4, 63.8], [63.6, 0.2]]])
+    maps = gaussian_heatmaps(points, 64, 2.0)
+    dark, argmax = decode(maps, "dark"), decode(maps, "argmax")
+    assert torch.equal(dark, argmax)
+    assert torch.isfinite(dark).all()
+
+
+def test_dark_falls_back_where_the_hessian_is_not_negative_definite():
+    flat = torch.zeros(1, 1, 16, 16)  # constant map: Hessian zero
+    assert torch.equal(decode(flat, "dark"), decode(flat, "argmax"))
+    saddle = torch.zeros(1, 1, 16, 16)
+    saddle[0, 0, 8, :] = 1.0  # ridge along x: flat direction
+    saddle[0, 0, 8, 5] = 1.01
+    out = decode(saddle, "dark")
+    assert torch.isfinite(out).all()
+    assert abs(out[0, 0, 0].item() - 5.5) <= 1.0
+
+
+def test_dark_uses_the_cross_term_on_correlated_gaussians():
+    # anisotropic, rotated Gaussian centred at a sub-pixel point
+    cx, cy = 20.3, 30.7
+    ys, xs = torch.meshgrid(torch.arange(64.0) + 0.5, torch.arange(64.0) + 0.5, indexing="ij")
+    dx, dy = xs - cx, ys - cy
+    cov_inv = torch.linalg.inv(torch.tensor([[6.0, 3.5], [3.5, 4.0]]))
+    q = cov_inv[0, 0] * dx**2 + 2 * cov_inv[0, 1] * dx * dy + cov_inv[1, 1] * dy**2
+    maps = torch.exp(-0.5 * q)[None, None]
+    out = decode(maps, "dark")[0, 0]
+    assert (out - torch.tensor([cx, cy])).norm() < 1e-3
+
+
+def test_dark_modulation_helps_on_noisy_maps():
+    points = random_points(16, 68, 64, seed=5, margin=6)
+    g = torch.Generator().manual_seed(1)
+    maps = gaussian_heatmaps(points, 64, 2.0) + 0.05 * torch.randn(16, 68, 64, 64, generator=g)
+    raw = mean_error(decode(maps, "dark"), points)
+    blurred = mean_error(decode(maps, "dark", blur=1.5), points)
+    assert blurred < raw / 2
+
+
+def test_modulate_keeps_the_peak_height_and_blur_keeps_mass():
+    points = random_points(2, 3, 32, seed=6, margin=8)
+    maps = gaussian_heatmaps(points, 32, 1.0)
+    mod = modulate(maps, 1.0)
+    torch.testing.assert_close(mod.amax(dim=(-1, -2)), maps.amax(dim=(-1, -2)))
+    torch.testing.assert_close(gaussian_blur(maps, 1.0).sum(dim=(-1, -2)), maps.sum(dim=(-1, -2)), rtol=1e-4, atol=1e-4)
+
+
+def test_topk_with_logits_is_the_h3r_softmax():
+    maps = torch.full((1, 1, 8, 8), -10.0)
+    maps[0, 0, 2, 3] = 5.0
+    maps[0, 0, 2, 4] = 5.0  # two equal logits: the mean of their centres
+    out = decode(maps, "topk", k=2, logits=True)
+    torch.testing.assert_close(out, torch.tensor([[[4.0, 2.5]]]))
+
+
+def test_topk_on_binary_logits_recovers_subpixel_point():
+    # a model that learned the randomized-rounding probabilities outputs
+    # log-odds proportional to the bilinear weights; top-4 softmax of the
+    # log-probabilities is the bilinear mean, which is the point.
+    points = random_points(4, 10, 32, seed=8, margin=2)
+    u = points - 0.5
+    base, frac = torch.floor(u), u - torch.floor(u)
+    probs = torch.zeros(4, 10, 32, 32)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            w = (frac[..., 0] if dx else 1 - frac[..., 0]) * (frac[..., 1] if dy else 1 - frac[..., 1])
+            r = (base[..., 1] + dy).long()
+            c = (base[..., 0] + dx).long()
+            probs.view(4, 10, -1).scatter_add_(-1, (r * 32 + c)[..., None], w[..., None])
+    out = decode(torch.log(probs.clamp_min(1e-12)), "topk", k=4, logits=True)
+    assert mean_error(out, points) < 1e-4
+
+
+@pytest.mark.parametrize("method", DECODERS)
+def test_decoders_are_batched_and_match_per_map_decoding(method):
+    points = random_points(3, 5, 32, seed=9, margin=1)
+    maps = gaussian_heatmaps(points, (32, 40), 2.0)
+    batched = decode(maps, method)
+    single = torch.stack([torch.stack([decode(maps[i, j][None, None], method)[0, 0] for j in range(5)]) for i in range(3)])
+    torch.testing.assert_close(batched, single)
+    assert batched.shape == (3, 5, 2)
+
+
+@pytest.mark.parametrize("method", DECODERS)
+def test_confidence_is_the_peak(method):
+    maps = gaussian_heatmaps(random_points(2, 4, 16, seed=10), 16, 2.0) * 0.7
+    _, conf = decode(maps, method, return_confidence=True)
+    torch.testing.assert_close(conf, maps.amax(dim=(-1, -2)))
+    _, conf_logits = decode(maps, method, logits=True, return_confidence=True)
+    torch.testing.assert_close(conf_logits, torch.sigmoid(maps.amax(dim=(-1, -2))))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_decoders_follow_dtype(dtype):
+    maps = gaussian_heatmaps(random_points(2, 4, 16, seed=12, margin=2), 16, 2.0).to(dtype)
+    for method in DECODERS:
+        assert decode(maps, method).dtype == dtype
+
+
+def test_unknown_decoder_and_bad_shape():
+    with pytest.raises(ValueError, match="unknown decoder"):
+        decode(torch.zeros(1, 1, 4, 4), "mean")
+    with pytest.raises(ValueError, match="H, W"):
+        decode(torch.zeros(4), "argmax")
+
+
+def test_flip_heatmaps_mirrors_points_as_w_minus_x():
+    points = torch.tensor([[[5.25, 7.5], [20.0, 3.0]]])
+    maps = gaussian_heatmaps(points, 32, 2.0)
+    flipped = flip_heatmaps(maps, torch.tensor([1, 0]))
+    out = decode(flipped, "dark")
+    expected = torch.stack([32 - points[..., 0], points[..., 1]], -1)[:, [1, 0]]
+    torch.testing.assert_close(out, expected, atol=1e-3, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("method", DECODERS)
+def test_cuda_matches_cpu(method):
+    maps = gaussian_heatmaps(random_points(4, 20, 64, seed=13), 64, 2.0)
+    torch.testing.assert_close(decode(maps.cuda(), method).cpu(), decode(maps, method), atol=1e-4, rtol=0)
