@@ -1,0 +1,554 @@
+"""Datasets on disk in the LaPa layout.
+
+Layout (any number of points per face; a ``labels/`` folder, if present, is ignored)::
+
+    <root>/{train,val,test}/images/NAME.jpg        (.jpg, .jpeg or .png)
+    <root>/{train,val,test}/landmarks/NAME.txt     line 1: K, then K lines "x y"
+
+Landmarks are continuous pixel coordinates of the stored image (pixel ``j`` spans
+``[j, j + 1)``, see :mod:`lmkviz`) and are used as given. Images are read without
+EXIF rotation because the annotations refer to the stored pixels.
+
+Point the explorer at more datasets with the environment variable ``LMKVIZ_DATA``
+(folders separated by ``os.pathsep``), e.g. ``LMKVIZ_DATA=../shared/datasets``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lmkviz.data.schemes import scheme_for
+
+__all__ = [
+    "SPLITS",
+    "IMAGE_EXTENSIONS",
+    "MAX_IMAGE_PIXELS",
+    "Sample",
+    "read_image",
+    "read_landmarks",
+    "is_lapa_layout",
+    "FolderSplit",
+    "check_dataset",
+    "format_check_report",
+    "DatasetInfo",
+    "discover_datasets",
+]
+
+PathLike = Union[str, os.PathLike]
+
+SPLITS = ("train", "val", "test")
+"""Split folder names of the LaPa layout, in display order."""
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+"""Image file suffixes read from ``images/`` (case-insensitive)."""
+
+MAX_IMAGE_PIXELS = 50_000_000
+"""Images with more pixels (width x height) are refused: a guard against decompression bombs."""
+
+ENV_VAR = "LMKVIZ_DATA"
+"""Environment variable: extra folders (``os.pathsep``-separated) searched for datasets."""
+
+_PROJECT_DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+@dataclass(frozen=True, eq=False)
+class Sample:
+    """One annotated face (compared and hashed by identity, as it holds arrays).
+
+    image: (H, W, 3) uint8 RGB.
+    points: (K, 2) float32 xy in pixels of ``image``; pixel j spans [j, j + 1); NaN = missing.
+    name: file name without suffix.
+    """
+
+    image: np.ndarray
+    points: np.ndarray
+    name: str
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _check_pixels(size: tuple[int, int], path: PathLike) -> None:
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise ValueError(f"{path}: image has an empty size {w}x{h}")
+    if w * h > MAX_IMAGE_PIXELS:
+        raise ValueError(
+            f"{path}: image is {w}x{h} = {w * h / 1e6:.0f} megapixels, above the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f}; downscale it before using it"
+        )
+
+
+def _to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Any PIL mode -> (H, W, 3) uint8 RGB. 16/32-bit and float images are rescaled, not clipped."""
+    mode = im.mode
+    if mode == "RGB":
+        return np.asarray(im, dtype=np.uint8)
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(im)
+        if arr.dtype.byteorder not in ("=", "|"):
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        arr = arr.astype(np.float64)
+        if mode.startswith("I;16"):
+            lo, hi = 0.0, 65535.0
+        elif mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 65535:
+            # 16-bit PNGs often open as mode "I"; keep their full 16-bit range.
+            lo, hi = 0.0, (255.0 if arr.max() <= 255 else 65535.0)
+        elif mode == "F" and arr.size and arr.min() >= 0 and arr.max() <= 1:
+            lo, hi = 0.0, 1.0
+        else:  # arbitrary range: stretch min..max
+            finite = arr[np.isfinite(arr)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            if hi <= lo:
+                hi = lo + 1.0
+        grey = np.clip(np.round((np.nan_to_num(arr, nan=lo) - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
+        # Composite transparent images over white rather than exposing hidden colours.
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def read_image(path: PathLike, exif_transpose: bool = False) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB.
+
+    Grey, palette, CMYK and alpha images are converted to RGB (alpha is composited
+    over white); 16-bit images are scaled to 8 bits (``v * 255 / 65535``), not clipped.
+    ``exif_transpose=False`` keeps the stored pixel order, which dataset annotations
+    refer to; pass True for user uploads taken with a phone.
+
+    Raises ValueError naming the file when it is missing, not an image, truncated or
+    corrupt, or larger than :data:`MAX_IMAGE_PIXELS`.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_pixels(im.size, path)
+                if exif_transpose:
+                    im = ImageOps.exif_transpose(im)
+                im.load()
+                array = _to_rgb_array(im)
+    except ValueError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: cannot decode image ({err}); the file is corrupt") from None
+    except FileNotFoundError:
+        raise ValueError(f"{path}: image file not found; check the path") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: not an image file (unknown format); replace or remove it") from None
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{path}: image is too large ({err})") from None
+    except (OSError, SyntaxError, EOFError, MemoryError) as err:
+        raise ValueError(f"{path}: cannot decode image ({err}); the file is truncated or corrupt") from None
+    if not (array.flags.writeable and array.flags.c_contiguous):
+        array = np.array(array, order="C")  # a writable copy, safe for torch.from_numpy
+    return array
+
+
+def _image_header(path: Path) -> tuple[int, int]:
+    """(H, W) from the image header without decoding pixels; ValueError when unreadable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_pixels(im.size, path)
+                w, h = im.size
+    except ValueError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: cannot read image header ({err})") from None
+    except FileNotFoundError:
+        raise ValueError(f"{path}: image file not found") from None
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: not an image file (unknown format)") from None
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{path}: image is too large ({err})") from None
+    except (OSError, SyntaxError, EOFError) as err:
+        raise ValueError(f"{path}: cannot read image header ({err})") from None
+    return h, w
+
+
+def read_landmarks(path: PathLike, expected: Optional[int] = None) -> np.ndarray:
+    """Read a LaPa landmark file: line 1 the point count K, then K lines "x y".
+
+    Returns (K, 2) float32 xy in pixels of the stored image (continuous convention,
+    used as given). Blank lines are ignored. Raises ValueError naming the file and
+    line for a bad count line, a line that is not two numbers, a count that does not
+    match the number of lines, NaN/inf values, or ``K != expected``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: landmark file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: cannot read landmark file ({err})") from None
+    lines = [(no, line.strip()) for no, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise ValueError(f"{path}: landmark file is empty; line 1 must be the point count")
+    no, first = lines[0]
+    try:
+        count = int(first)
+    except ValueError:
+        raise ValueError(f"{path}: line {no} should be the point count, found {first[:40]!r}") from None
+    if count <= 0:
+        raise ValueError(f"{path}: line {no} gives {count} points; the count must be positive")
+    body = lines[1:]
+    if len(body) != count:
+        raise ValueError(f"{path}: line 1 announces {count} points but the file has {len(body)} point lines")
+    rows = [line.split() for _, line in body]
+    for (no, line), row in zip(body, rows):
+        if len(row) != 2:
+            raise ValueError(f"{path}: line {no} should be two numbers 'x y', found {line[:40]!r}")
+    try:
+        points = np.array(rows, dtype=np.float64)
+    except ValueError:
+        for (no, line), row in zip(body, rows):
+            try:
+                float(row[0]), float(row[1])
+            except ValueError:
+                raise ValueError(f"{path}: line {no} is not numeric: {line[:40]!r}") from None
+        raise
+    finite = np.isfinite(points).all(axis=1)
+    if not finite.all():
+        no = body[int(np.argmin(finite))][0]
+        raise ValueError(f"{path}: line {no} holds NaN or infinity; every point needs finite x and y")
+    if expected is not None and count != expected:
+        raise ValueError(f"{path}: expected {expected} points, found {count}; check the landmark file format")
+    return points.astype(np.float32)
+
+
+def _count_line(path: Path) -> Optional[int]:
+    """The point count from line 1 of a landmark file, or None when unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    return int(line)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _split_dirs(root: Path, split: str) -> tuple[Path, Path]:
+    return root / split / "images", root / split / "landmarks"
+
+
+def is_lapa_layout(path: PathLike) -> bool:
+    """True when ``path`` has at least one split folder (train/val/test) with images/ and landmarks/."""
+    root = Path(path)
+    return any(all(d.is_dir() for d in _split_dirs(root, s)) for s in SPLITS)
+
+
+def _present_splits(root: Path) -> list[str]:
+    return [s for s in SPLITS if all(d.is_dir() for d in _split_dirs(root, s))]
+
+
+def _not_a_dataset(root: Path) -> ValueError:
+    return ValueError(
+        f"{root} is not a dataset in the LaPa layout: expected {root}/<split>/images/ and "
+        f"{root}/<split>/landmarks/ for a split in {', '.join(SPLITS)}; "
+        "pick the folder that contains train/, val/ or test/"
+    )
+
+
+def _scan_stems(folder: Path, suffixes: Iterable[str]) -> dict[str, list[str]]:
+    """stem -> file names in ``folder`` with one of ``suffixes`` (case-insensitive)."""
+    suffixes = tuple(suffixes)
+    out: dict[str, list[str]] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            stem, ext = os.path.splitext(entry.name)
+            if ext.lower() in suffixes and not entry.name.startswith(".") and entry.is_file():
+                out.setdefault(stem, []).append(entry.name)
+    return out
+
+
+class FolderSplit:
+    """One split of a LaPa-layout dataset, scanned once.
+
+    ``FolderSplit(root, "train")`` pairs ``images/NAME.*`` with ``landmarks/NAME.txt``
+    (sorted by NAME), parses every landmark file and reads every image header (no
+    pixel decoding). Unusable pairs are left out and listed in ``skipped`` as
+    ``(file, reason)``, each with a ``warnings.warn``. ``num_points`` is the most
+    common point count (or ``num_points`` when given); files with another count are
+    skipped as "wrong point count".
+
+    ``split[i]`` is a :class:`Sample`; ``len(split)``, ``names``, ``image_paths`` and
+    :meth:`image_sizes` never decode pixels.
+    """
+
+    def __init__(self, root: PathLike, split: str = "train", num_points: Optional[int] = None, warn: bool = True):
+        self.root = Path(root)
+        self.split = split
+        if not self.root.is_dir():
+            raise ValueError(f"dataset folder {self.root} does not exist; check the path")
+        if not is_lapa_layout(self.root):
+            raise _not_a_dataset(self.root)
+        image_dir, landmark_dir = _split_dirs(self.root, split)
+        if not (image_dir.is_dir() and landmark_dir.is_dir()):
+            raise ValueError(
+                f"{self.root} has no split {split!r} (needs {split}/images/ and {split}/landmarks/); "
+                f"available splits: {', '.join(_present_splits(self.root))}"
+            )
+        self.skipped: list[tuple[str, str]] = []
+        images = _scan_stems(image_dir, IMAGE_EXTENSIONS)
+        landmarks = _scan_stems(landmark_dir, (".txt",))
+
+        candidates: list[tuple[str, Path, Path]] = []
+        for stem in sorted(set(images) | set(landmarks)):
+            if stem not in landmarks:
+                for name in images[stem]:
+                    self.skipped.append((str(image_dir / name), f"missing landmark file landmarks/{stem}.txt"))
+                continue
+            if stem not in images:
+                self.skipped.append((str(landmark_dir / landmarks[stem][0]), "missing image file"))
+                continue
+            image_names = sorted(images[stem])
+            for extra in image_names[1:]:
+                self.skipped.append((str(image_dir / extra), f"duplicate image for {stem!r} (kept {image_names[0]})"))
+            candidates.append((stem, image_dir / image_names[0], landmark_dir / landmarks[stem][0]))
+
+        parsed: list[tuple[str, Path, Path, np.ndarray]] = []
+        for stem, image_path, landmark_path in candidates:
+            try:
+                points = read_landmarks(landmark_path)
+            except ValueError as err:
+                self.skipped.append((str(landmark_path), _reason(err, landmark_path)))
+                continue
+            parsed.append((stem, image_path, landmark_path, points))
+
+        if num_points is None:
+            counts = Counter(len(p) for *_, p in parsed)
+            # most common count; ties go to the larger count (deterministic)
+            num_points = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0] if counts else 0
+        self.num_points = int(num_points)
+
+        self.names: list[str] = []
+        self.image_paths: list[Path] = []
+        self.landmark_paths: list[Path] = []
+        self._points: list[np.ndarray] = []
+        sizes: list[tuple[int, int]] = []
+        for stem, image_path, landmark_path, points in parsed:
+            if len(points) != self.num_points:
+                self.skipped.append(
+                    (str(landmark_path), f"wrong point count: expected {self.num_points}, found {len(points)}")
+                )
+                continue
+            try:
+                sizes.append(_image_header(image_path))
+            except ValueError as err:
+                self.skipped.append((str(image_path), _reason(err, image_path)))
+                continue
+            self.names.append(stem)
+            self.image_paths.append(image_path)
+            self.landmark_paths.append(landmark_path)
+            self._points.append(points)
+        self._sizes = np.array(sizes, dtype=np.int64).reshape(-1, 2)
+
+        if warn and self.skipped:
+            for file, reason in self.skipped:
+                warnings.warn(f"skipping {file}: {reason}", stacklevel=2)
+            warnings.warn(
+                f"{self.root}/{split}: skipped {len(self.skipped)} of "
+                f"{len(self.skipped) + len(self.names)} files; run `python -m lmkviz data check {self.root}`",
+                stacklevel=2,
+            )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index: int) -> Sample:
+        n = len(self.names)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} samples in {self.root}/{self.split}")
+        index %= n
+        image = read_image(self.image_paths[index])
+        return Sample(image=image, points=self._points[index].copy(), name=self.names[index])
+
+    def points(self, index: int) -> np.ndarray:
+        """(K, 2) float32 landmarks of sample ``index`` without reading the image."""
+        return self._points[index].copy()
+
+    def all_points(self) -> np.ndarray:
+        """(N, K, 2) float32 landmarks of every sample, without reading images."""
+        if not self._points:
+            return np.zeros((0, self.num_points, 2), dtype=np.float32)
+        return np.stack(self._points)
+
+    def image_sizes(self) -> np.ndarray:
+        """(N, 2) int64 image sizes as rows (H, W), read from headers at scan time."""
+        return self._sizes.copy()
+
+    def __repr__(self) -> str:
+        return (
+            f"FolderSplit(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
+            f"num_points={self.num_points}, skipped={len(self.skipped)})"
+        )
+
+
+def _reason(err: ValueError, path: Path) -> str:
+    """The message of a ValueError from this module without the leading file path."""
+    text = str(err)
+    prefix = f"{path}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_dataset(root: PathLike, full: bool = True) -> dict:
+    """Validate a LaPa-layout dataset.
+
+    Returns ``{"splits": {split: usable samples}, "points": K, "skipped": [{"split",
+    "file", "reason"}, ...], "root": str}``. ``full=True`` also decodes every image
+    completely (catches truncated JPEGs; slow on large datasets). Raises ValueError
+    when ``root`` is not a LaPa-layout folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"dataset folder {root} does not exist; check the path")
+    present = _present_splits(root)
+    if not present:
+        raise _not_a_dataset(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        splits = {s: FolderSplit(root, s, warn=False) for s in present}
+        totals: Counter[int] = Counter()
+        for sp in splits.values():
+            totals[sp.num_points] += len(sp)
+        points = max(totals.items(), key=lambda kv: (kv[1], kv[0]))[0] if totals else 0
+        for s, sp in splits.items():
+            if sp.num_points != points and len(sp):
+                splits[s] = FolderSplit(root, s, num_points=points, warn=False)
+
+    report: dict = {"splits": {}, "points": int(points), "skipped": [], "root": str(root)}
+    for s, sp in splits.items():
+        bad: set[int] = set()
+        if full:
+            for i, path in enumerate(sp.image_paths):
+                try:
+                    read_image(path)
+                except ValueError as err:
+                    bad.add(i)
+                    report["skipped"].append({"split": s, "file": str(path), "reason": _reason(err, path)})
+        report["splits"][s] = len(sp) - len(bad)
+        report["skipped"].extend({"split": s, "file": f, "reason": r} for f, r in sp.skipped)
+    report["skipped"].sort(key=lambda d: (SPLITS.index(d["split"]), d["file"]))
+    return report
+
+
+def format_check_report(report: dict) -> str:
+    """Human-readable text for a :func:`check_dataset` report."""
+    lines = [f"Dataset: {report.get('root', '?')}"]
+    scheme = scheme_for(report["points"]).name if report["points"] > 0 else "none"
+    lines.append(f"Points per face: {report['points']} (scheme {scheme})")
+    total = sum(report["splits"].values())
+    for split, n in report["splits"].items():
+        lines.append(f"  {split:<6} {n:>7} samples")
+    lines.append(f"  {'total':<6} {total:>7} samples")
+    skipped = report["skipped"]
+    if skipped:
+        lines.append(f"Skipped {len(skipped)} file(s):")
+        for item in skipped:
+            lines.append(f"  [{item['split']}] {item['file']}: {item['reason']}")
+    else:
+        lines.append("No problems found.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset found by :func:`discover_datasets`.
+
+    name: folder name; path: folder as found; splits: split -> number of image files
+    that have a landmark file; num_points: K from the first landmark file (0 if none);
+    scheme_name: "ibug68", "lapa106" or "genericK".
+    """
+
+    name: str
+    path: Path
+    splits: dict = field(hash=False)
+    num_points: int
+    scheme_name: str
+
+
+def _quick_info(path: Path) -> DatasetInfo:
+    splits: dict[str, int] = {}
+    num_points = 0
+    for split in _present_splits(path):
+        image_dir, landmark_dir = _split_dirs(path, split)
+        try:
+            images = _scan_stems(image_dir, IMAGE_EXTENSIONS)
+            landmarks = _scan_stems(landmark_dir, (".txt",))
+        except OSError:
+            continue
+        paired = sorted(set(images) & set(landmarks))
+        splits[split] = len(paired)
+        if not num_points:
+            for stem in paired[:5]:
+                count = _count_line(landmark_dir / landmarks[stem][0])
+                if count and count > 0:
+                    num_points = count
+                    break
+    scheme_name = scheme_for(num_points).name if num_points > 0 else "unknown"
+    return DatasetInfo(name=path.name, path=path, splits=splits, num_points=num_points, scheme_name=scheme_name)
+
+
+def _search_dirs(extra_dirs: Optional[Iterable[PathLike]]) -> list[Path]:
+    dirs = [Path("data"), _PROJECT_DATA]
+    for entry in os.environ.get(ENV_VAR, "").split(os.pathsep):
+        if entry.strip():
+            dirs.append(Path(entry.strip()).expanduser())
+    for entry in extra_dirs or ():
+        dirs.append(Path(entry).expanduser())
+    return dirs
+
+
+def discover_datasets(extra_dirs: Optional[Iterable[PathLike]] = None) -> list[DatasetInfo]:
+    """Find LaPa-layout datasets without opening any image.
+
+    Looks at ``data/`` (relative to the current directory), the project's own
+    ``data/`` folder, every folder in ``$LMKVIZ_DATA`` (``os.pathsep``-separated)
+    and ``extra_dirs``. A folder is a dataset when it, or one of its immediate
+    subfolders, has the LaPa layout. Results are deduplicated by resolved path and
+    keep the search order (subfolders sorted by name).
+    """
+    found: list[DatasetInfo] = []
+    seen: set[Path] = set()
+    for base in _search_dirs(extra_dirs):
+        if not base.is_dir():
+            continue
+        candidates = [base]
+        try:
+            candidates += sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                                 key=lambda p: p.name)
+        except OSError:
+            pass
+        for path in candidates:
+            if not is_lapa_layout(path):
+                continue
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            found.append(_quick_info(path))
+    return found
