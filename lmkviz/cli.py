@@ -5,6 +5,10 @@ Commands::
     lmkviz data check DIR [--json] [--quick]   validate a LaPa-layout dataset
     lmkviz data list                           list datasets found in data/ and $LMKVIZ_DATA
     lmkviz download lapa [--dest data]         download and unpack LaPa (106 points)
+    lmkviz train [--preset P] [--data D ...]   train a model (or --resume RUN_DIR)
+    lmkviz evaluate --checkpoint C --data D    NME / FR@10 / AUC@10 per decoder
+    lmkviz predict [--checkpoint C] IMAGE...   landmarks of the face in each photo
+    lmkviz runs {list,start,stop,resume,delete}  background training jobs
 
 Adding a command: write ``_add_<name>(subparsers)`` that creates its parser and sets
 ``func`` (a function ``args -> exit code``) with ``set_defaults``, then register it
@@ -151,11 +155,333 @@ def _add_download(subparsers: argparse._SubParsersAction) -> None:
     lapa.set_defaults(func=_download_lapa)
 
 
+# --------------------------------------------------------------------------- train
+
+_TRAIN_OPTIONS = {
+    # flag: (config field, type, help)
+    "--name": ("name", str, "run name (the folder is runs/<timestamp>-<name>)"),
+    "--data": ("data", "list", "training datasets: LaPa-layout folders, discovered names (see `lmkviz data list`) "
+                               "or 'synthetic'; several are concatenated"),
+    "--train-split": ("train_split", str, "split used for training (default train)"),
+    "--val-data": ("val_data", str, "validation dataset (default: the first --data)"),
+    "--val-split": ("val_split", str, "split used for validation (default val)"),
+    "--landmarks": ("landmarks", str, "landmark subset: all, blog5 (LaPa), a group (eyes, brows, nose, mouth, jaw) "
+                                      "or indices such as '36,45,48-54'"),
+    "--model": ("model", str, "architecture (see `lmkviz train --list-models`)"),
+    "--encoding": ("encoding", str, "gaussian (sub-pixel, MSE), gaussian_int (integer centre, MSE) or "
+                                    "binary (randomized rounding, BCE)"),
+    "--sigma": ("sigma", float, "Gaussian sigma in heatmap pixels"),
+    "--pos-weight": ("pos_weight", float, "BCE weight of the positive cell (binary encoding)"),
+    "--input-size": ("input_size", int, "square network input in pixels"),
+    "--heatmap-size": ("heatmap_size", int, "heatmap side (default: input size / model stride)"),
+    "--epochs": ("epochs", int, "number of epochs"),
+    "--batch-size": ("batch_size", int, "images per optimiser step (per process under torchrun)"),
+    "--lr": ("lr", float, "learning rate (the peak of the one-cycle schedule)"),
+    "--schedule": ("schedule", str, "onecycle or constant"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--augment": ("augment", float, "augmentation strength in [0, 1] (0 = resize only)"),
+    "--device": ("device", str, "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps"),
+    "--seed": ("seed", int, "random seed"),
+    "--workers": ("workers", int, "data-loading worker processes"),
+    "--limit-train": ("limit_train", int, "use only the first N training images"),
+    "--limit-val": ("limit_val", int, "use only the first N validation images"),
+    "--log-every": ("log_every", int, "log a line every N steps"),
+}
+
+
+def _train_config(args: argparse.Namespace):
+    from lmkviz.training import PRESETS, TrainConfig
+
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as f:
+                config = TrainConfig.from_json(f.read())
+        except OSError as err:
+            raise ValueError(f"cannot read config file {args.config}: {err}") from None
+    elif args.preset:
+        config = PRESETS[args.preset]
+    else:
+        config = TrainConfig()
+    changes = {}
+    for flag, (field, kind, _) in _TRAIN_OPTIONS.items():
+        value = getattr(args, field)
+        if value is not None:
+            changes[field] = tuple(value) if kind == "list" else value
+    if args.no_amp:
+        changes["amp"] = False
+    if args.pretrained:
+        changes["pretrained"] = True
+    return config.replace(**changes) if changes else config
+
+
+def _train(args: argparse.Namespace) -> int:
+    if args.list_models:
+        from lmkviz.models import describe, list_models
+
+        for name in list_models():
+            print(describe(name))
+        return EXIT_OK
+    from lmkviz.training import RunFolder, train
+
+    slot = None
+    try:
+        if args.resume:
+            run = RunFolder(args.resume)
+            run.config()  # a clear error when it is not a run folder
+            if args.queue:
+                from lmkviz.jobs import wait_for_turn
+
+                slot = wait_for_turn(run)
+                if slot is None:
+                    return EXIT_OK
+            path = train(resume=args.resume)
+        elif args.queue:
+            if not args.run_dir:
+                raise ValueError("--queue needs --run-dir (it is used by background jobs)")
+            from lmkviz.jobs import wait_for_turn
+
+            run = RunFolder(args.run_dir)
+            slot = wait_for_turn(run)
+            if slot is None:
+                return EXIT_OK
+            path = train(run.config(), run_dir=args.run_dir)
+        else:
+            path = train(_train_config(args), run_dir=args.run_dir, runs_root=args.runs_root)
+    except ValueError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # recorded in status.json; one line here
+        _error(f"training failed: {err}")
+        return EXIT_FAILURE
+    finally:
+        if slot is not None:
+            slot.release()
+    state = RunFolder(path).status().get("state")
+    print(f"{state}: {path}")
+    return EXIT_OK if state in ("done", "stopped") else EXIT_FAILURE
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from lmkviz.training import PRESETS
+
+    train = subparsers.add_parser(
+        "train",
+        help="train a landmark model (or resume a run)",
+        description="Train a heatmap regression model. Writes runs/<timestamp>-<name>/ with config.json, "
+                    "status.json, metrics.jsonl, train.log, last.pt (every epoch) and best.pt (best "
+                    "validation NME). Start from defaults, --preset or --config FILE.json, then override "
+                    "single fields with the flags below. Multi-GPU: torchrun --nproc_per_node N -m lmkviz "
+                    "train ...",
+    )
+    train.add_argument("--config", help="a config.json to start from (e.g. of an earlier run)")
+    train.add_argument("--preset", choices=sorted(PRESETS), help="a preset to start from")
+    for flag, (field, kind, text) in _TRAIN_OPTIONS.items():
+        if kind == "list":
+            train.add_argument(flag, dest=field, nargs="+", default=None, help=text)
+        else:
+            train.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    train.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
+    train.add_argument("--pretrained", action="store_true", help="use ImageNet weights when they can be had (U-Net)")
+    train.add_argument("--run-dir", help="write into this folder instead of a new one under --runs-root")
+    train.add_argument("--runs-root", default="runs", help="where new run folders go (default runs)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
+    train.add_argument("--queue", action="store_true",
+                       help="wait until the device is free (one job per device); used by background jobs")
+    train.add_argument("--list-models", action="store_true", help="list the architectures and exit")
+    train.set_defaults(func=_train)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from lmkviz.checkpoint import CheckpointError
+    from lmkviz.inference import evaluate
+
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, desc="evaluating", unit="img")
+
+        def progress(done, total):
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+    try:
+        result = evaluate(args.checkpoint, args.data, args.split, limit=args.limit, flip_test=args.flip,
+                          device=args.device, progress=progress)
+    except (CheckpointError, ValueError) as err:
+        _error(str(err))
+        return EXIT_FAILURE
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+        return EXIT_OK
+    print(f"{result.checkpoint} on {args.data} [{args.split}]: {summary['n']} images, {summary['points']} points"
+          + (", flip test" if args.flip else ""))
+    print(f"{'decoder':<10} {'NME %':>8} {'FR@10 %':>8} {'AUC@10 %':>9}")
+    for m in summary["nme"]:
+        print(f"{m:<10} {summary['nme'][m]:>8.3f} {summary['fr10'][m]:>8.2f} {summary['auc10'][m]:>9.2f}")
+    return EXIT_OK
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser(
+        "evaluate",
+        help="score a checkpoint on a dataset split with every decoder",
+        description="Score a checkpoint on a LaPa-layout dataset split: inter-ocular NME (%%), failure rate "
+                    "FR@10 and AUC@10 for each decoder (argmax, quarter, topk, dark). Dataset images are "
+                    "face crops and are used whole.",
+    )
+    ev.add_argument("--checkpoint", default="default", help="a .pt file or 'default' (the shipped checkpoint)")
+    ev.add_argument("--data", required=True, help="dataset folder, discovered name or 'synthetic'")
+    ev.add_argument("--split", default="test", help="split to score (default test)")
+    ev.add_argument("--limit", type=int, default=None, help="only the first N images")
+    ev.add_argument("--flip", action="store_true", help="flip test: average with the mirrored image's heatmaps")
+    ev.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    ev.add_argument("--json", action="store_true",
+                    help='print one JSON object {"n", "points", "nme", "fr10", "auc10"} (percent)')
+    ev.set_defaults(func=_evaluate)
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from lmkviz.checkpoint import CheckpointError
+    from lmkviz.inference import Predictor, predict_files
+
+    try:
+        predictor = Predictor(args.checkpoint, device=args.device, flip_test=args.flip)
+    except (CheckpointError, ValueError) as err:
+        _error(str(err))
+        return EXIT_FAILURE
+    decoders = args.decoders
+    results = predict_files(args.images, predictor, decoders)
+    failed = 0
+    out = []
+    for path, pred, error, loaded in results:
+        if error:
+            failed += 1
+            if not args.json:
+                _error(error)
+            out.append({"image": str(path), "error": error})
+            continue
+        entry = {"image": str(path), "size": list(loaded.original_size[::-1]), **pred.to_dict()}
+        out.append(entry)
+        if not args.json:
+            for note in pred.notes:
+                print(f"warning: {path}: {note}", file=sys.stderr)
+            face = "whole image" if pred.face is None else "face at " + ", ".join(f"{v:.0f}" for v in pred.face.as_list())
+            print(f"{path}: {face}; {len(pred.indices)} landmarks ({pred.scheme_name})")
+            for m, pts in pred.points.items():
+                text = " ".join(f"({x:.1f},{y:.1f})" for x, y in pts)
+                print(f"  {m}: {text}")
+    if args.json:
+        print(json.dumps(out if len(out) != 1 else out[0], indent=None))
+    return EXIT_OK if failed == 0 else EXIT_FAILURE
+
+
+def _add_predict(subparsers: argparse._SubParsersAction) -> None:
+    from lmkviz.decoding import DECODERS
+
+    pr = subparsers.add_parser(
+        "predict",
+        help="find landmarks in photos",
+        description="Detect the face (OpenCV Haar cascade; the whole image with a warning if none), crop it "
+                    "like the training data, run the model and print the landmarks in the original image's "
+                    "pixels for each decoder. EXIF orientation is respected; grey, RGBA, 16-bit and huge "
+                    "images are handled.",
+    )
+    pr.add_argument("images", nargs="+", help="image files (jpg, png, webp, ...)")
+    pr.add_argument("--checkpoint", default="default", help="a .pt file or 'default' (the shipped checkpoint)")
+    pr.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="decoders to report")
+    pr.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
+    pr.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    pr.add_argument("--json", action="store_true", help="print JSON (one object per image)")
+    pr.set_defaults(func=_predict)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from lmkviz import jobs
+
+    try:
+        if args.runs_command == "list":
+            runs = jobs.list_runs(args.runs_root)
+            if args.json:
+                print(json.dumps([{"run": str(r.path), "state": r.state, "epoch": r.epoch,
+                                   "epochs": r.config.epochs if r.config else None, "progress": r.progress,
+                                   "eta_s": r.eta_s, "error": r.error} for r in runs]))
+                return EXIT_OK
+            if not runs:
+                print(f"no runs in {args.runs_root}/")
+            for r in runs:
+                epochs = r.config.epochs if r.config else "?"
+                eta = f" eta {int(r.eta_s)}s" if r.eta_s else ""
+                err = f" ({r.error})" if r.error and r.state == "failed" else ""
+                print(f"{r.name:<40} {r.state:<8} epoch {r.epoch}/{epochs} {r.progress:>4.0%}{eta}{err}")
+        elif args.runs_command == "start":
+            path = jobs.start(_train_config(args), args.runs_root)
+            print(f"started {path}")
+        elif args.runs_command == "stop":
+            print(f"{args.run}: {jobs.stop(args.run)}")
+        elif args.runs_command == "resume":
+            print(f"resumed {jobs.resume(args.run)}")
+        elif args.runs_command == "delete":
+            jobs.delete(args.run)
+            print(f"deleted {args.run}")
+    except ValueError as err:
+        _error(str(err))
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _add_runs(subparsers: argparse._SubParsersAction) -> None:
+    from lmkviz.training import PRESETS
+
+    runs = subparsers.add_parser(
+        "runs",
+        help="list and control background training runs",
+        description="Training runs live in runs/<timestamp>-<name>/. Background jobs are separate processes "
+                    "that keep running when the app or terminal closes; one job runs per device, later ones "
+                    "wait in the queue.",
+    )
+    runs.add_argument("--runs-root", default="runs", help="the runs folder (default runs)")
+    sub = runs.add_subparsers(dest="runs_command", metavar="{list,start,stop,resume,delete}", required=True)
+    listing = sub.add_parser("list", help="list runs with their state and progress")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    start = sub.add_parser("start", help="start a training run in the background (same flags as train)")
+    start.add_argument("--config", help="a config.json to start from")
+    start.add_argument("--preset", choices=sorted(PRESETS), help="a preset to start from")
+    for flag, (field, kind, text) in _TRAIN_OPTIONS.items():
+        if kind == "list":
+            start.add_argument(flag, dest=field, nargs="+", default=None, help=text)
+        else:
+            start.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    start.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
+    start.add_argument("--pretrained", action="store_true", help="use ImageNet weights when available")
+    for name, text in (("stop", "stop a job (graceful, then kill)"), ("resume", "resume a stopped or failed run"),
+                       ("delete", "delete a run folder")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("run", help="the run folder")
+    runs.set_defaults(func=_runs)
+
+
 # --------------------------------------------------------------------------- main
 
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "data": _add_data,
     "download": _add_download,
+    "train": _add_train,
+    "evaluate": _add_evaluate,
+    "predict": _add_predict,
+    "runs": _add_runs,
 }
 """Top-level command name -> function that adds its parser (see the module docstring)."""
 

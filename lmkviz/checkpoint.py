@@ -1,0 +1,231 @@
+"""Checkpoint files: save atomically, load safely, rebuild the model.
+
+A checkpoint is a plain dict saved with ``torch.save`` and loaded with
+``torch.load(..., weights_only=True)`` (no pickled code)::
+
+    {
+      "format": "lmkviz-checkpoint", "version": 1,
+      "model": {"name": "hrnet18", "num_points": 68, "kwargs": {...}},
+      "state_dict": {...},                       # model weights (fp32 or fp16)
+      "codec": {"image_size": [H, W], "heatmap_size": [h, w],
+                "encoding": "gaussian", "sigma": 2.0},
+      "scheme": {"name": "ibug68", "num_points": 68,   # the dataset's scheme
+                 "indices": [...]},                    # landmarks predicted (subset)
+      "config": {...},                           # the TrainConfig as a dict
+      "summary": {...},                          # epoch, val NME per decoder, time, ...
+      "training_state": {...},                   # optional: optimiser etc. (last.pt)
+    }
+
+``"default"`` names the checkpoint shipped in the project's ``checkpoints/``
+folder (:data:`DEFAULT_CHECKPOINT`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from torch import nn
+
+from lmkviz.encoding import HeatmapCodec
+
+FORMAT = "lmkviz-checkpoint"
+VERSION = 1
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "default.pt"
+
+PathLike = Union[str, os.PathLike]
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable lmkviz checkpoint (the message says why)."""
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader (or a kill) never sees half a file.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk and
+    then renamed over ``path`` (``os.replace`` is atomic on POSIX and Windows).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save(checkpoint: dict, path: PathLike) -> None:
+    """Save a checkpoint dict atomically (see :func:`atomic_write_bytes`)."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def resolve(path: PathLike) -> Path:
+    """``"default"`` -> the shipped checkpoint; anything else -> ``Path(path)``."""
+    if str(path) == "default":
+        return DEFAULT_CHECKPOINT
+    return Path(path)
+
+
+def load(
+    path: PathLike,
+    *,
+    model: Optional[str] = None,
+    num_points: Optional[int] = None,
+    map_location: Union[str, torch.device] = "cpu",
+) -> dict:
+    """Load and validate a checkpoint with ``torch.load(weights_only=True)``.
+
+    model / num_points: when given, the checkpoint must be for this architecture
+    and point count. Raises :class:`CheckpointError` naming the problem for a
+    missing, empty, corrupt or truncated file, a non-checkpoint, a checkpoint of
+    another format version, or a mismatch.
+    """
+    path = resolve(path)
+    if not path.exists():
+        hint = " (the shipped default checkpoint is missing from checkpoints/)" if path == DEFAULT_CHECKPOINT else ""
+        raise CheckpointError(f"{path}: no such checkpoint file{hint}")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; give a .pt checkpoint file (e.g. best.pt in a run folder)")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty; it is not a checkpoint")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        unsafe = [line for line in lines if "Unsupported global" in line]
+        if unsafe:
+            raise CheckpointError(
+                f"{path}: refusing to load: the file contains pickled Python objects, which "
+                f"weights_only loading does not allow ({unsafe[0][:160]}); it is not an lmkviz checkpoint"
+            ) from None
+        first = lines[0] if lines else type(err).__name__
+        raise CheckpointError(
+            f"{path}: cannot be read as a checkpoint (corrupt, truncated or not a torch file): {first[:200]}"
+        ) from None
+    return validate(data, path, model=model, num_points=num_points)
+
+
+def validate(data: Any, path: PathLike = "checkpoint", *, model: Optional[str] = None,
+             num_points: Optional[int] = None) -> dict:
+    """Check the structure of a loaded checkpoint dict; see :func:`load`."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: not an lmkviz checkpoint (a plain state_dict or another tool's file?); "
+            "train one with `python -m lmkviz train` or use --checkpoint default"
+        )
+    if data.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {data.get('version')} is not supported "
+                              f"(this lmkviz reads version {VERSION})")
+    for key in ("model", "state_dict", "codec", "scheme"):
+        if key not in data:
+            raise CheckpointError(f"{path}: checkpoint is missing its {key!r} entry")
+    info = data["model"]
+    if not isinstance(info, dict) or "name" not in info or "num_points" not in info:
+        raise CheckpointError(f"{path}: checkpoint's model entry lacks a name or point count")
+    if model is not None and info["name"] != model:
+        raise CheckpointError(f"{path}: checkpoint is for architecture {info['name']!r}, not {model!r}")
+    if num_points is not None and int(info["num_points"]) != int(num_points):
+        raise CheckpointError(
+            f"{path}: checkpoint predicts {info['num_points']} points, not {num_points}"
+        )
+    return data
+
+
+def build_model(data: dict, path: PathLike = "checkpoint", device: Union[str, torch.device] = "cpu") -> nn.Module:
+    """Rebuild the model of a validated checkpoint and load its weights (fp32, eval mode).
+
+    Raises :class:`CheckpointError` when the weights do not fit the architecture.
+    """
+    from lmkviz import models
+
+    info = data["model"]
+    try:
+        net = models.create(info["name"], int(info["num_points"]), **dict(info.get("kwargs", {}), pretrained=False))
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: cannot rebuild model {info['name']!r}: {err}") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in data["state_dict"].items()}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise CheckpointError(
+            f"{path}: weights do not match architecture {info['name']!r} with {info['num_points']} points: "
+            + " ".join(lines[1:3])[:300]
+        ) from None
+    return net.to(device).eval()
+
+
+def codec_of(data: dict) -> HeatmapCodec:
+    """The :class:`HeatmapCodec` a checkpoint was trained with."""
+    return HeatmapCodec.from_dict(data["codec"])
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint ready for inference: model (eval), codec, scheme info, summary."""
+
+    path: Path
+    model: nn.Module
+    codec: HeatmapCodec
+    scheme_name: str
+    num_points: int
+    indices: list[int]
+    summary: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        return self.config.get("model", type(self.model).__name__)
+
+
+def load_for_inference(path: PathLike, device: Union[str, torch.device] = "cpu") -> LoadedCheckpoint:
+    """Load, validate and rebuild a checkpoint for inference."""
+    real = resolve(path)
+    data = load(real)
+    net = build_model(data, real, device)
+    scheme = data["scheme"]
+    k = int(data["model"]["num_points"])
+    return LoadedCheckpoint(
+        path=real,
+        model=net,
+        codec=codec_of(data),
+        scheme_name=str(scheme.get("name", f"points{k}")),
+        num_points=int(scheme.get("num_points", k)),
+        indices=[int(i) for i in scheme.get("indices", range(k))],
+        summary=dict(data.get("summary", {})),
+        config=dict(data.get("config", {})),
+    )
+
+
+def export(src: PathLike, dst: PathLike, half: bool = True) -> dict:
+    """Copy a checkpoint without its training state, optionally with fp16 weights.
+
+    Used to make the small shipped checkpoint from a run's ``best.pt``.
+    """
+    data = load(src)
+    out = {k: v for k, v in data.items() if k != "training_state"}
+    if half:
+        out["state_dict"] = {
+            k: v.half() if v.is_floating_point() else v for k, v in data["state_dict"].items()
+        }
+    save(out, dst)
+    return out

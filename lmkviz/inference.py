@@ -1,0 +1,557 @@
+"""From a photo to landmarks: load the image, find the face, crop, run, map back.
+
+    predictor = Predictor("default")            # loads the checkpoint once
+    result = predictor.predict(image)           # image: (H, W, 3) uint8 RGB
+    result.points["dark"]                       # (K, 2) xy in image pixels
+
+Steps of :meth:`Predictor.predict`:
+
+1. face detection with OpenCV's Haar cascade (shipped inside the
+   ``opencv-python-headless`` wheel, so it works offline); the largest face wins,
+   and with no face the whole image is used (with a warning in ``result.notes``);
+2. a square crop around the face with the same margin as the training data
+   (``../shared/datasets/face68``: 1.7 x the landmark box, black padding outside
+   the photo), resized to the network input;
+3. the network's heatmaps, decoded by each decoder, mapped back to the original
+   image: ``x_img = crop_left + x_input * crop_side / input_size`` (continuous
+   pixel convention, no half-pixel offsets).
+
+:func:`load_image` reads uploads robustly: EXIF orientation, grey / RGBA /
+16-bit images, huge images (downscaled, and said so), clear errors otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lmkviz import checkpoint as ckpt
+from lmkviz.decoding import DECODERS, flip_heatmaps
+
+MAX_SIDE = 2048
+"""Longer side above which uploads are downscaled before anything else."""
+
+MAX_PIXELS = 250_000_000
+"""Images with more pixels than this are refused (decompression-bomb guard)."""
+
+CROP_MARGIN = 1.7
+"""Crop side / landmark-box side, as in the training data (face68)."""
+
+# Haar face box vs. the 68-point landmark box, measured on face68/train with
+# haarcascade_frontalface_default (median over 324 faces): the Haar box is 1.13 x
+# the landmark box's longer side and its centre sits 0.165 of that side higher.
+HAAR_BOX_SCALE = 1.13
+HAAR_CENTRE_SHIFT = (-0.011, -0.165)
+
+
+# ----------------------------------------------------------------------------- images
+
+@dataclass
+class LoadedImage:
+    """An image ready for the network: (H, W, 3) uint8 RGB plus what was done to it."""
+
+    array: np.ndarray
+    original_size: tuple[int, int]  # (H, W) before any downscaling
+    scale: float = 1.0  # array pixels per original pixel
+    notes: list[str] = field(default_factory=list)
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    from lmkviz.data.folder import _to_rgb_array
+
+    return _to_rgb_array(im)
+
+
+def load_image(source, max_side: int = MAX_SIDE, name: Optional[str] = None) -> LoadedImage:
+    """Read an uploaded or local image robustly.
+
+    source: a path, bytes, a binary file-like object, a PIL image or an
+        (H, W[, C]) numpy array. name: used in error messages.
+
+    EXIF orientation is applied (phone photos); grey, palette, RGBA (over white)
+    and 16-bit images become 8-bit RGB; images with a side above ``max_side``
+    are downscaled (``notes`` says so). Raises ValueError with a plain message
+    for non-images, corrupt or truncated files and absurdly large images.
+    """
+    label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "the image")
+    if isinstance(source, np.ndarray):
+        arr = source
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+            raise ValueError(f"{label}: expected an (H, W, 3) RGB array, got shape {arr.shape}")
+        if arr.dtype != np.uint8:
+            if arr.dtype == np.uint16:
+                arr = (arr.astype(np.float32) * (255.0 / 65535.0)).round().astype(np.uint8)
+            elif np.issubdtype(arr.dtype, np.floating):
+                arr = (np.clip(arr, 0, 1) * 255).round().astype(np.uint8)
+            else:
+                raise ValueError(f"{label}: unsupported array dtype {arr.dtype}")
+        im = Image.fromarray(np.ascontiguousarray(arr[..., :3]))
+    elif isinstance(source, Image.Image):
+        im = source
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) == 0:
+                raise ValueError(f"{label}: the file is empty")
+            source = io.BytesIO(bytes(source))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(source)
+                im.size  # noqa: B018  (header read)
+        except FileNotFoundError:
+            raise ValueError(f"{label}: file not found") from None
+        except UnidentifiedImageError:
+            raise ValueError(f"{label}: not an image (unknown format); upload a JPEG, PNG or WebP photo") from None
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ValueError(f"{label}: cannot read the image ({err})") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        raise ValueError(f"{label}: {w}x{h} is too large ({w * h / 1e6:.0f} megapixels; the limit is "
+                         f"{MAX_PIXELS / 1e6:.0f}); downscale it first")
+    if w == 0 or h == 0:
+        raise ValueError(f"{label}: the image is empty ({w}x{h})")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if max(w, h) > max_side and im.format == "JPEG":
+                im.draft("RGB", (max_side, max_side))  # decode at reduced size: fast, little memory
+            oriented = ImageOps.exif_transpose(im)
+            if oriented is not im:
+                notes.append("rotated according to the photo's EXIF orientation")
+            oriented.load()
+            array_im = oriented
+            ow, oh = (h, w) if _exif_swaps(im) else (w, h)
+            if max(array_im.size) > max_side:
+                factor = max_side / max(array_im.size)
+                new = (max(1, round(array_im.size[0] * factor)), max(1, round(array_im.size[1] * factor)))
+                array_im = array_im.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            arr = _to_rgb(array_im)
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
+        raise ValueError(f"{label}: the image is corrupt or truncated ({err})") from None
+    scale = arr.shape[1] / ow
+    if scale < 0.999:
+        notes.append(f"downscaled from {ow}x{oh} to {arr.shape[1]}x{arr.shape[0]} px")
+    if im.mode not in ("RGB", "P") or "transparency" in im.info:
+        notes.append(f"converted from {im.mode} to 8-bit RGB")
+    return LoadedImage(array=np.ascontiguousarray(arr), original_size=(oh, ow), scale=scale, notes=notes)
+
+
+def _exif_swaps(im: Image.Image) -> bool:
+    try:
+        orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # malformed EXIF: treat as unrotated
+        return False
+    return orientation in (5, 6, 7, 8)
+
+
+# ----------------------------------------------------------------------------- faces
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in image pixels: [x0, x1) x [y0, y1) (continuous coordinates)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+    def as_list(self) -> list[float]:
+        return [float(self.x0), float(self.y0), float(self.x1), float(self.y1)]
+
+    def scaled(self, factor: float) -> "Box":
+        return Box(self.x0 * factor, self.y0 * factor, self.x1 * factor, self.y1 * factor)
+
+
+_CASCADE = None
+
+
+def _cascade():
+    global _CASCADE
+    if _CASCADE is None:
+        import cv2
+
+        path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        cascade = cv2.CascadeClassifier(path)
+        if cascade.empty():
+            raise RuntimeError(f"OpenCV's face cascade could not be loaded from {path}")
+        _CASCADE = cascade
+    return _CASCADE
+
+
+def detect_faces(image: np.ndarray, min_size: float = 0.08) -> list[Box]:
+    """Faces in an (H, W, 3) uint8 RGB image, largest first (OpenCV Haar cascade).
+
+    min_size: smallest face side as a fraction of the image's shorter side. The
+    image is analysed at most 640 px wide for speed; boxes are in the image's pixels.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    factor = min(1.0, 640.0 / max(h, w))
+    small = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
+                       interpolation=cv2.INTER_AREA) if factor < 1 else image
+    grey = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+    side = max(20, int(min(small.shape[:2]) * min_size))
+    found = _cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))
+    boxes = [Box(x / factor, y / factor, (x + bw) / factor, (y + bh) / factor) for x, y, bw, bh in found]
+    return sorted(boxes, key=lambda b: b.width * b.height, reverse=True)
+
+
+def crop_from_face(face: Box) -> Box:
+    """Square crop for a Haar face box, matching the training data's framing."""
+    side = max(face.width, face.height) / HAAR_BOX_SCALE  # ~ landmark box side
+    cx, cy = face.centre
+    cx -= HAAR_CENTRE_SHIFT[0] * side
+    cy -= HAAR_CENTRE_SHIFT[1] * side
+    half = CROP_MARGIN * side / 2
+    return Box(cx - half, cy - half, cx + half, cy + half)
+
+
+def crop_from_points(points: np.ndarray, margin: float = CROP_MARGIN) -> Box:
+    """Square crop around known landmarks (K, 2), as the face68 crops were made."""
+    pts = np.asarray(points, dtype=np.float64)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    lo, hi = pts.min(0), pts.max(0)
+    side = margin * float(max(hi - lo))
+    cx, cy = (lo + hi) / 2
+    return Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+
+
+def crop_image(image: np.ndarray, box: Box, size: int) -> np.ndarray:
+    """Cut ``box`` out of an (H, W, 3) uint8 image into a (size, size, 3) uint8 crop.
+
+    Parts of the box outside the image are black. Exact in the continuous
+    convention: crop pixel centre (j + 0.5) samples image x = x0 + (j + 0.5) * side / size.
+    """
+    import cv2
+
+    sx = box.width / size
+    sy = box.height / size
+    # affine map from crop pixels to image pixels, then inverted by warpAffine.
+    # OpenCV samples pixel index centres at integers: image_idx = x_cont - 0.5
+    m = np.array([[sx, 0, box.x0 + 0.5 * sx - 0.5], [0, sy, box.y0 + 0.5 * sy - 0.5]], dtype=np.float64)
+    interp = cv2.INTER_AREA if sx > 1.5 else cv2.INTER_LINEAR
+    if sx > 1.5:  # shrink a lot: pre-blur by resizing the source to avoid aliasing
+        factor = 1.0 / sx
+        small = cv2.resize(image, (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor))),
+                           interpolation=cv2.INTER_AREA)
+        fx = small.shape[1] / image.shape[1]
+        fy = small.shape[0] / image.shape[0]
+        m = np.array([[sx * fx, 0, (box.x0 + 0.5 * sx) * fx - 0.5], [0, sy * fy, (box.y0 + 0.5 * sy) * fy - 0.5]])
+        image = small
+        interp = cv2.INTER_LINEAR
+    return cv2.warpAffine(image, m, (size, size), flags=interp | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+# ----------------------------------------------------------------------------- prediction
+
+@dataclass
+class Prediction:
+    """What :meth:`Predictor.predict` returns (all coordinates in image pixels).
+
+    face: the detected (or given) face box, None when the whole image was used.
+    crop: the square region fed to the network. crop_image: that region as the
+    network saw it, (S, S, 3) uint8. points: {decoder: (K, 2) float32}.
+    heatmaps: (K, h, w) float32 scores in [0, 1] (sigmoid of logits for binary
+    models). confidence: (K,) peak scores. indices: which landmarks of the scheme.
+    """
+
+    face: Optional[Box]
+    crop: Box
+    crop_image: np.ndarray
+    points: dict
+    heatmaps: np.ndarray
+    confidence: np.ndarray
+    indices: list
+    scheme_name: str
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-able summary: boxes, points per decoder, confidence."""
+        return {
+            "face": None if self.face is None else self.face.as_list(),
+            "crop": self.crop.as_list(),
+            "scheme": self.scheme_name,
+            "indices": [int(i) for i in self.indices],
+            "points": {m: np.round(p, 3).tolist() for m, p in self.points.items()},
+            "confidence": np.round(self.confidence, 4).tolist(),
+            "notes": list(self.notes),
+        }
+
+
+class Predictor:
+    """A checkpoint loaded once for inference (the app caches one per checkpoint).
+
+    checkpoint: a path or "default" (the shipped checkpoint). device: "cpu"
+    (default), "cuda" or "auto". flip_test: also run the mirrored crop and
+    average the heatmaps (needs the scheme's flip permutation).
+    """
+
+    def __init__(self, checkpoint: Union[str, os.PathLike] = "default", device: str = "cpu",
+                 flip_test: bool = False, threads: Optional[int] = None):
+        from lmkviz.training import resolve_device
+
+        self.device = resolve_device(device)
+        if threads:
+            torch.set_num_threads(threads)
+        self.loaded = ckpt.load_for_inference(checkpoint, self.device)
+        self.model = self.loaded.model
+        if self.device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.codec = self.loaded.codec
+        self.input_size = self.codec.image_size[0]
+        self.flip_perm = None
+        if flip_test:
+            from lmkviz.data.schemes import scheme_for
+            from lmkviz.training import _subset_flip_perm
+
+            scheme = scheme_for(self.loaded.num_points)
+            if scheme.flip_perm is None:
+                raise ValueError(f"flip test needs a left/right flip permutation; scheme {scheme.name} has none")
+            self.flip_perm = _subset_flip_perm(scheme.flip_perm, self.loaded.indices)
+            if self.flip_perm is None:
+                raise ValueError("flip test needs every left/right partner of the predicted landmarks")
+
+    @property
+    def num_points(self) -> int:
+        return len(self.loaded.indices)
+
+    @torch.inference_mode()
+    def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) float in [0, 1] -> (N, K, h, w) raw network output (flip-averaged)."""
+        x = crops.to(self.device)
+        if self.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.model(x).float()
+        if self.flip_perm is not None:
+            mirrored = flip_heatmaps(self.model(x.flip(-1)).float(), self.flip_perm)
+            if self.codec.outputs_logits:
+                out = torch.logit((torch.sigmoid(out) + torch.sigmoid(mirrored)) / 2, eps=1e-6)
+            else:
+                out = (out + mirrored) / 2
+        return out
+
+    def predict_crops(self, crops: np.ndarray, decoders: Sequence[str] = DECODERS):
+        """Batch of already-framed (N, S', S', 3) uint8 crops (any size, resized to the input).
+
+        Returns ({decoder: (N, K, 2) in the crops' pixel coordinates}, raw heatmaps (N, K, h, w),
+        confidence (N, K)).
+        """
+        import torch.nn.functional as F
+
+        batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255)
+        in_h, in_w = batch.shape[-2:]
+        if (in_h, in_w) != self.codec.image_size:
+            batch = F.interpolate(batch, size=self.codec.image_size, mode="bilinear", antialias=True,
+                                  align_corners=False)
+        raw = self.heatmaps(batch)
+        points = {}
+        confidence = None
+        for m in decoders:
+            p, conf = self.codec.decode(raw, m, return_confidence=True)
+            scale = p.new_tensor([in_w / self.codec.image_size[1], in_h / self.codec.image_size[0]])
+            points[m] = (p * scale).cpu().numpy()
+            confidence = conf.cpu().numpy()
+        return points, raw, confidence
+
+    def predict(self, image: np.ndarray, face: Optional[Box] = None, crop: Optional[Box] = None,
+                decoders: Sequence[str] = DECODERS, detect: bool = True) -> Prediction:
+        """Landmarks for the main face of an (H, W, 3) uint8 RGB image.
+
+        face: use this face box instead of detecting one. crop: use this square
+        crop directly (e.g. a manual crop from the UI). detect=False uses the whole
+        image when no face/crop is given.
+        """
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"predict expects an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}; "
+                             "use lmkviz.inference.load_image to read files")
+        notes: list[str] = []
+        h, w = image.shape[:2]
+        if crop is None:
+            if face is None and detect:
+                faces = detect_faces(image)
+                if faces:
+                    face = faces[0]
+                    if len(faces) > 1:
+                        notes.append(f"{len(faces)} faces found; using the largest")
+                else:
+                    notes.append("no face found: using the whole image (crop it to the face for better results)")
+            if face is not None:
+                crop = crop_from_face(face)
+            else:
+                side = max(h, w)
+                crop = Box((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+        s = self.input_size
+        patch = crop_image(image, crop, s)
+        points_in, raw, confidence = self.predict_crops(patch[None], decoders)
+        scale = np.array([crop.width / s, crop.height / s], dtype=np.float64)
+        offset = np.array([crop.x0, crop.y0], dtype=np.float64)
+        points = {m: (p[0] * scale + offset).astype(np.float32) for m, p in points_in.items()}
+        maps = torch.sigmoid(raw[0]) if self.codec.outputs_logits else raw[0].clamp(0, 1)
+        return Prediction(face=face, crop=crop, crop_image=patch, points=points,
+                          heatmaps=maps.cpu().numpy().astype(np.float32), confidence=confidence[0],
+                          indices=list(self.loaded.indices), scheme_name=self.loaded.scheme_name, notes=notes)
+
+
+def predict_files(paths: Sequence[Union[str, Path]], predictor: Predictor, decoders: Sequence[str] = DECODERS):
+    """[(path, Prediction | None, error | None, LoadedImage | None)] for image files."""
+    out = []
+    for p in paths:
+        try:
+            loaded = load_image(p, name=str(p))
+            pred = predictor.predict(loaded.array, decoders=decoders)
+            if loaded.scale != 1.0:  # back to the original file's pixels
+                pred.points = {m: v / loaded.scale for m, v in pred.points.items()}
+                pred.crop = pred.crop.scaled(1 / loaded.scale)
+                pred.face = None if pred.face is None else pred.face.scaled(1 / loaded.scale)
+            pred.notes = loaded.notes + pred.notes
+            out.append((p, pred, None, loaded))
+        except ValueError as err:
+            out.append((p, None, str(err), None))
+    return out
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate` on a dataset split (coordinates in original image pixels).
+
+    nme: {decoder: (N,) per-image NME, a fraction}. pred: {decoder: (N, k, 2)}.
+    target: (N, k, 2). norm: (N,) inter-ocular distances. names: N sample names.
+    summary(): the CLI's JSON numbers.
+    """
+
+    checkpoint: str
+    dataset: str
+    split: str
+    names: list
+    target: np.ndarray
+    pred: dict
+    nme: dict
+    norm: np.ndarray
+    indices: list
+    flip_test: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def summary(self) -> dict:
+        """{"n", "points", "nme": {dec: %}, "fr10": {dec: %}, "auc10": {dec: %}}."""
+        from lmkviz import metrics
+
+        out = {"n": self.n, "points": len(self.indices), "nme": {}, "fr10": {}, "auc10": {}}
+        for m, e in self.nme.items():
+            s = metrics.summarize(torch.as_tensor(e, dtype=torch.float64))
+            out["nme"][m] = round(s["nme"], 4)
+            out["fr10"][m] = round(s["fr10"], 4)
+            out["auc10"][m] = round(s["auc10"], 4)
+        return out
+
+    def per_landmark(self) -> dict:
+        """{decoder: (k,) mean error of each landmark / inter-ocular distance, a fraction}."""
+        return {m: np.nanmean(np.linalg.norm(p - self.target, axis=-1) / self.norm[:, None], axis=0)
+                for m, p in self.pred.items()}
+
+
+def evaluate(
+    checkpoint: Union[str, os.PathLike, "Predictor"],
+    data: Union[str, os.PathLike],
+    split: str = "test",
+    *,
+    limit: Optional[int] = None,
+    flip_test: bool = False,
+    batch_size: int = 16,
+    decoders: Sequence[str] = DECODERS,
+    progress=None,
+    device: str = "cpu",
+) -> Evaluation:
+    """Score a checkpoint on a dataset split with every decoder.
+
+    Dataset images are already face crops (the LaPa layout), so each whole image
+    is resized to the network input, as in training; predictions are mapped back
+    to the original pixels and normalised by the inter-ocular distance of the full
+    ground-truth point set. progress: optional callable(done, total).
+    """
+    from lmkviz import metrics
+    from lmkviz.data import AugmentConfig, build_transform, open_split
+    from lmkviz.data.schemes import scheme_for
+
+    predictor = checkpoint if isinstance(checkpoint, Predictor) else Predictor(checkpoint, device=device,
+                                                                                flip_test=flip_test)
+    reader = open_split(data, split)
+    k_data = int(getattr(reader, "num_points", 0) or reader[0].points.shape[0])
+    if k_data != predictor.loaded.num_points:
+        raise ValueError(
+            f"the checkpoint predicts {predictor.loaded.scheme_name} landmarks ({predictor.loaded.num_points} "
+            f"points) but {data} has {k_data} points per face; pick a matching dataset"
+        )
+    scheme = scheme_for(k_data)
+    if scheme.eye_corners is None:
+        raise ValueError(f"{data}: the {k_data}-point scheme has no eye corners for inter-ocular normalisation")
+    transform = build_transform(AugmentConfig(input_size=predictor.input_size), train=False)
+    idx = list(predictor.loaded.indices)
+    n = len(reader) if limit is None else min(limit, len(reader))
+    names, targets, norms, preds = [], [], [], {m: [] for m in decoders}
+    skipped = []
+    s = predictor.input_size
+    for start in range(0, n, batch_size):
+        batch, sizes, full_pts = [], [], []
+        for i in range(start, min(n, start + batch_size)):
+            try:
+                sample = reader[i]
+            except ValueError as err:
+                skipped.append(str(err))
+                continue
+            image, _ = transform(sample.image, sample.points)
+            batch.append(image)
+            sizes.append(sample.image.shape[:2])
+            full_pts.append(sample.points)
+            names.append(sample.name)
+        if not batch:
+            continue
+        raw = predictor.heatmaps(torch.stack(batch))
+        full = torch.as_tensor(np.stack(full_pts), dtype=torch.float64)
+        norms.append(metrics.interocular(full, scheme.eye_corners).numpy())
+        targets.append(full[:, idx].numpy())
+        scale = torch.tensor([[w / s, h / s] for h, w in sizes], dtype=torch.float64)[:, None, :]
+        for m in decoders:
+            p = predictor.codec.decode(raw, m).double().cpu() * scale
+            preds[m].append(p.numpy())
+        if progress:
+            progress(min(n, start + batch_size), n)
+    if not names:
+        raise ValueError(f"{data}/{split}: no image could be evaluated" + (f" ({skipped[0]})" if skipped else ""))
+    target = np.concatenate(targets)
+    norm = np.concatenate(norms)
+    pred = {m: np.concatenate(v) for m, v in preds.items()}
+    nme = {m: metrics.nme(p, target, norm=norm).numpy() for m, p in pred.items()}
+    return Evaluation(checkpoint=str(predictor.loaded.path), dataset=str(data), split=split, names=names,
+                      target=target, pred=pred, nme=nme, norm=norm, indices=idx,
+                      flip_test=predictor.flip_perm is not None)
