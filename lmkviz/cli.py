@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -258,6 +259,8 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         if slot is not None:
             slot.release()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return EXIT_OK  # under torchrun only rank 0 writes and reports the run's state
     state = RunFolder(path).status().get("state")
     print(f"{state}: {path}")
     return EXIT_OK if state in ("done", "stopped") else EXIT_FAILURE

@@ -169,10 +169,12 @@ class TrainConfig:
                     if not isinstance(value, bool):
                         raise TypeError("expected true or false")
                 elif isinstance(default, int) or key in ("heatmap_size", "limit_train", "limit_val"):
-                    if isinstance(value, bool) or float(value) != int(value):
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
                         raise TypeError("expected an integer")
                     value = int(value)
                 elif isinstance(default, float):
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        raise TypeError("expected a number")
                     value = float(value)
                 elif isinstance(default, str) or key == "val_data":
                     if not isinstance(value, str):
@@ -501,6 +503,21 @@ def _subset_flip_perm(flip_perm: Sequence[int], indices: Sequence[int]) -> Optio
 
 # ----------------------------------------------------------------------------- the loop
 
+def checkpoint_payload(net: nn.Module, config: TrainConfig, model_kwargs: dict, codec: HeatmapCodec,
+                       scheme, indices: Sequence[int], summary: dict) -> dict:
+    """The checkpoint dict of :mod:`lmkviz.checkpoint` for a model (weights copied to CPU)."""
+    return {
+        "format": ckpt.FORMAT, "version": ckpt.VERSION,
+        "model": {"name": config.model, "num_points": len(indices), "kwargs": dict(model_kwargs)},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+        "codec": codec.to_dict(),
+        "scheme": {"name": scheme.name, "num_points": scheme.num_points, "indices": list(indices),
+                   "flip_perm": list(scheme.flip_perm) if scheme.flip_perm else None},
+        "config": config.to_dict(),
+        "summary": dict(summary),
+    }
+
+
 class StopTraining(Exception):
     """Raised inside the loop when a stop was requested (SIGTERM / STOP file)."""
 
@@ -690,9 +707,10 @@ def _train_loop(config, run, resuming, rank, world, local_rank, distributed, sto
     steps_per_epoch = max(1, len(train_ds) // (batch * world))
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if config.schedule == "onecycle":
+    if config.schedule == "onecycle" and total_steps >= 4:
+        # warm up over a quarter of the run (at least 2 steps), then cosine down
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=0.25,
+            optimizer, max_lr=config.lr, total_steps=total_steps, pct_start=max(0.25, 2.5 / total_steps),
             div_factor=25.0, final_div_factor=1e3)
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
@@ -833,16 +851,7 @@ def _train_loop(config, run, resuming, rank, world, local_rank, distributed, sto
                 "device": device_label(device), "world_size": world, "elapsed_s": elapsed_total,
                 "torch": str(torch.__version__),
             }
-            payload = {
-                "format": ckpt.FORMAT, "version": ckpt.VERSION,
-                "model": {"name": config.model, "num_points": len(indices), "kwargs": model_kwargs},
-                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                "codec": codec.to_dict(),
-                "scheme": {"name": scheme.name, "num_points": k_full, "indices": list(indices),
-                           "flip_perm": list(scheme.flip_perm) if scheme.flip_perm else None},
-                "config": config.to_dict(),
-                "summary": summary,
-            }
+            payload = checkpoint_payload(net, config, model_kwargs, codec, scheme, indices, summary)
             if improved:
                 ckpt.save(payload, run.best_path)
             payload["training_state"] = {

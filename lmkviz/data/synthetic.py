@@ -19,7 +19,7 @@ sit within about ``1 / supersample`` pixel of the geometry.
 
 Public API: :func:`render_face` (one face), :func:`synthetic_faces` (a batch)
 and :class:`SyntheticSplit` (a dataset split of :class:`~lmkviz.data.folder.Sample`).
-A 256 px face takes about 10 ms on one CPU core. ``docs/img/synthetic_faces.png``
+A 256 px face takes about 10 ms on one CPU core. ``docs/img/synthetic_faces.jpg``
 shows ``synthetic_faces(24, seed=0, noise=0)``.
 """
 

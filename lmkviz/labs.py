@@ -1,0 +1,352 @@
+"""Computations behind the explorer's labs: plain numbers and arrays, no Streamlit.
+
+Everything follows the lmkviz convention (pixel ``j`` spans ``[j, j + 1)``, centre
+``j + 0.5``); heatmap coordinates times the stride give image coordinates.
+
+* Round trips (:func:`roundtrip`, :func:`sweep_heatmap_size`, :func:`sweep_sigma`):
+  encode random sub-pixel points, optionally add noise, decode with every decoder,
+  measure the error in image pixels.
+* The blog's quantisation example (:func:`quantisation_example`) and the
+  randomized-rounding demo (:func:`rounding_probabilities`,
+  :func:`randomized_rounding_draws`).
+* Previews and statistics for the dataset browser (:func:`augment_draws`,
+  :func:`split_geometry`, :func:`mean_shape`, :func:`density`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+
+from lmkviz.decoding import DECODERS, decode
+from lmkviz.encoding import binary_heatmaps, encode
+
+MAX_ROUNDTRIP_CELLS = 1 << 19
+"""Cap on points x window cells per round trip (keeps a sweep well under a second)."""
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def add_noise(heatmaps: torch.Tensor, noise: float, seed: int = 0) -> torch.Tensor:
+    """(..., H, W) maps plus Gaussian noise of standard deviation ``noise`` (a new tensor).
+
+    The maps peak at (about) 1, so ``noise`` is relative to the peak; 0 returns the input.
+    """
+    if noise <= 0:
+        return heatmaps
+    g = torch.Generator().manual_seed(int(seed))
+    return heatmaps + noise * torch.randn(heatmaps.shape, generator=g, dtype=heatmaps.dtype)
+
+
+def decode_every(heatmaps: torch.Tensor, blur: float = 0.0, k: int = 9,
+                 decoders: Sequence[str] = DECODERS) -> dict[str, torch.Tensor]:
+    """Decode (..., H, W) non-negative score maps with each decoder: {name: (..., 2) heatmap px}.
+
+    ``top-k`` weighs the ``k`` best cells by their scores (``logits=False``: these are
+    targets or noisy targets, not logits); ``blur`` is DARK's modulation sigma.
+    """
+    return {m: decode(heatmaps, m, k=k, blur=blur if m == "dark" else 0.0, logits=False) for m in decoders}
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def random_positions(n: int, size: int, margin: float, seed: int = 0) -> torch.Tensor:
+    """(n, 2) uniform sub-pixel positions in ``[margin, size - margin)`` (heatmap px), seeded.
+
+    The same seed gives the same *relative* positions for every ``size``, so sweeps
+    compare like with like.
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    unit = torch.rand(n, 2, generator=g, dtype=torch.float64)
+    margin = min(float(margin), size / 4)
+    return (margin + unit * (size - 2 * margin)).to(torch.float32)
+
+
+def default_margin(encoding: str, sigma: float) -> float:
+    """Cells kept free at the border: 2, or 3 sigma for wide Gaussians (capped at size / 4 later)."""
+    return 2.0 if encoding == "binary" else max(2.0, 3.0 * float(sigma))
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """Round-trip errors in image pixels: ``mean[decoder]``, ``max[decoder]``; ``n`` points
+    decoded in windows of ``window`` x ``window`` cells."""
+
+    mean: dict
+    max: dict
+    n: int
+    window: int
+
+
+def window_size(heatmap_size: int, encoding: str, sigma: float, blur: float = 0.0) -> int:
+    """Side of the window decoded around each point: the Gaussian (3 sigma), the DARK
+    blur (3 blur) and 4 cells of slack on each side, at most the whole map."""
+    spread = (0.0 if encoding == "binary" else 3.0 * float(sigma)) + 3.0 * float(blur)
+    return int(min(heatmap_size, 2 * (math.ceil(spread) + 4)))
+
+
+def roundtrip(image_size: int, heatmap_size: int, sigma: float, encoding: str, *, noise: float = 0.0,
+              blur: float = 0.0, n: int = 256, margin: Optional[float] = None, k: int = 9,
+              seed: int = 0) -> RoundTrip:
+    """Encode ``n`` random sub-pixel points, add noise, decode, compare.
+
+    image_size, heatmap_size: sides of the square input and heatmap; stride =
+    image_size / heatmap_size. sigma: heatmap px (ignored by "binary", whose maps
+    are single random draws). noise: standard deviation of Gaussian noise added to
+    the maps (peak 1). blur: DARK's modulation sigma. margin: cells kept free at
+    the border (default :func:`default_margin`; 0 lets points touch the border).
+
+    Each point is encoded and decoded in its own window of :func:`window_size`
+    cells cut from the full map (integer offset, clamped to the map, so borders
+    behave as on the full map). The encoding is exact; noise outside the window,
+    which could only matter when it beats the peak, is left out. ``n`` shrinks so
+    that ``n * window**2 <= MAX_ROUNDTRIP_CELLS``.
+
+    Returns a :class:`RoundTrip` with errors in image px.
+    """
+    win = window_size(heatmap_size, encoding, sigma, blur)
+    n = int(max(16, min(n, MAX_ROUNDTRIP_CELLS // (win * win))))
+    margin = default_margin(encoding, sigma) if margin is None else margin
+    points = random_positions(n, heatmap_size, margin, seed)  # (n, 2)
+    origin = (torch.floor(points) - win // 2).clamp(0, heatmap_size - win)
+    local = (points - origin)[None]  # (1, n, 2)
+    g = torch.Generator().manual_seed(int(seed) + 1)
+    maps = encode(local, win, encoding, sigma=float(sigma), generator=g)
+    maps = add_noise(maps, noise, seed + 2)
+    stride = image_size / heatmap_size
+    mean, worst = {}, {}
+    for name, found in decode_every(maps, blur=blur, k=k).items():
+        err = (found - local).norm(dim=-1)[0] * stride
+        mean[name], worst[name] = float(err.mean()), float(err.max())
+    return RoundTrip(mean=mean, max=worst, n=n, window=win)
+
+
+@contextmanager
+def torch_threads(count: int = 1) -> Iterator[None]:
+    """Run small tensor work on ``count`` threads (thread start-up dominates tiny ops,
+    badly so on a busy machine), restoring the previous setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def sweep_heatmap_size(image_size: int, sizes: Sequence[int], sigma: float, encoding: str,
+                       **options) -> dict[str, list[float]]:
+    """Mean round-trip error (image px) against heatmap size: {"x": sizes, decoder: [...]}.
+
+    sigma stays fixed in heatmap px; ``options`` go to :func:`roundtrip`.
+    """
+    out: dict[str, list[float]] = {"x": [int(s) for s in sizes]}
+    for s in sizes:
+        for name, value in roundtrip(image_size, int(s), sigma, encoding, **options).mean.items():
+            out.setdefault(name, []).append(value)
+    return out
+
+
+def sweep_sigma(image_size: int, heatmap_size: int, sigmas: Sequence[float], encoding: str,
+                **options) -> dict[str, list[float]]:
+    """Mean round-trip error (image px) against sigma: {"x": sigmas, decoder: [...]}."""
+    out: dict[str, list[float]] = {"x": [float(s) for s in sigmas]}
+    for s in sigmas:
+        for name, value in roundtrip(image_size, heatmap_size, float(s), encoding, **options).mean.items():
+            out.setdefault(name, []).append(value)
+    return out
+
+
+# --------------------------------------------------------------------------- the blog's example
+
+
+@dataclass(frozen=True)
+class Quantised:
+    """One way of turning a point into a heatmap cell and back (image px)."""
+
+    label: str
+    rule: str
+    decoded: tuple[float, float]
+    error: tuple[float, float]
+
+    @property
+    def distance(self) -> float:
+        return math.hypot(*self.error)
+
+
+def quantisation_example(image_wh: tuple[float, float], heatmap_wh: tuple[int, int],
+                         point: tuple[float, float]) -> tuple[tuple[float, float], list[Quantised]]:
+    """Where a *perfect* argmax sends ``point`` back to, under three conventions.
+
+    image_wh: (W, H) of the image; heatmap_wh: (w, h) of the heatmap; point: (x, y)
+    image px. Returns the point in heatmap px and three :class:`Quantised` rows:
+
+    * the blog's arithmetic: ``round(x * w / W) * W / w``;
+    * the blog's code: the encoder truncates (``int()``) and the decoder maps cell
+      index ``j`` to ``j * W / w``, the cell's left edge;
+    * lmkviz: cell ``j`` spans ``[j, j + 1)`` and decodes to its centre ``j + 0.5``.
+    """
+    (img_w, img_h), (hm_w, hm_h) = image_wh, heatmap_wh
+    sx, sy = img_w / hm_w, img_h / hm_h
+    x, y = point
+    hx, hy = x / sx, y / sy
+
+    def row(label: str, rule: str, cx: float, cy: float) -> Quantised:
+        dx, dy = cx * sx, cy * sy
+        return Quantised(label, rule, (dx, dy), (dx - x, dy - y))
+
+    rows = [
+        row("blog's arithmetic", "round(x·w/W)·W/w", round(hx), round(hy)),
+        row("blog's code", "int() to encode, index·W/w to decode", math.floor(hx), math.floor(hy)),
+        row("lmkviz", "cell j covers [j, j+1), argmax → j + 0.5", math.floor(hx) + 0.5, math.floor(hy) + 0.5),
+    ]
+    return (hx, hy), rows
+
+
+def rounding_probabilities(point_hm: tuple[float, float], heatmap_wh: tuple[int, int]) -> list[tuple[int, int, float]]:
+    """The four cells randomized rounding can pick for ``point_hm`` (heatmap px): [(col, row, p)].
+
+    Per axis, with ``u = p - 0.5`` and ``f = u - floor(u)``, cell ``floor(u) + 1`` has
+    probability ``f`` (bilinear weights, as in :func:`lmkviz.encoding.binary_heatmaps`);
+    cells outside the map are clamped to the border and merged.
+    """
+    w, h = heatmap_wh
+    cells: dict[tuple[int, int], float] = {}
+    ux, uy = point_hm[0] - 0.5, point_hm[1] - 0.5
+    bx, by = math.floor(ux), math.floor(uy)
+    fx, fy = ux - bx, uy - by
+    for cx, px in ((bx, 1 - fx), (bx + 1, fx)):
+        for cy, py in ((by, 1 - fy), (by + 1, fy)):
+            key = (min(max(cx, 0), w - 1), min(max(cy, 0), h - 1))
+            cells[key] = cells.get(key, 0.0) + px * py
+    return [(c, r, p) for (c, r), p in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0]))]
+
+
+def rounding_spread(point_hm: tuple[float, float], stride: tuple[float, float] = (1.0, 1.0)) -> float:
+    """Root-mean-square distance of one randomized-rounding draw from the point, in
+    ``stride`` units: per axis the draw is a two-valued variable with variance ``f (1 - f)``."""
+    fx = (point_hm[0] - 0.5) % 1.0
+    fy = (point_hm[1] - 0.5) % 1.0
+    return math.sqrt(stride[0] ** 2 * fx * (1 - fx) + stride[1] ** 2 * fy * (1 - fy))
+
+
+def randomized_rounding_draws(point_hm: tuple[float, float], heatmap_wh: tuple[int, int], draws: int,
+                              seed: int = 0) -> np.ndarray:
+    """Argmax of ``draws`` random binary heatmaps of one point: (draws, 2) heatmap px (cell centres).
+
+    Uses :func:`lmkviz.encoding.binary_heatmaps` on a small window around the point
+    (the draw depends only on the 2 x 2 neighbourhood), so any heatmap size is cheap.
+    """
+    w, h = heatmap_wh
+    win_w, win_h = min(6, w), min(6, h)
+    ox = min(max(math.floor(point_hm[0]) - 2, 0), w - win_w)
+    oy = min(max(math.floor(point_hm[1]) - 2, 0), h - win_h)
+    local = torch.tensor([[point_hm[0] - ox, point_hm[1] - oy]], dtype=torch.float64)
+    g = torch.Generator().manual_seed(int(seed))
+    maps = binary_heatmaps(local.expand(int(draws), 1, 2), (win_h, win_w), generator=g)
+    found = decode(maps, "argmax")[:, 0]  # (draws, 2)
+    return (found + found.new_tensor([ox, oy])).numpy()
+
+
+def running_mean(values: np.ndarray) -> np.ndarray:
+    """(n, d) -> (n, d) mean of the first 1, 2, ..., n rows."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.cumsum(values, axis=0) / np.arange(1, len(values) + 1)[:, None]
+
+
+# --------------------------------------------------------------------------- dataset browser
+
+
+@dataclass(frozen=True)
+class AugmentDraw:
+    """One draw of the training augmentation: image (S, S, 3) uint8, points (K, 2), flipped."""
+
+    image: np.ndarray
+    points: np.ndarray
+    flipped: bool
+
+
+def augment_draws(image: np.ndarray, points: np.ndarray, flip_perm: Optional[Sequence[int]], config,
+                  n: int = 4, seed: int = 0) -> list[AugmentDraw]:
+    """``n`` draws of the training transform (:func:`lmkviz.data.augment.build_transform`).
+
+    image: (H, W, 3) uint8; points: (K, 2) image px; config: an ``AugmentConfig``.
+    Whether a draw was mirrored is read from two probe points added to the same
+    draw (left and right of the centre; a flip swaps their order), so the result is
+    exactly what training sees. Torch's global RNG is left untouched.
+    """
+    from lmkviz.data.augment import build_transform
+
+    pts = np.asarray(points, dtype=np.float32)
+    k = len(pts)
+    h, w = image.shape[:2]
+    probes = np.array([[w * 0.45, h * 0.5], [w * 0.55, h * 0.5]], dtype=np.float32)
+    perm = None if flip_perm is None else list(flip_perm) + [k, k + 1]
+    transform = build_transform(config, perm, train=True)
+    out = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for _ in range(int(n)):
+            img, found = transform(image, np.concatenate([pts, probes]))
+            found = found.numpy()
+            flipped = bool(found[k, 0] > found[k + 1, 0])
+            rgb = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            out.append(AugmentDraw(image=np.ascontiguousarray(rgb), points=found[:k], flipped=flipped))
+    return out
+
+
+def split_geometry(split, max_samples: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """Landmarks and image sizes of a split reader, without decoding images when possible.
+
+    Folder splits (with ``all_points`` and ``image_sizes``) are read whole (headers
+    only); other readers (synthetic faces, rendered on demand) are subsampled to
+    ``max_samples`` evenly spread samples. Returns (points (n, K, 2) image px,
+    sizes (n, 2) rows (H, W), total number of samples in the split).
+    """
+    total = len(split)
+    if hasattr(split, "all_points") and hasattr(split, "image_sizes"):
+        points, sizes = split.all_points(), split.image_sizes()
+        if len(points) > max_samples:
+            keep = np.sort(np.random.default_rng(seed).choice(len(points), max_samples, replace=False))
+            points, sizes = points[keep], sizes[keep]
+        return points.astype(np.float32), sizes.astype(np.int64), total
+    index = np.unique(np.linspace(0, total - 1, num=min(total, max_samples)).round().astype(int)) if total else []
+    pts, sizes = [], []
+    for i in index:
+        sample = split[int(i)]
+        pts.append(sample.points)
+        sizes.append(sample.image.shape[:2])
+    if not pts:
+        return np.zeros((0, 0, 2), np.float32), np.zeros((0, 2), np.int64), total
+    return np.stack(pts).astype(np.float32), np.array(sizes, dtype=np.int64), total
+
+
+def normalised(points: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(N, K, 2) image px and (N, 2) sizes (H, W) -> (N, K, 2) in [0, 1] (x / W, y / H)."""
+    scale = np.asarray(sizes, dtype=np.float64)[:, None, ::-1]
+    return (np.asarray(points, dtype=np.float64) / scale).astype(np.float32)
+
+
+def mean_shape(points01: np.ndarray) -> np.ndarray:
+    """(N, K, 2) normalised points -> (K, 2) mean, ignoring NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN landmarks stay NaN
+        return np.nanmean(points01, axis=0)
+
+
+def density(points01: np.ndarray, indices: Optional[Sequence[int]] = None, bins: int = 64) -> np.ndarray:
+    """(bins, bins) counts of where the chosen landmarks fall (rows = y, columns = x), on [0, 1]^2."""
+    pts = np.asarray(points01)
+    if indices is not None:
+        pts = pts[:, list(indices)]
+    flat = pts.reshape(-1, 2)
+    flat = flat[np.isfinite(flat).all(axis=1)]
+    counts, _, _ = np.histogram2d(flat[:, 1], flat[:, 0], bins=bins, range=[[0, 1], [0, 1]])
+    return counts

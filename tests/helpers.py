@@ -1,0 +1,31 @@
+"""Small builders shared by tests (tiny checkpoints and runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lmkviz import checkpoint as ckpt
+from lmkviz import models
+from lmkviz.data.schemes import IBUG68
+from lmkviz.training import TrainConfig, checkpoint_payload, make_codec
+
+TINY = dict(data=("synthetic",), model="hrnet18_small", input_size=64, epochs=2, batch_size=4,
+            limit_train=8, limit_val=4, workers=0, log_every=1, augment=0.5, preview=2)
+
+
+def tiny_config(**changes) -> TrainConfig:
+    return TrainConfig(**{**TINY, **changes})
+
+
+def make_checkpoint(path: Path, model: str = "hrnet18_small", input_size: int = 64, encoding: str = "gaussian",
+                    indices=None, seed: int = 0) -> Path:
+    """An untrained but valid 68-point checkpoint (random weights, fixed seed)."""
+    torch.manual_seed(seed)
+    indices = list(range(68)) if indices is None else list(indices)
+    config = TrainConfig(model=model, input_size=input_size, encoding=encoding)
+    net = models.create(model, len(indices), pretrained=False)
+    codec = make_codec(config, net.stride)
+    ckpt.save(checkpoint_payload(net, config, {}, codec, IBUG68, indices, {"epoch": 0}), path)
+    return path

@@ -1,0 +1,104 @@
+import pickle
+
+import pytest
+import torch
+
+from lmkviz import checkpoint as ckpt
+from tests.helpers import make_checkpoint
+
+
+def test_round_trip_rebuilds_the_same_model(tmp_path):
+    path = make_checkpoint(tmp_path / "a.pt")
+    loaded = ckpt.load_for_inference(path)
+    assert loaded.num_points == 68 and loaded.indices == list(range(68))
+    assert loaded.codec.image_size == (64, 64) and loaded.codec.heatmap_size == (16, 16)
+    again = ckpt.load_for_inference(path)
+    x = torch.rand(1, 3, 64, 64)
+    torch.testing.assert_close(loaded.model(x), again.model(x))
+
+
+def test_loads_with_weights_only(tmp_path):
+    path = make_checkpoint(tmp_path / "a.pt")
+    data = torch.load(path, weights_only=True)
+    assert data["format"] == ckpt.FORMAT
+
+
+@pytest.mark.parametrize("content,phrase", [
+    (b"", "empty"),
+    (b"hello, I am text", "cannot be read"),
+    (b"PK\x03\x04garbage", "cannot be read"),
+])
+def test_corrupt_files_are_clear_errors(tmp_path, content, phrase):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(ckpt.CheckpointError, match=phrase):
+        ckpt.load(path)
+
+
+def test_truncated_checkpoint(tmp_path):
+    path = make_checkpoint(tmp_path / "a.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ckpt.CheckpointError, match="corrupt, truncated"):
+        ckpt.load(path)
+
+
+def test_plain_state_dict_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "sd.pt"
+    torch.save({"conv.weight": torch.zeros(3)}, path)
+    with pytest.raises(ckpt.CheckpointError, match="not an lmkviz checkpoint"):
+        ckpt.load(path)
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": ckpt.FORMAT, "payload": Evil()}, path)
+    with pytest.raises(ckpt.CheckpointError, match="refusing to load"):
+        ckpt.load(path)
+
+
+def test_mismatched_architecture_and_point_count(tmp_path):
+    path = make_checkpoint(tmp_path / "a.pt")
+    with pytest.raises(ckpt.CheckpointError, match="architecture 'hrnet18_small', not 'hrnet18'"):
+        ckpt.load(path, model="hrnet18")
+    with pytest.raises(ckpt.CheckpointError, match="predicts 68 points, not 5"):
+        ckpt.load(path, num_points=5)
+    data = torch.load(path, weights_only=True)
+    data["model"]["name"] = "unet_resnet18_small"  # weights of another architecture
+    torch.save(data, tmp_path / "b.pt")
+    with pytest.raises(ckpt.CheckpointError, match="weights do not match"):
+        ckpt.load_for_inference(tmp_path / "b.pt")
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ckpt.CheckpointError, match="no such checkpoint"):
+        ckpt.load(tmp_path / "nope.pt")
+    with pytest.raises(ckpt.CheckpointError, match="is a folder"):
+        ckpt.load(tmp_path)
+
+
+def test_export_half_drops_training_state_and_stays_close(tmp_path):
+    src = make_checkpoint(tmp_path / "a.pt")
+    data = torch.load(src, weights_only=True)
+    data["training_state"] = {"epoch": 3}
+    torch.save(data, src)
+    ckpt.export(src, tmp_path / "small.pt", half=True)
+    small = torch.load(tmp_path / "small.pt", weights_only=True)
+    assert "training_state" not in small
+    assert all(v.dtype == torch.float16 for v in small["state_dict"].values() if v.is_floating_point())
+    a, b = ckpt.load_for_inference(src), ckpt.load_for_inference(tmp_path / "small.pt")
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(a.model(x), b.model(x), atol=5e-2, rtol=5e-2)
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    ckpt.atomic_write_bytes(tmp_path / "x.bin", b"1234")
+    ckpt.atomic_write_bytes(tmp_path / "x.bin", b"56")
+    assert (tmp_path / "x.bin").read_bytes() == b"56"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]

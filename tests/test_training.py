@@ -1,0 +1,189 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lmkviz import checkpoint as ckpt
+from lmkviz import models, training
+from lmkviz.encoding import ENCODINGS, HeatmapCodec
+from lmkviz.training import RunFolder, TrainConfig, heatmap_loss, train
+from tests.helpers import tiny_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_every_model_and_encoding_learns_a_batch(name, encoding):
+    """A few optimiser steps on one fixed batch reduce the loss."""
+    torch.manual_seed(0)
+    net = models.create(name, 5, pretrained=False)
+    size = 32
+    codec = HeatmapCodec(image_size=size, heatmap_size=size // net.stride, encoding=encoding, sigma=1.5)
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(2, 3, size, size, generator=g)
+    points = torch.rand(2, 5, 2, generator=g) * (size - 8) + 4
+    target = codec.encode(points, generator=torch.Generator().manual_seed(2))
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    losses = []
+    net.train()
+    for _ in range(6):
+        loss = heatmap_loss(net(images), target, encoding, pos_weight=20.0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(map(lambda v: v == v, losses))  # finite
+    assert min(losses[-3:]) < losses[0]
+    # every decoder reads the model's output
+    with torch.no_grad():
+        out = net.eval()(images)
+    for method in ("argmax", "quarter", "topk", "dark"):
+        pts = codec.decode(out, method)
+        assert pts.shape == (2, 5, 2) and torch.isfinite(pts).all()
+
+
+def test_bce_pos_weight_weighs_the_positive_cell():
+    target = torch.zeros(1, 1, 4, 4)
+    target[0, 0, 1, 1] = 1
+    pred = torch.zeros(1, 1, 4, 4)
+    a = heatmap_loss(pred, target, "binary", pos_weight=1.0)
+    b = heatmap_loss(pred, target, "binary", pos_weight=10.0)
+    # 16 cells of log 2; the positive counted pos_weight times
+    assert b.item() == pytest.approx(a.item() * (15 + 10) / 16, rel=1e-5)
+
+
+def test_config_json_round_trip_and_named_errors():
+    cfg = tiny_config(name="x", landmarks="eyes")
+    assert TrainConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="unknown training config field.*epoch_count"):
+        TrainConfig.from_dict({"epoch_count": 3})
+    with pytest.raises(ValueError, match="'epochs'.*integer"):
+        TrainConfig.from_dict({"epochs": "many"})
+    with pytest.raises(ValueError, match="encoding"):
+        TrainConfig(encoding="laplace")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        TrainConfig.from_json("{oops")
+
+
+def test_train_writes_a_complete_run_folder(tmp_path):
+    path = train(tiny_config(landmarks="eyes"), runs_root=tmp_path)
+    run = RunFolder(path)
+    assert path.parent == tmp_path and path.name.endswith("-run")
+    assert run.status()["state"] == "done"
+    records = run.metrics()
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    steps = [r for r in records if r["kind"] == "step"]
+    assert [r["epoch"] for r in epochs] == [1, 2] and len(steps) >= 4
+    assert set(epochs[-1]["val_nme"]) == {"argmax", "quarter", "topk", "dark"}
+    assert all("lr" in r and "loss" in r for r in steps)
+    for name in ("config.json", "train.log", "last.pt", "best.pt", "preview.npz"):
+        assert (path / name).exists(), name
+    data = torch.load(path / "last.pt", weights_only=True)
+    assert data["training_state"]["epoch"] == 1
+    assert data["scheme"]["indices"] == list(range(36, 48)) and data["model"]["num_points"] == 12
+    loaded = ckpt.load_for_inference(path / "best.pt")
+    assert loaded.num_points == 68 and len(loaded.indices) == 12
+    import numpy as np
+
+    preview = np.load(path / "preview.npz")
+    assert preview["images"].shape == (2, 64, 64, 3) and preview["pred_dark"].shape == (2, 12, 2)
+
+
+def _run_cli(args, **kw):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "lmkviz", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def _wait_for(predicate, timeout=180.0, interval=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def test_resume_after_kill_9_mid_epoch(tmp_path):
+    run_dir = tmp_path / "run"
+    cfg = tiny_config(epochs=3, limit_train=24)
+    (tmp_path / "cfg.json").write_text(cfg.to_json())
+    proc = _run_cli(["train", "--config", str(tmp_path / "cfg.json"), "--run-dir", str(run_dir)])
+    run = RunFolder(run_dir)
+
+    def in_epoch_2():
+        return any(r.get("kind") == "step" and r["epoch"] == 2 for r in run.metrics())
+
+    assert _wait_for(in_epoch_2), proc.communicate()[0].decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # the kill left complete files: status still says running, last.pt is epoch 1
+    assert run.status()["state"] == "running"
+    assert torch.load(run.last_path, weights_only=True)["training_state"]["epoch"] == 0
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    path = train(resume=run_dir)
+    assert path == run_dir and run.status()["state"] == "done"
+    epochs = [r["epoch"] for r in run.metrics() if r["kind"] == "epoch"]
+    assert epochs == [1, 2, 3]
+    data = torch.load(run.last_path, weights_only=True)
+    assert data["training_state"]["epoch"] == 2 and data["summary"]["epoch"] == 3
+
+
+def test_stop_file_stops_and_resume_finishes(tmp_path):
+    run_dir = tmp_path / "run"
+    run = RunFolder(run_dir)
+    run_dir.mkdir()
+    run.stop_path.touch()
+    train(tiny_config(epochs=2), run_dir=run_dir)
+    assert run.status()["state"] == "stopped"
+    run.stop_path.unlink()
+    train(resume=run_dir)
+    assert run.status()["state"] == "done"
+    assert [r["epoch"] for r in run.metrics() if r["kind"] == "epoch"] == [1, 2]
+
+
+def test_non_finite_loss_fails_clearly_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = training.heatmap_loss
+
+    def flaky(pred, target, encoding, pos_weight=100.0):
+        calls["n"] += 1
+        loss = real(pred, target, encoding, pos_weight)
+        return loss * float("nan") if calls["n"] > 2 else loss  # epoch 1 = 2 steps, then NaN
+
+    monkeypatch.setattr(training, "heatmap_loss", flaky)
+    run_dir = tmp_path / "run"
+    with pytest.raises(training.NonFiniteLoss, match="diverged"):
+        train(tiny_config(epochs=3), run_dir=run_dir)
+    status = RunFolder(run_dir).status()
+    assert status["state"] == "failed" and "Lower the learning rate" in status["error"]
+    data = torch.load(run_dir / "last.pt", weights_only=True)
+    assert data["training_state"]["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in data["state_dict"].values() if v.is_floating_point())
+
+
+def test_ddp_with_two_gloo_processes(tmp_path):
+    cfg = tiny_config(epochs=1, limit_train=16, batch_size=4)
+    (tmp_path / "cfg.json").write_text(cfg.to_json())
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "lmkviz", "train", "--config", str(tmp_path / "cfg.json"), "--run-dir", str(tmp_path / "ddp"),
+         "--device", "cpu"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = RunFolder(tmp_path / "ddp")
+    assert run.status()["state"] == "done"
+    epochs = [r for r in run.metrics() if r["kind"] == "epoch"]
+    assert len(epochs) == 1
+    # 16 images, 2 processes x batch 4 -> 2 steps per epoch
+    assert run.status()["steps_per_epoch"] == 2
+    ckpt.load_for_inference(tmp_path / "ddp" / "last.pt")
