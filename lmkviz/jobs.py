@@ -70,6 +70,16 @@ def pid_alive(pid: Optional[int]) -> bool:
     return True
 
 
+def _wait_exit(pid: Optional[int], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a process to end; True when it has."""
+    deadline = time.time() + timeout
+    while pid_alive(pid):
+        if time.time() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def _job_env() -> dict:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
@@ -238,12 +248,12 @@ def start(config: TrainConfig, runs_root: Path | str = RUNS_ROOT) -> Path:
 def resume(path: Path | str) -> Path:
     """Continue a stopped, failed or killed run from its ``last.pt`` in the background."""
     info = run_info(path)
-    if info.alive:
-        raise ValueError(f"{info.name} is still {info.state}; stop it before resuming")
     if info.config is None:
         raise ValueError(f"{info.name}: cannot resume, {info.error}")
     if info.state == "done":
         raise ValueError(f"{info.name} has finished all {info.config.epochs} epochs; start a new run instead")
+    if info.alive:
+        raise ValueError(f"{info.name} is still {info.state}; stop it before resuming")
     run = RunFolder(path)
     try:
         run.stop_path.unlink()
@@ -274,10 +284,7 @@ def stop(path: Path | str, timeout: float = 15.0) -> str:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
-    deadline = time.time() + timeout
-    while time.time() < deadline and pid_alive(pid):
-        time.sleep(0.1)
-    if pid_alive(pid):
+    if not _wait_exit(pid, timeout):
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -285,10 +292,7 @@ def stop(path: Path | str, timeout: float = 15.0) -> str:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for _ in range(50):
-            if not pid_alive(pid):
-                break
-            time.sleep(0.1)
+        _wait_exit(pid, 5.0)
     if run.status().get("state") in ("queued", "running"):
         run.write_status(state="stopped", pid=None)
     return run.status().get("state", "stopped")
@@ -297,6 +301,9 @@ def stop(path: Path | str, timeout: float = 15.0) -> str:
 def delete(path: Path | str) -> None:
     """Delete a run folder (a live job must be stopped first)."""
     info = run_info(path)
+    if info.alive and info.state in ("done", "stopped", "failed"):
+        _wait_exit(info.status.get("pid"), 10.0)  # finished, but still shutting down
+        info = run_info(path)
     if info.alive:
         raise ValueError(f"{info.name} is {info.state}; stop it before deleting")
     if not (Path(path) / "config.json").exists():

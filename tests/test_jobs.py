@@ -1,0 +1,95 @@
+"""Background jobs, for real: separate processes, queue, stop, resume, delete."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from lmkviz import jobs
+from lmkviz.training import RunFolder
+from tests.helpers import tiny_config
+
+
+def wait_until(predicate, timeout=240.0, interval=0.25):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
+
+
+def state_of(path):
+    return jobs.run_info(path).state
+
+
+def test_job_runs_in_its_own_process_group_and_finishes(tmp_path):
+    path = jobs.start(tiny_config(name="bg", epochs=1), tmp_path)
+    info = jobs.run_info(path)
+    assert info.state in ("queued", "running") and info.alive
+    pid = info.status["pid"]
+    assert os.getpgid(pid) == pid != os.getpgid(0)  # its own session: survives the server
+    wait_until(lambda: state_of(path) == "done")
+    runs = jobs.list_runs(tmp_path)
+    assert [r.path for r in runs] == [path] and runs[0].progress == 1.0
+    assert (path / "best.pt").exists() and (path / "output.log").exists()
+    assert jobs.checkpoints(tmp_path) == [path / "best.pt", path / "last.pt"]
+
+
+def test_second_job_waits_in_the_queue_then_runs(tmp_path):
+    first = jobs.start(tiny_config(name="first", epochs=2, limit_train=16), tmp_path)
+    second = jobs.start(tiny_config(name="second", epochs=1), tmp_path)
+    wait_until(lambda: state_of(first) == "running")
+    time.sleep(1.5)
+    assert state_of(second) == "queued"
+    assert "busy" in jobs.run_info(second).status.get("waiting_for", "")
+    wait_until(lambda: state_of(second) == "done")
+    assert state_of(first) == "done"
+    # the second only started after the first ended
+    first_end = RunFolder(first).status()["updated"]
+    second_start = RunFolder(second).status()["started"]
+    assert second_start >= first_end - 1.0
+
+
+def test_stop_then_resume_then_delete(tmp_path):
+    path = jobs.start(tiny_config(name="stoppable", epochs=6, limit_train=16), tmp_path)
+    run = RunFolder(path)
+    wait_until(lambda: any(r.get("kind") == "epoch" for r in run.metrics()))
+    assert jobs.stop(path) == "stopped"
+    assert not jobs.run_info(path).alive and state_of(path) == "stopped"
+    done_epochs = max(r["epoch"] for r in run.metrics() if r["kind"] == "epoch")
+    assert done_epochs < 6
+    jobs.resume(path)
+    wait_until(lambda: state_of(path) == "done")
+    epochs = sorted({r["epoch"] for r in run.metrics() if r["kind"] == "epoch"})
+    assert epochs == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match="finished all 6 epochs"):
+        jobs.resume(path)
+    jobs.delete(path)
+    assert not path.exists() and jobs.list_runs(tmp_path) == []
+
+
+def test_killed_job_reads_as_failed_and_can_resume(tmp_path):
+    path = jobs.start(tiny_config(name="victim", epochs=3, limit_train=16), tmp_path)
+    run = RunFolder(path)
+    wait_until(lambda: any(r.get("kind") == "epoch" for r in run.metrics()))
+    pid = run.status()["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    wait_until(lambda: state_of(path) == "failed")
+    info = jobs.run_info(path)
+    assert info.error == jobs.DEAD_MESSAGE and info.has_checkpoint
+    jobs.resume(path)
+    wait_until(lambda: state_of(path) == "done")
+
+
+def test_delete_refuses_live_jobs_and_non_run_folders(tmp_path):
+    (tmp_path / "precious").mkdir()
+    with pytest.raises(ValueError, match="not a run folder"):
+        jobs.delete(tmp_path / "precious")
+    path = jobs.start(tiny_config(name="live", epochs=3, limit_train=16), tmp_path)
+    with pytest.raises(ValueError, match="stop it before deleting"):
+        jobs.delete(path)
+    jobs.stop(path)
+    jobs.delete(path)
