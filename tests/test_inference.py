@@ -1,0 +1,192 @@
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lmkviz.data.synthetic import render_face
+from lmkviz.inference import Box, Predictor, crop_from_points, crop_image, detect_faces, evaluate, load_image
+from tests.helpers import make_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt")
+
+
+def png_bytes(array, mode=None, **save):
+    buf = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buf, format="PNG", **save)
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- load_image
+
+def test_load_image_rgb_grey_rgba_and_16_bit():
+    rgb = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    assert np.array_equal(load_image(png_bytes(rgb)).array, rgb)
+    grey = load_image(png_bytes(rgb[..., 0]))
+    assert grey.array.shape == (20, 30, 3) and np.array_equal(grey.array[..., 1], rgb[..., 0])
+    rgba = np.dstack([rgb, np.zeros((20, 30), np.uint8)])  # fully transparent -> white
+    out = load_image(png_bytes(rgba))
+    assert out.array.shape == (20, 30, 3) and (out.array == 255).all() and any("RGBA" in n for n in out.notes)
+    deep = (np.arange(20 * 30, dtype=np.uint16).reshape(20, 30) * 100)
+    im = Image.fromarray(deep)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    out16 = load_image(buf.getvalue())
+    assert out16.array.dtype == np.uint8 and out16.array.max() > 200  # scaled, not clipped to 255 garbage
+
+
+def test_load_image_respects_exif_orientation():
+    rgb = np.zeros((20, 40, 3), np.uint8)
+    rgb[:, :10] = 255  # white on the left of the stored pixels
+    im = Image.fromarray(rgb)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    out = load_image(buf.getvalue())
+    assert out.array.shape == (40, 20, 3) and out.original_size == (40, 20)
+    assert out.array[:10, :, 0].mean() > 200  # the white band is now at the top
+    assert any("EXIF" in n for n in out.notes)
+
+
+def test_huge_images_are_downscaled_and_said_so():
+    big = np.full((3000, 5000, 3), 120, np.uint8)
+    out = load_image(png_bytes(big), max_side=2048)
+    assert max(out.array.shape[:2]) == 2048 and out.original_size == (3000, 5000)
+    assert out.scale == pytest.approx(2048 / 5000) and any("downscaled" in n for n in out.notes)
+
+
+@pytest.mark.parametrize("data,phrase", [
+    (b"", "empty"),
+    (b"%PDF-1.4 not an image", "not an image"),
+    (png_bytes(np.zeros((50, 50, 3), np.uint8))[:60], "corrupt or truncated"),
+])
+def test_bad_uploads_are_clear_errors(data, phrase):
+    with pytest.raises(ValueError, match=phrase):
+        load_image(data, name="upload.png")
+
+
+def test_absurd_sizes_are_refused(monkeypatch):
+    import lmkviz.inference as inf
+
+    monkeypatch.setattr(inf, "MAX_PIXELS", 100)
+    with pytest.raises(ValueError, match="too large"):
+        load_image(png_bytes(np.zeros((20, 20, 3), np.uint8)))
+
+
+# ----------------------------------------------------------------------------- geometry
+
+def test_crop_image_is_exact_in_the_continuous_convention():
+    img = np.zeros((100, 120, 3), np.uint8)
+    img[40, 60] = 255  # pixel centre (60.5, 40.5)
+    crop = crop_image(img, Box(50, 30, 70, 50), 20)  # scale 1: the pixel lands at (10, 10)
+    assert tuple(np.argwhere(crop[..., 0] == 255)[0]) == (10, 10)
+    outside = crop_image(img, Box(-50, -50, 10, 10), 30)  # mostly outside: black padding
+    assert outside[:20, :20].max() == 0
+
+
+def test_crop_from_points_matches_dataset_framing():
+    pts = np.array([[10.0, 20.0], [50.0, 80.0]])  # box 40 x 60 -> side 1.7 * 60
+    box = crop_from_points(pts)
+    assert box.width == pytest.approx(102) and box.centre == pytest.approx((30, 50))
+
+
+def test_detector_finds_no_face_in_noise_and_returns_boxes_in_image_pixels():
+    noise = np.random.default_rng(1).integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    assert detect_faces(noise) == [] or all(0 <= b.x0 < b.x1 <= 300 for b in detect_faces(noise))
+
+
+# ----------------------------------------------------------------------------- predictor
+
+def test_predictor_maps_points_back_to_image_pixels(tiny_ckpt):
+    image, _ = render_face(3, size=256)
+    pred = Predictor(tiny_ckpt)
+    crop = Box(40, 30, 200, 190)
+    out = pred.predict(image, crop=crop)
+    assert set(out.points) == {"argmax", "quarter", "topk", "dark"}
+    assert out.heatmaps.shape == (68, 16, 16) and out.crop_image.shape == (64, 64, 3)
+    # argmax points are cell centres of the 16x16 map, mapped into the 160 px crop
+    argmax = out.points["argmax"]
+    cell = (argmax - [crop.x0, crop.y0]) / (crop.width / 16) - 0.5
+    assert np.allclose(cell, np.round(cell), atol=1e-4)
+    assert (argmax[:, 0] >= crop.x0).all() and (argmax[:, 0] <= crop.x1).all()
+    d = out.to_dict()
+    assert json.dumps(d) and d["crop"] == [40.0, 30.0, 200.0, 190.0] and len(d["points"]["dark"]) == 68
+
+
+def test_predictor_uses_whole_image_with_a_note_when_no_face(tiny_ckpt):
+    out = Predictor(tiny_ckpt).predict(np.full((90, 120, 3), 128, np.uint8))
+    assert out.face is None and any("no face" in n for n in out.notes)
+    assert out.crop.width == 120 and out.crop.centre == (60, 45)
+
+
+def test_flip_test_averages_mirrored_heatmaps(tiny_ckpt):
+    plain, flip = Predictor(tiny_ckpt), Predictor(tiny_ckpt, flip_test=True)
+    x = torch.rand(1, 3, 64, 64)
+    a, b = plain.heatmaps(x), flip.heatmaps(x)
+    assert not torch.allclose(a, b)
+    # the flip-averaged maps of a mirrored image are the mirrored maps (permuted)
+    from lmkviz.decoding import flip_heatmaps
+
+    c = flip.heatmaps(x.flip(-1))
+    torch.testing.assert_close(flip_heatmaps(c, flip.flip_perm), b, atol=1e-5, rtol=1e-4)
+
+
+def test_evaluate_on_a_lapa_folder(tiny_ckpt, make_lapa_folder):
+    folder = make_lapa_folder(n_per_split=5, bad_files=False)
+    result = evaluate(tiny_ckpt, folder.root, "test")
+    s = result.summary()
+    assert s["n"] == 5 and s["points"] == 68 and set(s["nme"]) == {"argmax", "quarter", "topk", "dark"}
+    assert all(v >= 0 for v in s["nme"].values())
+    # NME per image recomputed by hand from the returned predictions
+    e = np.linalg.norm(result.pred["dark"] - result.target, axis=-1).mean(1) / result.norm
+    assert np.allclose(e, result.nme["dark"])
+    assert result.per_landmark()["dark"].shape == (68,)
+
+
+def test_evaluate_rejects_a_dataset_with_another_point_count(tiny_ckpt, make_lapa_folder):
+    folder = make_lapa_folder(num_points=106, bad_files=False)
+    with pytest.raises(ValueError, match="106 points per face"):
+        evaluate(tiny_ckpt, folder.root, "test")
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def cli(*args):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "lmkviz", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_evaluate_json(tiny_ckpt, make_lapa_folder):
+    folder = make_lapa_folder(n_per_split=4, bad_files=False)
+    r = cli("evaluate", "--checkpoint", tiny_ckpt, "--data", folder.root, "--split", "test", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"n", "points", "nme", "fr10", "auc10"} and out["n"] == 4 and out["points"] == 68
+    assert set(out["nme"]) == set(out["fr10"]) == set(out["auc10"]) == {"argmax", "quarter", "topk", "dark"}
+
+
+def test_cli_predict_json_and_bad_inputs(tiny_ckpt, tmp_path):
+    image, _ = render_face(5, size=200)
+    Image.fromarray(image).save(tmp_path / "face.jpg")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    r = cli("predict", "--checkpoint", tiny_ckpt, tmp_path / "face.jpg", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["points"]["dark"]) == 68 and out["size"] == [200, 200]
+    r = cli("predict", "--checkpoint", tiny_ckpt, tmp_path / "notes.jpg")
+    assert r.returncode == 1 and "not an image" in r.stderr and "Traceback" not in r.stderr
+    r = cli("predict", "--checkpoint", tmp_path / "notes.jpg", tmp_path / "face.jpg")
+    assert r.returncode == 1 and "cannot be read as a checkpoint" in r.stderr and "Traceback" not in r.stderr
