@@ -6,6 +6,7 @@ Commands::
     lmkviz data list                           list datasets found in data/ and $LMKVIZ_DATA
     lmkviz download lapa [--dest data]         download and unpack LaPa (106 points)
     lmkviz train [--preset P] [--data D ...]   train a model (or --resume RUN_DIR)
+    lmkviz lr-find [--preset P] [--data D ...] learning-rate range test
     lmkviz evaluate --checkpoint C --data D    NME / FR@10 / AUC@10 per decoder
     lmkviz predict [--checkpoint C] IMAGE...   landmarks of the face in each photo
     lmkviz runs {list,start,stop,resume,delete}  background training jobs
@@ -190,6 +191,18 @@ _TRAIN_OPTIONS = {
 }
 
 
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """The TrainConfig override flags shared by train, runs start and lr-find."""
+    for flag, (field, kind, text) in _TRAIN_OPTIONS.items():
+        if kind == "list":
+            parser.add_argument(flag, dest=field, nargs="+", default=None, help=text)
+        else:
+            parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
+    parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="use ImageNet weights when they can be had (U-Net encoders)")
+
+
 def _train_config(args: argparse.Namespace):
     from lmkviz.training import PRESETS, TrainConfig
 
@@ -280,13 +293,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--config", help="a config.json to start from (e.g. of an earlier run)")
     train.add_argument("--preset", choices=sorted(PRESETS), help="a preset to start from")
-    for flag, (field, kind, text) in _TRAIN_OPTIONS.items():
-        if kind == "list":
-            train.add_argument(flag, dest=field, nargs="+", default=None, help=text)
-        else:
-            train.add_argument(flag, dest=field, type=kind, default=None, help=text)
-    train.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
-    train.add_argument("--pretrained", action="store_true", help="use ImageNet weights when they can be had (U-Net)")
+    _add_config_flags(train)
     train.add_argument("--run-dir", help="write into this folder instead of a new one under --runs-root")
     train.add_argument("--runs-root", default="runs", help="where new run folders go (default runs)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
@@ -294,6 +301,61 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
                        help="wait until the device is free (one job per device); used by background jobs")
     train.add_argument("--list-models", action="store_true", help="list the architectures and exit")
     train.set_defaults(func=_train)
+
+
+# --------------------------------------------------------------------------- lr-find
+
+
+def _lr_find(args: argparse.Namespace) -> int:
+    from lmkviz.training import RunFolder, lr_find, new_run_dir
+
+    try:
+        if args.queue:
+            if not args.run_dir:
+                raise ValueError("--queue needs --run-dir (it is used by background jobs)")
+            from lmkviz.jobs import wait_for_turn
+
+            run = RunFolder(args.run_dir)
+            config = run.config()
+            slot = wait_for_turn(run)
+            if slot is None:
+                return EXIT_OK
+        else:
+            config = _train_config(args)
+            run = RunFolder(args.run_dir or new_run_dir(f"lrfind-{config.name}", args.runs_root))
+        result = lr_find(config, run.path, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr)
+    except ValueError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    except Exception as err:
+        _error(f"learning-rate finder failed: {err}")
+        return EXIT_FAILURE
+    suggested = result["suggested"]
+    print(f"suggested learning rate: {suggested:.3g}" if suggested else "no suggestion (too few steps)")
+    print(f"curve: {run.path / 'lr_find.json'}")
+    return EXIT_OK
+
+
+def _add_lr_find(subparsers: argparse._SubParsersAction) -> None:
+    from lmkviz.training import PRESETS
+
+    p = subparsers.add_parser(
+        "lr-find",
+        help="learning-rate range test (like fastai's lr_find)",
+        description="Train a fresh model for a few mini-batches with an exponentially growing learning rate "
+                    "and record the loss; suggests the rate at the steepest descent. Takes the same flags as "
+                    "train. Writes lr_find.json into a run folder.",
+    )
+    p.add_argument("--config", help="a config.json to start from")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a preset to start from")
+    _add_config_flags(p)
+    p.add_argument("--steps", type=int, default=100, help="number of mini-batches (default 100)")
+    p.add_argument("--start-lr", type=float, default=1e-6, help="first learning rate")
+    p.add_argument("--end-lr", type=float, default=1.0, help="last learning rate")
+    p.add_argument("--run-dir", help="write into this folder")
+    p.add_argument("--runs-root", default="runs", help="where new run folders go (default runs)")
+    p.add_argument("--queue", action="store_true", help="wait for the device (used by background jobs)")
+    p.set_defaults(func=_lr_find)
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -462,13 +524,7 @@ def _add_runs(subparsers: argparse._SubParsersAction) -> None:
     start = sub.add_parser("start", help="start a training run in the background (same flags as train)")
     start.add_argument("--config", help="a config.json to start from")
     start.add_argument("--preset", choices=sorted(PRESETS), help="a preset to start from")
-    for flag, (field, kind, text) in _TRAIN_OPTIONS.items():
-        if kind == "list":
-            start.add_argument(flag, dest=field, nargs="+", default=None, help=text)
-        else:
-            start.add_argument(flag, dest=field, type=kind, default=None, help=text)
-    start.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
-    start.add_argument("--pretrained", action="store_true", help="use ImageNet weights when available")
+    _add_config_flags(start)
     for name, text in (("stop", "stop a job (graceful, then kill)"), ("resume", "resume a stopped or failed run"),
                        ("delete", "delete a run folder")):
         p = sub.add_parser(name, help=text)
@@ -482,6 +538,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "data": _add_data,
     "download": _add_download,
     "train": _add_train,
+    "lr-find": _add_lr_find,
     "evaluate": _add_evaluate,
     "predict": _add_predict,
     "runs": _add_runs,

@@ -15,6 +15,7 @@ even when that process is killed. (On systems without ``fcntl`` jobs don't queue
     run = jobs.start(TrainConfig(...))      # -> Path of the run folder
     jobs.list_runs()                        # -> [RunInfo, ...] newest first
     jobs.stop(run); jobs.resume(run); jobs.delete(run)
+    jobs.start_lr_find(TrainConfig(...))     # learning-rate range test, lr_find.json
 """
 
 from __future__ import annotations
@@ -88,9 +89,9 @@ def _job_env() -> dict:
     return env
 
 
-def _spawn(run_dir: Path, args: list[str]) -> int:
-    """Start ``python -m lmkviz train ...`` detached, output appended to output.log."""
-    cmd = [sys.executable, "-m", "lmkviz", "train", *args]
+def _spawn(run_dir: Path, args: list[str], command: str = "train") -> int:
+    """Start ``python -m lmkviz <command> ...`` detached, output appended to output.log."""
+    cmd = [sys.executable, "-m", "lmkviz", command, *args]
     with open(run_dir / "output.log", "ab") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -181,6 +182,11 @@ class RunInfo:
     error: Optional[str] = None
 
     @property
+    def task(self) -> str:
+        """"train" or "lr_find"."""
+        return self.status.get("task", "train")
+
+    @property
     def progress(self) -> float:
         """Fraction of optimiser steps done, in [0, 1]."""
         total = self.status.get("total_steps")
@@ -245,11 +251,26 @@ def start(config: TrainConfig, runs_root: Path | str = RUNS_ROOT) -> Path:
     return run.path
 
 
+def start_lr_find(config: TrainConfig, runs_root: Path | str = RUNS_ROOT, steps: int = 100) -> Path:
+    """Start the learning-rate finder in the background (it queues like training).
+
+    The result appears as ``lr_find.json`` in the returned run folder.
+    """
+    run = RunFolder(new_run_dir(f"lrfind-{config.name}", runs_root))
+    run.write_config(config)
+    run.write_status(state="queued", task="lr_find", queued_at=time.time(), step=0, total_steps=steps, error=None)
+    pid = _spawn(run.path, ["--run-dir", str(run.path), "--queue", "--steps", str(steps)], command="lr-find")
+    run.write_status(pid=pid)
+    return run.path
+
+
 def resume(path: Path | str) -> Path:
     """Continue a stopped, failed or killed run from its ``last.pt`` in the background."""
     info = run_info(path)
     if info.config is None:
         raise ValueError(f"{info.name}: cannot resume, {info.error}")
+    if info.task != "train":
+        raise ValueError(f"{info.name} is a learning-rate finder run; start a new one instead of resuming")
     if info.state == "done":
         raise ValueError(f"{info.name} has finished all {info.config.epochs} epochs; start a new run instead")
     if info.alive:

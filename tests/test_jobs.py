@@ -93,3 +93,28 @@ def test_delete_refuses_live_jobs_and_non_run_folders(tmp_path):
         jobs.delete(path)
     jobs.stop(path)
     jobs.delete(path)
+
+
+def test_lr_find_runs_in_the_background(tmp_path):
+    import json
+
+    path = jobs.start_lr_find(tiny_config(name="lr", limit_train=32, batch_size=4), tmp_path, steps=12)
+    wait_until(lambda: state_of(path) == "done")
+    result = json.loads((path / "lr_find.json").read_text())
+    assert 1 <= len(result["lr"]) <= 12 and len(result["lr"]) == len(result["loss"])
+    assert result["lr"] == sorted(result["lr"])
+    assert jobs.run_info(path).task == "lr_find"
+    with pytest.raises(ValueError, match="learning-rate finder"):
+        jobs.resume(path)
+
+
+def test_suggest_lr_picks_the_steepest_descent():
+    import numpy as np
+
+    from lmkviz.training import suggest_lr
+
+    lrs = np.logspace(-6, 0, 61)
+    x = np.log10(lrs)
+    losses = 1 / (1 + np.exp(3 * (x + 3))) + np.where(x > -1, (x + 1) ** 2 * 5, 0)  # steepest at 1e-3
+    assert suggest_lr(lrs, losses) == pytest.approx(1e-3, rel=0.3)
+    assert suggest_lr([1e-3, 1e-2], [1.0, 0.5]) is None
