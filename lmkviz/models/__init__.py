@@ -1,0 +1,128 @@
+"""Heatmap regression models: ``images`` (N, 3, H, W) RGB in [0, 1] -> heatmaps.
+
+Every model is an ``nn.Module`` that normalises its input with the ImageNet
+mean/std itself (non-persistent buffers, so a state dict holds only learned
+weights) and returns raw heatmaps (N, K, H / stride, W / stride): the training
+code reads them as Gaussian maps (MSE) or as logits (BCE). Each model has the
+attributes ``stride`` (int) and ``num_points`` (K). Input sides that are
+multiples of 32 give exact output sizes; other sizes work too.
+
+    model = models.create("hrnet18", num_points=68)
+    heatmaps = model(images)            # (N, 68, H / 4, W / 4)
+
+``ARCHITECTURES`` maps each name to its factory ``f(num_points, **kwargs)``;
+``MODEL_INFO`` / :func:`describe` give what a user interface shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from lmkviz.models.hrnet import HRNet, hrnet18, hrnet18_small, hrnet18_small_v2
+from lmkviz.models.unet_resnet18 import UNetResNet18, unet_resnet18, unet_resnet18_small
+
+__all__ = [
+    "ARCHITECTURES", "MODEL_INFO", "ModelInfo", "HRNet", "UNetResNet18",
+    "count_parameters", "create", "describe", "list_models",
+    "hrnet18", "hrnet18_small", "hrnet18_small_v2", "unet_resnet18", "unet_resnet18_small",
+]
+
+ARCHITECTURES = {
+    "unet_resnet18": unet_resnet18,
+    "unet_resnet18_small": unet_resnet18_small,
+    "hrnet18": hrnet18,
+    "hrnet18_small": hrnet18_small,
+    "hrnet18_small_v2": hrnet18_small_v2,
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a user interface shows about one architecture (defaults of its factory).
+
+    stride: heatmap downsampling factor; input_size: suggested square input side
+    in pixels; num_parameters: for ``num_points`` heatmaps (None in ``MODEL_INFO``).
+    """
+
+    name: str
+    description: str
+    stride: int
+    input_size: int
+    num_points: int | None = None
+    num_parameters: int | None = None
+
+    def __str__(self) -> str:
+        params = "" if self.num_parameters is None else f", {self.num_parameters / 1e6:.2f} M parameters"
+        return (f"{self.name}: {self.description} (heatmap stride {self.stride}, "
+                f"{self.input_size} px input{params})")
+
+
+MODEL_INFO = {
+    "unet_resnet18": ModelInfo(
+        "unet_resnet18", "U-Net on a ResNet-18 encoder, full-resolution heatmaps",
+        stride=1, input_size=256),
+    "unet_resnet18_small": ModelInfo(
+        "unet_resnet18_small", "U-Net on a ResNet-18 encoder with a half-width decoder",
+        stride=2, input_size=128),
+    "hrnet18": ModelInfo(
+        "hrnet18", "HRNet-W18 with a binary-heatmap head, as in H3R",
+        stride=4, input_size=256),
+    "hrnet18_small": ModelInfo(
+        "hrnet18_small", "HRNet-W18-small: one module per stage, two blocks per branch",
+        stride=4, input_size=128),
+    "hrnet18_small_v2": ModelInfo(
+        "hrnet18_small_v2", "HRNet-W18-small-v2: W18 widths, modules 1/1/3/2, two blocks",
+        stride=4, input_size=128),
+}
+
+
+def list_models() -> list[str]:
+    """Names of the known architectures, in registry order."""
+    return list(ARCHITECTURES)
+
+
+def _check_name(name: str) -> None:
+    if name not in ARCHITECTURES:
+        raise ValueError(
+            f"unknown model {name!r}; choose one of: {', '.join(ARCHITECTURES)}."
+        )
+
+
+def create(name: str, num_points: int, **kwargs) -> nn.Module:
+    """Build architecture ``name`` with ``num_points`` heatmaps.
+
+    kwargs go to the factory (e.g. ``stride=2``, ``pretrained=False`` for the
+    U-Nets; ``pretrained`` is accepted by every model, and only "auto"/False by
+    the HRNets, which have no pretrained weights).
+    """
+    _check_name(name)
+    if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
+        raise ValueError(f"{name}: num_points must be a positive int, got {num_points!r}.")
+    return ARCHITECTURES[name](num_points, **kwargs)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameter elements of ``model`` (only those with requires_grad if asked)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+@lru_cache(maxsize=None)
+def _num_parameters(name: str, num_points: int) -> int:
+    with torch.device("meta"):  # no memory, no initialisation cost
+        model = create(name, num_points, pretrained=False)
+    return count_parameters(model)
+
+
+def describe(name: str, num_points: int = 68) -> ModelInfo:
+    """``MODEL_INFO[name]`` with the parameter count for ``num_points`` heatmaps.
+
+    ``str(describe("hrnet18"))`` is a one-line summary for a user interface.
+    """
+    _check_name(name)
+    info = MODEL_INFO[name]
+    return ModelInfo(info.name, info.description, info.stride, info.input_size,
+                     num_points, _num_parameters(name, num_points))

@@ -1,0 +1,259 @@
+"""Tests for lmkviz.models: every architecture's contract, the registry, weights loading."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+import warnings
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import resnet18
+
+from lmkviz import models
+from lmkviz.models.unet_resnet18 import _url_reachable
+
+K = 5
+NAMES = models.list_models()
+
+
+def make(name: str, num_points: int = K, seed: int = 0, **kwargs) -> nn.Module:
+    torch.manual_seed(seed)
+    kwargs.setdefault("pretrained", False)
+    return models.create(name, num_points, **kwargs)
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    return next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
+def assert_close_relative(actual: torch.Tensor, expected: torch.Tensor, tol: float = 1e-5):
+    """Freshly initialised models in eval mode (BatchNorm still the identity) have huge
+    activations, so floating-point differences are judged relative to the largest value."""
+    scale = expected.abs().max().item()
+    torch.testing.assert_close(actual, expected, rtol=tol, atol=tol * scale)
+
+
+@pytest.fixture
+def no_network(monkeypatch, tmp_path):
+    """Every connection attempt fails at once and is recorded; torch hub's cache is empty.
+
+    Returns the list of recorded attempts.
+    """
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[:2])
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return attempts
+
+
+# --------------------------------------------------------------------------- every architecture
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_shape_finite_and_stride(name):
+    model = make(name)
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    heatmaps = model(images)
+    stride = model.stride
+    assert isinstance(stride, int) and stride == models.MODEL_INFO[name].stride
+    assert model.num_points == K
+    assert heatmaps.shape == (2, K, 64 // stride, 64 // stride)
+    assert heatmaps.dtype == torch.float32
+    assert torch.isfinite(heatmaps).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", [128, 160, 192, 256, (90, 100)])
+def test_input_sizes(name, size):
+    """Multiples of 32 give H / stride exactly; other sizes give ceil(H / stride)."""
+    h, w = (size, size) if isinstance(size, int) else size
+    model = make(name).eval()
+    with torch.no_grad():
+        heatmaps = model(torch.rand(1, 3, h, w))
+    s = model.stride
+    assert heatmaps.shape == (1, K, -(-h // s), -(-w // s))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_reach_first_conv(name):
+    model = make(name).train()
+    model(torch.rand(2, 3, 64, 64)).sum().backward()
+    grad = first_conv(model).weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip(name):
+    trained = make(name, seed=0).train()
+    with torch.no_grad():  # move the BatchNorm running statistics away from their defaults
+        trained(torch.rand(2, 3, 64, 64))
+    fresh = make(name, seed=1)
+    state = trained.state_dict()
+    assert not {"mean", "std"} & set(state), "normalisation constants belong to the code"
+    fresh.load_state_dict(state)
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = trained.eval()(images)
+        actual = fresh.eval()(images)
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_channels_last_gives_same_heatmaps(name):
+    model = make(name).eval()
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(images)
+        model = model.to(memory_format=torch.channels_last)
+        actual = model(images.contiguous(memory_format=torch.channels_last))
+    assert_close_relative(actual, expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_items_are_independent_in_eval(name):
+    model = make(name).eval()
+    images = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        batched = model(images)
+        single = model(images[1:2])
+    assert_close_relative(batched[1:2], single)
+
+
+# --------------------------------------------------------------------------- specific models
+
+
+def test_hrnet18_parameter_count_matches_blog():
+    model = make("hrnet18", num_points=5)
+    n = models.count_parameters(model)
+    assert abs(n - 9_637_050) <= 0.01 * 9_637_050
+    assert n == 9_637_050
+    assert model.num_features == 270
+
+
+@pytest.mark.parametrize("name", ["unet_resnet18", "unet_resnet18_small"])
+@pytest.mark.parametrize("stride", [1, 2, 4])
+def test_unet_strides(name, stride):
+    model = make(name, stride=stride)
+    assert model.stride == stride
+    heatmaps = model(torch.rand(2, 3, 64, 96))
+    assert heatmaps.shape == (2, K, 64 // stride, 96 // stride)
+
+
+def test_unet_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="stride"):
+        models.create("unet_resnet18", K, stride=8, pretrained=False)
+    with pytest.raises(ValueError, match="pretrained"):
+        models.create("unet_resnet18", K, pretrained="yes")
+
+
+def test_hrnet_has_no_pretrained_weights():
+    with pytest.raises(ValueError, match="pretrained=False"):
+        models.create("hrnet18", K, pretrained=True)
+    assert models.create("hrnet18_small", K, pretrained="auto").stride == 4
+
+
+# --------------------------------------------------------------------------- ImageNet weights
+
+
+def test_pretrained_auto_offline_falls_back_quickly(no_network):
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="from scratch"):
+        model = models.create("unet_resnet18_small", K, pretrained="auto")
+    assert time.perf_counter() - start < 10
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, K, 32, 32)
+
+
+def test_pretrained_required_offline_raises(no_network):
+    with pytest.raises(ValueError, match="ImageNet weights"):
+        models.create("unet_resnet18", K, pretrained=True)
+
+
+def test_pretrained_false_never_looks_for_weights(no_network, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("pretrained=False must not look for weights")
+
+    monkeypatch.setattr(torch.hub, "get_dir", fail)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fail)
+    monkeypatch.setattr(urllib.request, "urlopen", fail)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ["unet_resnet18", "unet_resnet18_small"]:
+            models.create(name, K, pretrained=False)
+    assert no_network == []
+
+
+def test_pretrained_weights_come_from_torch_hub_cache(no_network, tmp_path):
+    """With the file in torch hub's cache, no network is needed (a fake file stands in)."""
+    torch.manual_seed(123)
+    weights = resnet18(weights=None).state_dict()
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(weights, checkpoints / "resnet18-f37072fd.pth")
+    model = models.create("unet_resnet18", K, pretrained=True)
+    torch.testing.assert_close(model.stem[0].weight, weights["conv1.weight"])
+    torch.testing.assert_close(model.layer4[1].conv2.weight, weights["layer4.1.conv2.weight"])
+    assert no_network == []
+
+
+def test_url_probe_gives_up_on_time(no_network):
+    start = time.perf_counter()
+    assert not _url_reachable("https://download.pytorch.org/models/x.pth", timeout=1)
+    assert time.perf_counter() - start < 3
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_lists_every_architecture():
+    assert list(models.ARCHITECTURES) == NAMES
+    assert set(models.MODEL_INFO) == set(NAMES)
+    assert {"unet_resnet18", "unet_resnet18_small", "hrnet18", "hrnet18_small"} <= set(NAMES)
+
+
+def test_create_unknown_name_lists_known_names():
+    with pytest.raises(ValueError) as info:
+        models.create("resnet50_unet", K)
+    message = str(info.value)
+    assert "resnet50_unet" in message
+    assert all(name in message for name in NAMES)
+
+
+@pytest.mark.parametrize("num_points", [0, -1, 2.5, True])
+def test_create_rejects_bad_num_points(num_points):
+    with pytest.raises(ValueError, match="num_points"):
+        models.create("hrnet18_small", num_points)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_describe_matches_the_model(name):
+    info = models.describe(name, num_points=68)
+    model = make(name, num_points=68)
+    assert info.num_parameters == models.count_parameters(model)
+    assert info.stride == model.stride
+    assert info.input_size % 32 == 0
+    line = str(info)
+    assert "\n" not in line and name in line and "M parameters" in line
+
+
+def test_describe_unknown_name():
+    with pytest.raises(ValueError, match="choose one of"):
+        models.describe("nope")
+
+
+def test_count_parameters_trainable_only():
+    model = make("hrnet18_small")
+    total = models.count_parameters(model)
+    for p in model.stem.parameters():
+        p.requires_grad_(False)
+    frozen = sum(p.numel() for p in model.stem.parameters())
+    assert models.count_parameters(model, trainable_only=True) == total - frozen
+    assert models.count_parameters(model) == total
