@@ -201,8 +201,8 @@ class TrainConfig:
 PRESETS: dict[str, TrainConfig] = {
     "quick-demo": TrainConfig(
         name="quick-demo", data=("synthetic",), model="hrnet18_small", encoding="gaussian",
-        sigma=1.5, input_size=128, epochs=4, batch_size=16, lr=3e-3, limit_train=384,
-        limit_val=64, workers=0, augment=0.5, log_every=4,
+        sigma=1.5, input_size=128, epochs=12, batch_size=16, lr=3e-3, limit_train=128,
+        limit_val=32, workers=0, augment=0.5, log_every=2,
     ),
     "blog-unet": TrainConfig(
         name="blog-unet", model="unet_resnet18", encoding="gaussian_int", sigma=10.0,
