@@ -126,12 +126,13 @@ def load_image(source, max_side: int = MAX_SIDE, name: Optional[str] = None) -> 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             if max(w, h) > max_side and im.format == "JPEG":
                 im.draft("RGB", (max_side, max_side))  # decode at reduced size: fast, little memory
-            oriented = ImageOps.exif_transpose(im)
-            if oriented is not im:
+            orientation = _exif_orientation(im)
+            oriented = ImageOps.exif_transpose(im) if orientation != 1 else im
+            if orientation != 1:
                 notes.append("rotated according to the photo's EXIF orientation")
             oriented.load()
             array_im = oriented
-            ow, oh = (h, w) if _exif_swaps(im) else (w, h)
+            ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
             if max(array_im.size) > max_side:
                 factor = max_side / max(array_im.size)
                 new = (max(1, round(array_im.size[0] * factor)), max(1, round(array_im.size[1] * factor)))
@@ -147,12 +148,13 @@ def load_image(source, max_side: int = MAX_SIDE, name: Optional[str] = None) -> 
     return LoadedImage(array=np.ascontiguousarray(arr), original_size=(oh, ow), scale=scale, notes=notes)
 
 
-def _exif_swaps(im: Image.Image) -> bool:
+def _exif_orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag (1 = upright; also when absent, out of range or malformed)."""
     try:
-        orientation = im.getexif().get(0x0112, 1)
-    except Exception:  # malformed EXIF: treat as unrotated
-        return False
-    return orientation in (5, 6, 7, 8)
+        orientation = int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # malformed EXIF: treat as upright
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
 
 
 # ----------------------------------------------------------------------------- faces

@@ -292,6 +292,14 @@ def test_discover_datasets_in_local_data_folder(tmp_path, make_lapa_folder, monk
     assert [(d.name, d.num_points, d.scheme_name) for d in found] == [("LaPa", 7, "generic7")]
 
 
+def test_discovery_point_count_is_not_decided_by_one_odd_file(tmp_path, make_lapa_folder):
+    data = make_lapa_folder("odd", num_points=68, n_per_split=6, bad_files=False)
+    first = sorted((data.root / "train" / "landmarks").glob("*.txt"))[0]
+    first.write_text("5\n" + "1 1\n" * 5)  # alphabetically first, and wrong
+    (info,) = discover_datasets(extra_dirs=[data.root])
+    assert info.num_points == 68 and info.scheme_name == "ibug68"
+
+
 @pytest.mark.shared_data
 def test_shared_datasets_scan_cleanly(shared_datasets):
     with warnings.catch_warnings():

@@ -58,6 +58,12 @@ def test_load_image_respects_exif_orientation():
     assert out.array.shape == (40, 20, 3) and out.original_size == (40, 20)
     assert out.array[:10, :, 0].mean() > 200  # the white band is now at the top
     assert any("EXIF" in n for n in out.notes)
+    upright = load_image(png_bytes(rgb))  # no EXIF at all: nothing rotated, nothing said
+    assert upright.array.shape == (20, 40, 3) and not any("EXIF" in n for n in upright.notes)
+    exif[0x0112] = 1
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    assert not any("EXIF" in n for n in load_image(buf.getvalue()).notes)
 
 
 def test_huge_images_are_downscaled_and_said_so():

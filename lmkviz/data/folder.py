@@ -492,8 +492,13 @@ class DatasetInfo:
 
 
 def _quick_info(path: Path) -> DatasetInfo:
+    """Split counts and the point count of a dataset folder, opening no image.
+
+    The point count is the most common count line among a few landmark files
+    spread over each split, so one odd file first in alphabetical order does not
+    decide it (the full check, :func:`check_dataset`, reports such files)."""
     splits: dict[str, int] = {}
-    num_points = 0
+    counts: Counter = Counter()
     for split in _present_splits(path):
         image_dir, landmark_dir = _split_dirs(path, split)
         try:
@@ -503,12 +508,12 @@ def _quick_info(path: Path) -> DatasetInfo:
             continue
         paired = sorted(set(images) & set(landmarks))
         splits[split] = len(paired)
-        if not num_points:
-            for stem in paired[:5]:
-                count = _count_line(landmark_dir / landmarks[stem][0])
-                if count and count > 0:
-                    num_points = count
-                    break
+        step = max(1, len(paired) // 7)
+        for stem in paired[::step][:7]:
+            count = _count_line(landmark_dir / landmarks[stem][0])
+            if count and count > 0:
+                counts[count] += 1
+    num_points = counts.most_common(1)[0][0] if counts else 0
     scheme_name = scheme_for(num_points).name if num_points > 0 else "unknown"
     return DatasetInfo(name=path.name, path=path, splits=splits, num_points=num_points, scheme_name=scheme_name)
 
