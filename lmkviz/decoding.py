@@ -79,7 +79,10 @@ def gaussian_blur(heatmaps: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (..., H, W) maps with kernel sigma in heatmap pixels.
 
     The kernel spans +-3 sigma and is normalised; borders are zero-padded (maps
-    are ~0 there). Each map is blurred independently (depthwise convolution).
+    are ~0 there). Each map is blurred independently. Maps up to 256 px a side
+    are blurred as two matrix products with banded kernel matrices
+    (``B_h @ maps @ B_w``), which is several times faster than a depthwise
+    convolution on CPU; larger maps use the convolution.
     """
     if sigma <= 0:
         return heatmaps
@@ -87,11 +90,23 @@ def gaussian_blur(heatmaps: torch.Tensor, sigma: float) -> torch.Tensor:
     x = torch.arange(-radius, radius + 1, dtype=heatmaps.dtype, device=heatmaps.device)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)
     kernel = kernel / kernel.sum()
+    h, w = heatmaps.shape[-2:]
+    if max(h, w) <= 256:
+        return _band(kernel, h) @ heatmaps @ _band(kernel, w)
     shape = heatmaps.shape
-    maps = heatmaps.reshape(-1, 1, shape[-2], shape[-1])
+    maps = heatmaps.reshape(-1, 1, h, w)
     maps = F.conv2d(maps, kernel.view(1, 1, 1, -1), padding=(0, radius))
     maps = F.conv2d(maps, kernel.view(1, 1, -1, 1), padding=(radius, 0))
     return maps.reshape(shape)
+
+
+def _band(kernel: torch.Tensor, n: int) -> torch.Tensor:
+    """(n, n) symmetric matrix B with B[i, j] = kernel[j - i + radius] (0 outside the band)."""
+    radius = (kernel.numel() - 1) // 2
+    i = torch.arange(n, device=kernel.device)
+    offset = i[None, :] - i[:, None]
+    taps = kernel[(offset + radius).clamp(0, 2 * radius)]
+    return torch.where(offset.abs() <= radius, taps, torch.zeros((), dtype=kernel.dtype, device=kernel.device))
 
 
 def modulate(heatmaps: torch.Tensor, sigma: float) -> torch.Tensor:

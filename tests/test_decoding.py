@@ -1,5 +1,8 @@
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lmkviz.decoding import DECODERS, decode, flip_heatmaps, gaussian_blur, modulate
 from lmkviz.encoding import binary_heatmaps, gaussian_heatmaps
@@ -176,3 +179,14 @@ def test_flip_heatmaps_mirrors_points_as_w_minus_x():
 def test_cuda_matches_cpu(method):
     maps = gaussian_heatmaps(random_points(4, 20, 64, seed=13), 64, 2.0)
     torch.testing.assert_close(decode(maps.cuda(), method).cpu(), decode(maps, method), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("shape,sigma", [((3, 5, 20, 33), 1.5), ((40, 17), 4.0), ((1, 2, 300, 280), 2.0)])
+def test_gaussian_blur_matches_a_zero_padded_depthwise_convolution(shape, sigma):
+    maps = torch.rand(shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    radius = math.ceil(3 * sigma)
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / sigma) ** 2)
+    taps = taps / taps.sum()
+    kernel = (taps[:, None] * taps[None, :]).view(1, 1, 2 * radius + 1, 2 * radius + 1)
+    ref = F.conv2d(maps.reshape(-1, 1, *shape[-2:]), kernel, padding=radius).reshape(shape)
+    torch.testing.assert_close(gaussian_blur(maps, sigma), ref)
