@@ -27,7 +27,7 @@ import torch
 from lmkviz.decoding import DECODERS, decode
 from lmkviz.encoding import binary_heatmaps, encode
 
-MAX_ROUNDTRIP_CELLS = 1 << 19
+MAX_ROUNDTRIP_CELLS = 1 << 18
 """Cap on points x window cells per round trip (keeps a sweep well under a second)."""
 
 

@@ -1,0 +1,211 @@
+"""Encoding lab: how points become heatmaps, how decoders read them back, and what it costs."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from lmkviz import labs
+from lmkviz.data import scheme_for
+from lmkviz.decoding import DECODER_LABELS
+from lmkviz.encoding import ENCODING_LABELS, encode
+from lmkviz.viz import encoding as venc
+from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
+from ui import cached
+from ui import encoding_lab as lab
+from ui.common import (
+    dataset_picker,
+    landmark_label,
+    open_split_or_stop,
+    sample_at_size,
+    sample_or_stop,
+    sample_picker,
+    setup_page,
+    split_picker,
+    subset_picker,
+)
+
+setup_page("Encoding lab", ":material/science:")
+st.markdown(lab.INTRO)
+
+# ----------------------------------------------------------------------------- controls
+with st.sidebar:
+    st.header("Sample")
+    dataset = dataset_picker(key="enc_dataset")
+    split = split_picker(dataset, key=f"enc_split:{dataset['key']}", default="val")
+reader = open_split_or_stop(dataset["key"], split)
+scheme = scheme_for(reader.num_points)
+with st.sidebar:
+    index = sample_picker(reader, key=f"enc_sample:{dataset['key']}:{split}", default=lab.DEFAULT_SAMPLE)
+    indices = subset_picker(scheme, key="enc_subset", default=lab.default_subset(scheme))
+    if indices is None:
+        st.stop()
+    inspect = st.selectbox("Landmark to inspect", indices, format_func=lambda i: landmark_label(scheme, i),
+                           key=f"enc_inspect:{scheme.name}")
+    st.header("Encoding")
+    input_size = st.select_slider("Input size (px)", lab.INPUT_SIZES, value=256, key="enc_input")
+    heatmap_size = st.select_slider("Heatmap size (cells)", cached.HEATMAP_SIZES, value=64, key="enc_hm")
+    sigma = st.slider("Sigma σ (heatmap cells)", 0.5, 20.0, 2.0, 0.25, key="enc_sigma",
+                      help="Standard deviation of the Gaussian, in heatmap cells (ignored by the binary encoding).")
+    encoding = st.radio("Encoding", lab.ENCODING_ORDER, format_func=ENCODING_LABELS.get, key="enc_encoding",
+                        captions=[lab.ENCODING_CAPTIONS[e] for e in lab.ENCODING_ORDER])
+
+sample_or_stop(dataset["key"], split, index)
+image, points, name = sample_at_size(dataset["key"], split, index, input_size)
+stride = input_size / heatmap_size
+iod = lab.interocular(points, scheme)
+if not np.isfinite(points[inspect]).all():
+    st.error(f"Landmark {landmark_label(scheme, inspect)} is not visible in this sample; inspect another one.")
+    st.stop()
+points_hm = points * (heatmap_size / input_size)
+draw_seed = st.session_state.get("enc_draw_seed", 0)
+maps = encode(torch.as_tensor(points_hm[list(indices)])[None], heatmap_size, encoding, sigma=sigma,
+              generator=torch.Generator().manual_seed(draw_seed))[0].numpy()  # (k, h, w)
+channel = list(indices).index(inspect)
+
+c = st.columns(4)
+c[0].metric("Stride", f"{stride:g} px per cell", help="Input size / heatmap size: one heatmap cell covers "
+            "stride × stride image pixels.")
+c[1].metric("σ in image px", "—" if encoding == "binary" else f"{sigma * stride:.1f} px")
+c[2].metric("Half a cell", f"{stride / 2:.2f} px", help="The worst error of a perfect argmax along one axis.")
+c[3].metric("Inter-ocular distance", f"{iod:.0f} px" if iod else "—",
+            help="Distance between the outer eye corners in the input image; errors are also given in % of it.")
+
+# ----------------------------------------------------------------------------- 1 encode
+st.header("1 · Encode: points → heatmaps")
+st.markdown(lab.ENCODING_TEXT[encoding])
+left, right = st.columns([1, 1.25], gap="large")
+
+
+@st.fragment
+def overlay_block(image, heatmap, points, indices, inspect, label):
+    opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.7, 0.05, key="enc_opacity")
+    fig = heatmap_overlay(image, heatmap, opacity=opacity, height=400, zmax=1.0)
+    add_points(fig, points[list(indices)], name="landmarks", index=list(indices), size=7,
+               labels=[scheme.names[i] for i in indices], show_legend=False)
+    st.plotly_chart(fig, key="enc_overlay")
+    st.caption(f"Heatmap of {label} over the {image.shape[1]} px input: each coloured square is one cell. "
+               "Yellow dots: the true points.")
+
+
+with left:
+    overlay_block(image, maps[channel], points, indices, inspect, landmark_label(scheme, inspect))
+with right:
+    cols, cell_px = lab.grid_layout(len(indices))
+    st.plotly_chart(heatmap_grid(maps, titles=[str(i) for i in indices], columns=cols, cell_px=cell_px),
+                    key="enc_grid", config={"displayModeBar": False})
+    st.caption(f"All {len(indices)} selected channels ({heatmap_size}×{heatmap_size} cells each, same colour "
+               "scale 0 → 1). The network learns to paint exactly these.")
+    if encoding == "binary" and st.button("New random draw", icon=":material/casino:", key="enc_redraw"):
+        st.session_state["enc_draw_seed"] = draw_seed + 1
+        st.rerun()
+
+# ----------------------------------------------------------------------------- 2 decode
+
+
+@st.fragment
+def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma, encoding):
+    st.markdown(lab.DECODE_TEXT)
+    c = st.columns(4)
+    noise = c[0].slider("Noise on the heatmap", 0.0, 0.3, 0.0, 0.01, key="enc_noise",
+                        help="Standard deviation of Gaussian noise added to every cell (the peak is 1): "
+                             "a stand-in for an imperfect network.")
+    blur = c[1].slider("DARK blur (modulation σ)", 0.0, 3.0, 0.0, 0.25, key="enc_blur",
+                       help="DARK first smooths the map with a Gaussian of this σ (cells), then takes "
+                            "derivatives of its log. 0 = no smoothing.")
+    k = c[2].slider("top-k: k cells", 1, 25, 9, key="enc_k", help="H3R averages the k highest cells.")
+    radius = c[3].slider("Zoom (cells around the point)", 2, 10, 4, key="enc_radius")
+    noisy = labs.add_noise(torch.as_tensor(heatmap)[None, None], noise, seed=7)
+    with labs.torch_threads(1):
+        found = {m: p[0, 0].tolist() for m, p in labs.decode_every(noisy, blur=blur, k=k).items()}
+    left, right = st.columns([1.4, 1], gap="large")
+    with left:
+        st.plotly_chart(venc.zoom_figure(noisy[0, 0].numpy(), truth_hm, found, stride, radius=radius),
+                        key="enc_zoom")
+    with right:
+        st.markdown(f"True point: **({truth_hm[0] * stride:.2f}, {truth_hm[1] * stride:.2f})** px")
+        two = st.column_config.NumberColumn(format="%.2f")
+        st.dataframe(lab.estimate_rows(found, truth_hm, stride, iod), hide_index=True, width="stretch",
+                     column_config={"error px": two, "% IOD": two})
+        st.caption(lab.ZOOM_CAPTION)
+
+    st.subheader("Round trip over many points")
+    border = st.toggle("Let points touch the border", key="enc_border",
+                       help="Random points anywhere in the map instead of at least 2 cells (or 3σ) inside.")
+    margin = 0.0 if border else None
+    result = cached.roundtrip(input_size, heatmap_size, sigma, encoding, noise, blur, margin, k)
+    left, right = st.columns([1, 1.2], gap="large")
+    with left:
+        for row in (list(result.mean)[:2], list(result.mean)[2:]):
+            for col, m in zip(st.columns(2), row):
+                col.metric(DECODER_LABELS[m], f"{result.mean[m]:.2f} px", lab.percent_iod(result.mean[m], iod),
+                           delta_color="off", delta_arrow="off",
+                           help=f"mean over {result.n} random sub-pixel points; worst {result.max[m]:.2f} px")
+        st.caption(lab.roundtrip_caption(result, encoding, noise, blur, border))
+    with right:
+        st.markdown("**Every encoding, same settings** (faded: not selected)")
+        others = {e: cached.roundtrip(input_size, heatmap_size, sigma, e, noise, blur, margin, k).mean
+                  for e in lab.ENCODING_ORDER}
+        st.plotly_chart(venc.encodings_figure(others, encoding), key="enc_encodings",
+                        config={"displayModeBar": False})
+    c1, c2 = st.columns(2, gap="large")
+    sizes = cached.sweep_sizes(input_size, sigma, encoding, noise, blur, margin, k)
+    floor = [venc.ARGMAX_FLOOR * input_size / s for s in sizes["x"]]
+    c1.markdown("**Error against heatmap size** (σ fixed in cells)")
+    c1.plotly_chart(venc.sweep_figure(sizes, heatmap_size, "heatmap size (cells)", log_x=True, floor=floor,
+                                      floor_label="perfect argmax (0.38 cell)"), key="enc_sweep_size")
+    c2.markdown("**Error against σ** (heatmap size fixed)")
+    if encoding == "binary":
+        c2.info("σ plays no part in the binary encoding: every map is a single 1.")
+    else:
+        c2.plotly_chart(venc.sweep_figure(cached.sweep_sigmas(input_size, heatmap_size, encoding, noise, blur,
+                                                              margin, k),
+                                          sigma, "σ (heatmap cells)", log_x=True),
+                        key="enc_sweep_sigma")
+    st.caption(lab.SWEEP_CAPTION)
+
+
+st.header("2 · Decode: heatmaps → points")
+decode_block(maps[channel], points_hm[inspect].tolist(), stride, iod, input_size, heatmap_size, sigma, encoding)
+
+# ----------------------------------------------------------------------------- 3 the blog's rounding
+
+
+@st.fragment
+def rounding_block():
+    st.markdown(lab.QUANTISATION_TEXT)
+    c = st.columns(6)
+    img_w = c[0].number_input("Image width", 8, 20000, 2500, key="enc_q_W")
+    img_h = c[1].number_input("Image height", 8, 20000, 2500, key="enc_q_H")
+    hm_w = c[2].number_input("Heatmap width", 2, 1024, 64, key="enc_q_w")
+    hm_h = c[3].number_input("Heatmap height", 2, 1024, 64, key="enc_q_h")
+    x = c[4].number_input("Point x", 0.0, float(img_w) - 1e-3, min(1822.0, img_w - 1e-3), key="enc_q_x")
+    y = c[5].number_input("Point y", 0.0, float(img_h) - 1e-3, min(412.0, img_h - 1e-3), key="enc_q_y")
+    point_hm, rows = labs.quantisation_example((img_w, img_h), (hm_w, hm_h), (x, y))
+    st.dataframe(lab.quantisation_rows(rows), hide_index=True, width="stretch")
+    st.markdown(lab.quantisation_text(point_hm, rows, (img_w / hm_w, img_h / hm_h)))
+
+    st.subheader("Randomized rounding: unbiased on average")
+    st.markdown(lab.ROUNDING_TEXT)
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    draws = c1.select_slider("Number of random draws", lab.DRAW_COUNTS, value=100, key="enc_draws")
+    if c2.button("Draw again", icon=":material/casino:", key="enc_rr_again"):
+        st.session_state["enc_rr_seed"] = st.session_state.get("enc_rr_seed", 0) + 1
+    seed = st.session_state.get("enc_rr_seed", 0)
+    cells = labs.rounding_probabilities(point_hm, (hm_w, hm_h))
+    found = cached.rounding_draws(tuple(point_hm), (hm_w, hm_h), max(lab.DRAW_COUNTS), seed)[:draws]
+    mean = labs.running_mean(found)
+    counts = lab.cell_counts(found)
+    left, right = st.columns(2, gap="large")
+    left.plotly_chart(venc.quantisation_figure(point_hm, rows, (img_w / hm_w, img_h / hm_h), cells=cells,
+                                               counts=counts, mean=mean[-1]), key="enc_q_fig")
+    sx, sy = img_w / hm_w, img_h / hm_h
+    error = np.hypot(*((mean - np.asarray(point_hm)) * (sx, sy)).T)
+    right.plotly_chart(venc.running_mean_figure(error, labs.rounding_spread(point_hm, (sx, sy))),
+                       key="enc_rr_fig")
+    off = (mean[-1] - np.asarray(point_hm)) * (sx, sy)
+    right.metric(f"Mean of {draws} draws, back in image px", f"({mean[-1][0] * sx:.1f}, {mean[-1][1] * sy:.1f})",
+                 f"off by {np.hypot(*off):.2f} px", delta_color="off", delta_arrow="off")
+
+
+st.header("3 · The blog's rounding problem")
+rounding_block()

@@ -1,0 +1,344 @@
+"""Train: set up a run, find a learning rate, start it in the background and watch it learn."""
+
+import streamlit as st
+
+from lmkviz import jobs, models
+from lmkviz.data import parse_subset, scheme_for
+from lmkviz.decoding import DECODER_LABELS, DECODERS
+from lmkviz.encoding import ENCODING_LABELS
+from lmkviz.training import PRESET_LABELS, PRESETS
+from lmkviz.viz import training as vtrain
+from ui import lab
+from ui.common import dataset_choices, dataset_label, runs_root, setup_page, show_error, subset_options
+
+setup_page("Train", ":material/model_training:")
+st.markdown(
+    "Train a heatmap model as the blog does: pick data, a network and an encoding, optionally run the "
+    "**learning-rate finder** (fastai's `lr_find`), then train with a **one-cycle** schedule "
+    "(`fit_one_cycle`). Training runs **in the background**: leave the page, close the tab or restart the "
+    "server, the run goes on and this page finds it again in the runs folder. **Quick CPU demo** learns "
+    "visibly in about two minutes on a laptop.")
+
+REFRESH_S = 2.0
+PERSIST = dict(persist_state="session")
+P = lab.FORM_PREFIX
+every_run = jobs.list_runs(runs_root())
+runs = [r for r in every_run if r.task == "train"]
+finders = [r for r in every_run if r.task == "lr_find"]
+
+# ----------------------------------------------------------------------------- 1 the form
+st.header("1 · Set up a run")
+if P + "model" not in st.session_state:  # first visit: the quick demo (the form's values then persist)
+    lab.apply_preset()
+
+
+@st.fragment
+def run_form():
+    datasets = {d["key"]: d for d in dataset_choices()}
+    with st.container(border=True):
+        c = st.columns([2, 1.3])
+        c[0].selectbox("Preset", list(PRESETS), format_func=PRESET_LABELS.get, key=P + "preset",
+                       on_change=lab.apply_preset, **PERSIST,
+                       help="Fills in every field below; change any of them afterwards.")
+        c[1].text_input("Run name", key=P + "name", max_chars=40, **PERSIST,
+                        help="The run folder is runs/<date-time>-<name>.")
+
+        st.markdown("**Data**")
+        c = st.columns([2, 1, 1, 1.6])
+        lab.ensure_choice(P + "dataset", datasets, "synthetic")
+        dataset = datasets[c[0].selectbox("Dataset", list(datasets), format_func=lambda k: dataset_label(datasets[k]),
+                                          key=P + "dataset", **PERSIST,
+                                          help="Synthetic faces are always here; LaPa-layout folders come from "
+                                               "data/ and LMKVIZ_DATA.")]
+        splits = [s for s, n in dataset["splits"].items() if n > 0] or ["train"]
+        lab.ensure_choice(P + "train_split", splits, "train")
+        lab.ensure_choice(P + "val_split", splits, "val")
+        c[1].selectbox("Train split", splits, key=P + "train_split", **PERSIST)
+        c[2].selectbox("Validation split", splits, key=P + "val_split", **PERSIST)
+        scheme = scheme_for(dataset["points"])
+        options = subset_options(scheme)
+        lab.ensure_choice(P + f"subset_{scheme.name}", options, "all")
+        spec = c[3].selectbox("Landmarks", list(options), format_func=options.get, key=P + f"subset_{scheme.name}",
+                              **PERSIST, help="Fewer landmarks train faster; the blog uses five.")
+        if spec == "custom":
+            spec = c[3].text_input("Indices", key=P + f"custom_{scheme.name}", **PERSIST,
+                                   placeholder="36,45,48-54", help="Numbers and ranges, or a group name.")
+        try:
+            indices = parse_subset(scheme, spec or "")
+        except ValueError as err:
+            c[3].error(str(err))
+            indices = None
+
+        st.markdown("**Network and targets**")
+        c = st.columns([2, 1.6, 1, 1, 1])
+        model = c[0].selectbox("Model", models.list_models(), key=P + "model", **PERSIST,
+                               format_func=lambda m: f"{m} ({models.describe(m).num_parameters / 1e6:.1f} M)",
+                               help="\n\n".join(str(models.describe(m)) for m in models.list_models()))
+        encoding = c[1].radio("Encoding", list(ENCODING_LABELS), format_func=ENCODING_LABELS.get,
+                              key=P + "encoding", **PERSIST)
+        c[1].caption(lab.LOSS_TEXT[encoding])
+        lab.ensure_choice(P + "input_size", lab.INPUT_SIZES, 128)
+        input_size = c[2].selectbox("Input size (px)", lab.INPUT_SIZES, key=P + "input_size", **PERSIST)
+        sizes = lab.heatmap_sizes(model, input_size)
+        lab.ensure_choice(P + "heatmap_size", sizes)
+        c[3].selectbox("Heatmap size", sizes, key=P + "heatmap_size", **PERSIST,
+                       help="U-Nets: stride 1, 2 or 4; HRNets output a quarter of the input.")
+        if encoding == "binary":
+            c[4].number_input("pos_weight", min_value=1.0, max_value=10000.0, step=10.0, key=P + "pos_weight",
+                              **PERSIST, help="BCE weight of the one positive cell per heatmap.")
+        else:
+            c[4].number_input("Sigma σ (cells)", min_value=0.25, max_value=32.0, step=0.25, key=P + "sigma",
+                              **PERSIST, help="Gaussian standard deviation in heatmap cells.")
+
+        st.markdown("**Optimisation**")
+        c = st.columns([1, 1, 1.3, 1.6])
+        c[0].number_input("Epochs", min_value=1, max_value=500, step=1, key=P + "epochs", **PERSIST)
+        c[1].number_input("Batch size", min_value=1, max_value=512, step=1, key=P + "batch_size", **PERSIST)
+        c[2].number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.2e",
+                          key=P + "lr", **PERSIST, help="Peak of the one-cycle schedule.")
+        devices = ["auto", "cuda", "cpu"] if lab.cuda_available() else ["auto", "cpu"]
+        lab.ensure_choice(P + "device", devices, "auto")
+        c[3].segmented_control("Device", devices, format_func=lab.DEVICE_LABELS.get, key=P + "device",
+                               required=True, **PERSIST,
+                               help="Auto takes the GPU when there is one. One job runs per device; "
+                                    "others wait in the queue.")
+        with st.expander("More options"):
+            c = st.columns(5)
+            c[0].slider("Augmentation", 0.0, 1.0, step=0.1, key=P + "augment", **PERSIST,
+                        help="Strength of random rotation, scale, shift, flip and colour changes (0 = none).")
+            c[1].radio("Schedule", ["onecycle", "constant"], key=P + "schedule", **PERSIST,
+                       format_func={"onecycle": "one-cycle", "constant": "constant"}.get)
+            c[2].number_input("Use only the first N training images (0 = all)", min_value=0, step=32,
+                              key=P + "limit_train", **PERSIST)
+            c[3].number_input("… and N validation images (0 = all)", min_value=0, step=16, key=P + "limit_val",
+                              **PERSIST)
+            c[4].number_input("Data-loading workers", min_value=0, max_value=16, key=P + "workers", **PERSIST)
+            if model.startswith("unet"):
+                st.checkbox("ImageNet-pretrained encoder (when the weights can be had)", key=P + "pretrained",
+                            **PERSIST)
+
+        values = lab.form_values()
+        config = None
+        if indices is not None:
+            try:
+                config = lab.config_from_form(values, spec, dataset)
+            except ValueError as err:
+                show_error(err)
+        with st.expander("Learning-rate finder (fastai's `lr_find`)", icon=":material/search:",
+                         expanded=bool(finders) and finders[0].state in lab.LIVE):
+            st.markdown(
+                "Trains a fresh model for a few dozen batches while the learning rate grows from 10⁻⁶ to 1, and "
+                "records the loss. A good rate sits where the loss falls **fastest**, well before it blows up.")
+            c = st.columns([1, 1, 2], vertical_alignment="bottom")
+            steps = c[0].number_input("Batches", min_value=10, max_value=300, value=60, step=10, key="lab_lrf_steps")
+            if c[1].button("Run the finder", icon=":material/search:", disabled=config is None, key="trb_lrfind"):
+                try:
+                    jobs.start_lr_find(config, runs_root(), steps=int(steps))
+                except (OSError, ValueError) as err:
+                    show_error(err)
+                else:
+                    st.rerun()
+            c[2].caption("It uses the settings above and runs in the background like training "
+                         "(after the job on the same device, if one is running).")
+            finder_view(values.get("lr"))
+        if config is not None:
+            st.caption(lab.plan_text(config, dataset, len(indices)))
+        if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None,
+                     key="trb_start"):
+            try:
+                path = jobs.start(config, runs_root())
+            except (OSError, ValueError) as err:
+                show_error(err)
+            else:
+                st.session_state["lab_watch"] = path.name
+                st.rerun()
+
+
+
+def finder_view(current_lr):
+    finders_now = [r for r in jobs.list_runs(runs_root()) if r.task == "lr_find"]
+    if not finders_now:
+        st.caption("No finder run yet.")
+        return
+    live = finders_now[0].state in lab.LIVE
+
+    @st.fragment(run_every=REFRESH_S if live else None)
+    def finder_result():
+        info = jobs.run_info(finders_now[0].path)
+        if live and info.state not in lab.LIVE:
+            st.rerun()
+        st.markdown(f"**{info.name}** · {info.state} · {lab.config_glance(info.config)}")
+        if info.state in lab.LIVE:
+            st.progress(info.progress, text=lab.progress_text(info))
+        if info.state == "failed":
+            st.error(lab.explain_error(info.error))
+        result = lab.lr_find_result(info.path)
+        if result:
+            st.plotly_chart(vtrain.lr_find_figure(result["lr"], result["loss"], result.get("suggested"),
+                                                  current_lr), key="lab_lrfind_chart")
+            suggested = result.get("suggested")
+            if suggested:
+                c = st.columns([1, 3], vertical_alignment="center")
+                if c[0].button(f"Use {suggested:.2e}", icon=":material/check:", key="trb_use_lr",
+                               on_click=lab.use_lr, args=(float(suggested),)):
+                    st.rerun()  # redraw the form around this fragment
+                c[1].caption("The steepest descent of the smoothed loss. fastai's advice: a rate a little "
+                             "below the minimum, where the loss still falls clearly.")
+            else:
+                st.caption("The curve is too short to suggest a rate; run more batches.")
+        c = st.columns([1, 3])
+        with c[0].popover("Delete finder runs", icon=":material/delete:"):
+            if st.button(f"Delete all {len(finders_now)} finder run(s)", key="trb_del_finders", type="primary"):
+                for r in finders_now:
+                    try:
+                        if r.alive:
+                            jobs.stop(r.path, timeout=5)
+                        jobs.delete(r.path)
+                    except (OSError, ValueError) as err:
+                        show_error(err)
+                st.rerun()
+
+    finder_result()
+
+
+run_form()
+
+# ----------------------------------------------------------------------------- 2 the jobs
+st.header("2 · Jobs")
+any_live = any(r.state in lab.LIVE for r in runs)
+
+
+@st.fragment(run_every=REFRESH_S if any_live else None)
+def job_list():
+    infos = [r for r in jobs.list_runs(runs_root()) if r.task == "train"]
+    if any_live and not any(r.state in lab.LIVE for r in infos):
+        st.rerun()  # the last live job ended: stop refreshing
+    if not infos:
+        st.info("No training run yet. Choose a preset above and press **Start training**.")
+        return
+    shown = infos if st.session_state.get("lab_all_runs") else infos[:6]
+    for info in shown:
+        job_row(info)
+    if len(infos) > 6:
+        st.toggle(f"Show all {len(infos)} runs", key="lab_all_runs")
+
+
+def job_row(info):
+    with st.container(border=True):
+        c = st.columns([2.2, 3, 2.4], vertical_alignment="center")
+        with c[0]:
+            st.markdown(f"**{info.name}**")
+            st.badge(info.state, icon=lab.STATE_ICONS.get(info.state), color=lab.STATE_COLOURS.get(info.state, "gray"))
+        c[1].progress(info.progress, text=lab.progress_text(info))
+        with c[2].container(horizontal=True, horizontal_alignment="right", gap="small"):
+            if st.button("Watch", key=f"trb_watch_{info.name}", icon=":material/monitoring:",
+                         on_click=lab.watch, args=(info.name,), help="Show this run's curves below"):
+                st.rerun()  # the live view is outside this fragment
+            if info.alive:
+                if st.button("Stop", key=f"trb_stop_{info.name}", icon=":material/stop:",
+                             help="Finish the current step and stop; resume later from the last epoch"):
+                    with st.spinner("Stopping…"):
+                        jobs.stop(info.path)
+                    st.rerun()
+            elif info.state in ("stopped", "failed") and info.config is not None:
+                if st.button("Resume", key=f"trb_resume_{info.name}", icon=":material/play_arrow:",
+                             help="Continue from the last finished epoch"):
+                    try:
+                        jobs.resume(info.path)
+                    except (OSError, ValueError) as err:
+                        show_error(err)
+                    else:
+                        st.rerun()
+            if not info.alive:
+                with st.popover("Delete", icon=":material/delete:", help="Delete this run"):
+                    st.markdown(f"Delete **{info.name}** with its checkpoints and metrics? This cannot be undone.")
+                    if st.button("Delete for good", key=f"trb_delete_{info.name}", type="primary",
+                                 icon=":material/delete_forever:"):
+                        try:
+                            jobs.delete(info.path)
+                        except (OSError, ValueError) as err:
+                            show_error(err)
+                        else:
+                            st.rerun()
+        st.caption(lab.config_glance(info.config))
+        if info.state == "queued" and info.alive:
+            st.caption(":material/hourglass_top: One job runs per device at a time: this one starts when the job "
+                       "before it on the same device ends (stop that one to start this one now).")
+        if info.state == "failed":
+            st.error(lab.explain_error(info.error))
+
+
+job_list()
+
+# ----------------------------------------------------------------------------- 3 live view
+st.header("3 · Watch a run")
+if not runs:
+    st.caption("The curves and predictions of a run appear here once it has started.")
+    st.stop()
+names = [r.name for r in runs]
+live_names = [r.name for r in runs if r.state in lab.LIVE]
+lab.ensure_choice("lab_watch", names, live_names[0] if live_names else names[0])
+watched = st.selectbox("Run", names, key="lab_watch", help="Newest first; the Watch button of a job picks it too.")
+watched_info = next(r for r in runs if r.name == watched)
+watch_live = watched_info.state in lab.LIVE
+
+
+@st.fragment(run_every=REFRESH_S if watch_live else None)
+def live_view(path):
+    info = jobs.run_info(path) if (path / "config.json").exists() else None
+    if info is None:
+        st.info("This run was deleted.")
+        return
+    if watch_live and info.state not in lab.LIVE:
+        st.rerun()  # finished, stopped or failed: draw once more without refreshing
+    steps, epochs = lab.metrics_of(path)
+    config = info.config
+    primary = "topk" if config and config.encoding == "binary" else "dark"
+    best_epoch, best = lab.best_epoch(epochs, primary)
+    c = st.columns(5)
+    c[0].metric("State", info.state)
+    c[1].metric("Epoch", f"{info.epoch} / {config.epochs if config else '?'}")
+    c[2].metric(f"Best val NME ({DECODER_LABELS.get(primary, primary)})", f"{best:.2f} %" if best else "—",
+                help=f"epoch {best_epoch}; the checkpoint best.pt is from this epoch" if best
+                else "after the first epoch")
+    c[3].metric("Training time", lab.fmt_duration(sum(r.get("epoch_time_s", 0) for r in epochs)) if epochs else "—",
+                help="time spent in the finished epochs")
+    speed = info.status.get("images_per_s")
+    c[4].metric("Speed", f"{speed:.1f} img/s" if speed else "—", help="training images per second")
+    if info.state in lab.LIVE:
+        st.progress(info.progress, text=lab.progress_text(info))
+    if info.state == "failed":
+        st.error(lab.explain_error(info.error))
+    status = info.status
+    per = status.get("steps_per_epoch")
+    c = st.columns(3, gap="medium")
+    c[0].markdown("**Loss**")
+    c[0].plotly_chart(vtrain.loss_figure(epochs, steps, per), key="lab_loss", config={"displayModeBar": False})
+    c[1].markdown("**Validation NME per decoder**")
+    c[1].plotly_chart(vtrain.nme_figure(epochs, DECODERS, best_epoch=best_epoch), key="lab_nme",
+                      config={"displayModeBar": False})
+    c[2].markdown("**Learning rate** (one-cycle: warm up, then anneal)" if config and config.schedule == "onecycle"
+                  else "**Learning rate**")
+    c[2].plotly_chart(vtrain.lr_figure(steps, per, status.get("total_steps")), key="lab_lr",
+                      config={"displayModeBar": False})
+
+    preview = lab.preview_of(path)
+    st.subheader("Validation images, updated every epoch")
+    if preview is None:
+        st.caption("The first predictions appear after the first epoch.")
+    else:
+        decoders = [m for m in DECODERS if f"pred_{m}" in preview]
+        decoder = st.segmented_control("Decoder", decoders, default=primary if primary in decoders else decoders[0],
+                                       format_func=DECODER_LABELS.get, key="lab_preview_decoder", required=True)
+        errors = lab.preview_errors(preview, decoder)
+        st.plotly_chart(vtrain.preview_figure(preview["images"], preview["target"], preview[f"pred_{decoder}"],
+                                              preview["heatmaps"], decoder, errors), key="lab_preview",
+                        config={"displayModeBar": False})
+        st.caption(f"Top: target (yellow) and predicted points ({DECODER_LABELS[decoder]}), white lines join "
+                   f"them. Bottom: the predicted heatmaps of all {preview['heatmaps'].shape[1]} landmarks "
+                   f"(maximum over channels). Epoch {info.epoch}.")
+    with st.expander("Log"):
+        st.code(lab.tail(path / "train.log") or lab.tail(path / "output.log") or "(empty)", language=None)
+
+
+live_view(watched_info.path)

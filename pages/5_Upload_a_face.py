@@ -1,0 +1,165 @@
+"""Upload a face: landmarks on your own photo, with the heatmaps behind them and downloads."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from lmkviz.data import scheme_for
+from lmkviz.decoding import DECODER_LABELS, DECODERS
+from lmkviz.viz import upload as vup
+from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
+from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS
+from ui import lab
+from ui.common import checkpoint_files, landmark_label, setup_page
+
+setup_page("Upload a face", ":material/add_a_photo:")
+st.markdown(
+    "Find the landmarks on any photo. The face is found first (OpenCV's face detector), a square around it is "
+    "cut out and resized to the network's input, the network paints one heatmap per landmark, and the decoders "
+    "turn them into points back in your photo's pixels. Nothing leaves this computer.")
+
+# ----------------------------------------------------------------------------- the image
+SOURCES = {"upload": "Upload a photo", "camera": "Take a photo", **lab.EXAMPLES}
+c = st.columns([1, 2], gap="large")
+source = c[0].radio("Image", list(SOURCES), index=2, format_func=SOURCES.get, key="up_source")
+with c[1]:
+    if source == "upload":
+        file = st.file_uploader("A photo with a face (JPEG, PNG or WebP, up to 20 MB)",
+                                type=["jpg", "jpeg", "png", "webp"], key="up_file")
+        data, name = (file.getvalue(), file.name) if file is not None else (None, None)
+    elif source == "camera":
+        photo = st.camera_input("Look into the camera", key="up_camera")
+        data, name = (photo.getvalue(), "camera.jpg") if photo is not None else (None, None)
+    else:
+        data, name = lab.example_image(source), f"{source}.png"
+        st.caption("A photo of astronaut Eileen Collins (NASA, public domain), shipped with scikit-image."
+                   if source == "astronaut" else "A face drawn by lmkviz's synthetic-face generator.")
+if data is None:
+    st.info("Choose a photo, or try one of the examples.", icon=":material/photo_camera:")
+    st.stop()
+
+loaded = lab.load_image_cached(data, name)
+if isinstance(loaded, str):
+    st.error(f"{loaded}\n\nTry another file: a photo saved as JPEG, PNG or WebP.")
+    st.stop()
+image = loaded.array
+key = lab.digest(data)
+for note in loaded.notes:
+    st.info(f"The photo was {note}.", icon=":material/info:")
+
+# ----------------------------------------------------------------------------- model and crop
+files = checkpoint_files()
+with st.sidebar:
+    st.header("Model")
+    checkpoint = None
+    if files:
+        by_path = {f["path"]: f for f in files}
+        lab.ensure_choice("up_checkpoint", by_path)
+        checkpoint = st.selectbox("Checkpoint", list(by_path), key="up_checkpoint",
+                                  format_func=lambda p: lab.checkpoint_label(by_path[p]))
+        info = lab.checkpoint_summary(checkpoint, lab.mtime(checkpoint))
+        if "error" in info:
+            st.error(info["error"])
+            checkpoint = None
+        else:
+            st.caption(lab.checkpoint_caption(info))
+    decoders = st.pills("Decoders", list(DECODERS), default=["argmax", "dark"], selection_mode="multi",
+                        format_func=DECODER_LABELS.get, key="up_decoders",
+                        help="Which decoders' points to draw (the downloads hold all four).")
+    decoders = list(decoders or [])
+
+faces = lab.faces_cached(key, image)
+h, w = image.shape[:2]
+cx0, cy0, side0 = lab.initial_crop(image.shape, faces)
+cx0, cy0 = min(max(cx0, -0.25 * w), 1.25 * w), min(max(cy0, -0.25 * h), 1.25 * h)
+if faces:
+    st.caption(f"{len(faces)} face{'s' if len(faces) > 1 else ''} found"
+               + ("; the largest is used." if len(faces) > 1 else ".")
+               + " Adjust the blue crop below if the face is not centred in it.")
+else:
+    st.warning("No face was found in this photo (the detector wants a frontal face, not too small). "
+               "Move the blue crop onto the face with the sliders below: the network expects a face filling "
+               "about two thirds of the square.", icon=":material/face:")
+
+if checkpoint is None:
+    st.warning("No checkpoint to run: the shipped model (`checkpoints/default.pt`) is not installed and no "
+               "training run has saved one. Train one on the **Train** page (the Quick CPU demo takes about two "
+               "minutes); meanwhile you can still see the face detection and the crop.", icon=":material/info:")
+
+left, right = st.columns([1.15, 1], gap="large")
+with left:
+    st.subheader("Your photo")
+    s = st.columns(3)
+    limit = float(max(h, w))
+    cx = s[0].slider("Crop centre x (px)", -0.25 * w, 1.25 * w, float(cx0), 1.0, key=f"up_cx:{key}", format="%.0f")
+    cy = s[1].slider("Crop centre y (px)", -0.25 * h, 1.25 * h, float(cy0), 1.0, key=f"up_cy:{key}", format="%.0f")
+    side = s[2].slider("Crop size (px)", 16.0, 2.0 * limit, float(min(max(side0, 16.0), 2 * limit)), 1.0,
+                       key=f"up_side:{key}", format="%.0f")
+    box = lab.crop_box(cx, cy, side)
+    prediction = None
+    if checkpoint is not None:
+        try:
+            prediction = lab.predict_cached(checkpoint, lab.mtime(checkpoint), key, tuple(box.as_list()), image)
+        except ValueError as err:
+            st.error(str(err))
+    scheme = scheme_for(info["points"]) if prediction is not None else None
+    indices = list(prediction.indices) if prediction is not None else []
+    names = [scheme.names[i] for i in indices] if scheme else None
+    shown = {m: prediction.points[m] for m in decoders} if prediction is not None else {}
+    with st.container(horizontal=True, vertical_alignment="center"):
+        zoom = st.toggle("Zoom on the crop", value=True, key="up_zoom")
+        st.button("Reset the crop", icon=":material/restart_alt:", key="up_reset", on_click=lab.reset_crop,
+                  args=(key,), help="Back to the crop around the detected face")
+    st.plotly_chart(vup.photo_figure(image, box, faces[0] if faces else None, shown, indices, names, zoom=zoom),
+                    key="up_photo")
+    st.caption(("Dashed: the face the detector found. " if faces else "") + "Blue: the square fed to the "
+               "network (black where it leaves the photo). Points are in your photo's pixels.")
+    if prediction is not None and not decoders:
+        st.caption("Pick at least one decoder in the sidebar to see its points.")
+
+with right:
+    st.subheader("What the network sees")
+    if prediction is None:
+        st.caption("The crop and its heatmaps appear here once a checkpoint is available.")
+    else:
+        crop_size = prediction.crop_image.shape[0]
+        c = st.columns([2, 1])
+        channel = c[0].selectbox("Heatmap of landmark", range(len(indices)), key="up_channel",
+                                 format_func=lambda j: landmark_label(scheme, indices[j]))
+        opacity = c[1].slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="up_opacity")
+        fig = heatmap_overlay(prediction.crop_image, prediction.heatmaps[channel], opacity=opacity, height=430)
+        for m in decoders:
+            in_crop = (prediction.points[m] - [box.x0, box.y0]) * (crop_size / box.width)
+            add_points(fig, in_crop, name=DECODER_LABELS[m], colour=DECODER_COLOURS[m], symbol=DECODER_SYMBOLS[m],
+                       size=6, index=indices, labels=names, show_legend=False)
+        st.plotly_chart(fig, key="up_overlay")
+        hm = prediction.heatmaps.shape[1:]
+        st.caption(f"The crop at the network's {crop_size}×{crop_size} px input, with the heatmap of "
+                   f"{landmark_label(scheme, indices[channel])} ({hm[1]}×{hm[0]} cells; peak "
+                   f"{prediction.confidence[channel]:.2f}). Low peaks mean the network is unsure.")
+
+if prediction is not None:
+    st.subheader(f"All {len(indices)} heatmaps")
+    cols, cell = lab.grid_shape(len(indices), width_px=1100)
+    st.plotly_chart(heatmap_grid(prediction.heatmaps, titles=[str(i) for i in indices], columns=cols,
+                                 cell_px=cell, zmax=None), key="up_grid", config={"displayModeBar": False})
+    st.caption("One map per landmark, all on the same colour scale (0 to the highest peak). A sharp bright "
+               "spot: the network is sure; a faint smear: it is guessing.")
+
+    # ------------------------------------------------------------------------- downloads
+    st.subheader("Download")
+    rows = lab.landmark_records(prediction.points, loaded.scale, indices, names, prediction.confidence)
+    stem = Path(name).stem or "photo"
+    c = st.container(horizontal=True)
+    c.download_button("Landmarks (JSON)", lab.landmarks_json(prediction, loaded, rows, name, checkpoint),
+                         file_name=f"{stem}_landmarks.json", mime="application/json", icon=":material/data_object:",
+                         on_click="ignore", key="up_dl_json")
+    c.download_button("Landmarks (CSV)", lab.landmarks_csv(rows), file_name=f"{stem}_landmarks.csv",
+                         mime="text/csv", icon=":material/table:", on_click="ignore", key="up_dl_csv")
+    png_points = shown or {"dark": prediction.points["dark"]}
+    c.download_button("Picture with points (PNG)", lambda: vup.overlay_png(image, png_points, crop=box),
+                         file_name=f"{stem}_landmarks.png", mime="image/png", icon=":material/image:",
+                         on_click="ignore", key="up_dl_png")
+    st.caption("JSON and CSV hold every decoder's points in the pixels of your original file"
+               + (f" (the photo was shown downscaled by {1 / loaded.scale:.2f}×)" if loaded.scale < 0.999 else "")
+               + "; the PNG shows the decoders picked in the sidebar.")

@@ -1,0 +1,178 @@
+"""AppTest: the Dataset browser on synthetic faces and on a LaPa-layout folder, widgets changed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
+    sys.path.insert(0, str(REPO_ROOT))
+
+st = pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+TIMEOUT = 180
+PAGE = "pages/1_Dataset_browser.py"
+
+
+@pytest.fixture
+def lapa(monkeypatch, tmp_path, make_lapa_folder):
+    """A LaPa-layout folder (68 points, with bad files) as the only folder in LMKVIZ_DATA."""
+    folder = make_lapa_folder("lapa", n_per_split=3, size=64)
+    monkeypatch.setenv("LMKVIZ_DATA", str(tmp_path))
+    monkeypatch.setenv("LMKVIZ_RUNS", str(tmp_path / "runs"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return folder
+
+
+def browser() -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart(at, key: str) -> dict:
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert found, f"no chart {key}"
+    return json.loads(found[0].proto.spec)
+
+
+def values(data) -> list:
+    """A plotly JSON array: a list, or numpy data as {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data or [])
+
+
+def points_drawn(spec: dict) -> int:
+    """Landmarks drawn in the chosen subset (not the faint others, not marker-only traces)."""
+    return sum(len(values(t.get("x"))) for t in spec["data"] if t.get("name") not in (None, "other points")
+               and t.get("type") == "scatter" and t.get("hoverinfo") != "skip")
+
+
+def test_samples_tab_on_synthetic_faces(lapa):
+    at = browser()
+    grid = chart(at, "ds_grid")
+    assert len(grid["layout"]["annotations"]) == 12  # one caption per thumbnail
+    before = points_drawn(grid)
+    assert before == 12 * 68
+    detail = chart(at, "ds_detail_fig")
+    hover = [c for t in detail["data"] for c in (t.get("customdata") or [])]
+    assert "36: right eye outer corner (eyes)" in hover  # number, name and group on hover
+
+    at.selectbox(key="ds_subset_ibug68").set_value("eyes").run()
+    assert not at.exception
+    assert points_drawn(chart(at, "ds_grid")) == 12 * 12
+
+    at.button[0].click().run()  # shuffle: another first page
+    assert not at.exception
+    assert chart(at, "ds_grid")["layout"]["annotations"][0]["text"] != "#0" or \
+        chart(at, "ds_grid")["layout"]["annotations"][1]["text"] != "#1"
+
+
+def test_bad_custom_subset_says_what_to_change(lapa):
+    at = browser()
+    at.selectbox(key="ds_subset_ibug68").set_value("custom").run()
+    at.text_input(key="ds_subset_custom_ibug68").input("36,45,abc").run()
+    assert not at.exception
+    assert any("cannot read 'abc'" in e.value and "36,45,48-54" in e.value for e in at.error)
+    assert not at.get("plotly_chart")  # nothing drawn with a bad subset
+    at.text_input(key="ds_subset_custom_ibug68").input("36,45,60-67").run()
+    assert not at.error
+    assert points_drawn(chart(at, "ds_grid")) == 12 * 10
+
+
+def test_lapa_folder_dataset_and_statistics(lapa):
+    at = browser()
+    assert any(label.startswith("lapa · ") for label in at.selectbox(key="ds_dataset").options)
+    at.selectbox(key="ds_dataset").set_value(str(lapa.root)).run()
+    assert not at.exception, at.exception
+    grid = chart(at, "ds_grid")
+    titles = [a["text"] for a in grid["layout"]["annotations"]]
+    # three good train samples, and a truncated JPEG whose header reads fine: shown as unreadable
+    assert len(titles) == 4 and sum("unreadable" in t for t in titles) == 1
+    at.session_state["ds_tab"] = "Statistics"
+    at.run()
+    assert not at.exception, at.exception
+    sizes_text = " ".join(m.value for m in at.markdown)
+    assert "64 × 64 px" in sizes_text
+    mean = chart(at, "ds_mean")
+    assert points_drawn(mean) == 68
+
+
+def test_augmentation_preview_follows_strength(lapa):
+    at = browser()
+    at.session_state["ds_tab"] = "Augmentation"
+    at.run()
+    assert not at.exception, at.exception
+    spec = chart(at, "ds_aug_fig")
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    assert titles[0] == "no augmentation" and len(titles) == 5
+    at.slider(key="ds_strength").set_value(0.0).run()
+    assert not at.exception
+    plain = chart(at, "ds_aug_fig")
+    assert not any("mirrored" in a["text"] for a in plain["layout"]["annotations"])  # strength 0: no flips
+    assert spec != plain
+
+
+def test_get_data_adds_a_checked_folder_and_reports_skipped_files(lapa, make_lapa_folder):
+    hidden = make_lapa_folder("not/discovered/mine", n_per_split=2, size=48)  # too deep for discovery
+    at = browser()
+    at.session_state["ds_tab"] = "Get data"
+    at.run()
+    assert not any(label.startswith("mine · ") for label in at.selectbox(key="ds_dataset").options)
+    at.text_input(key="ds_add_path").input(str(hidden.root))  # inside a form: sent with the submit
+    at.button(key="FormSubmitter:ds_add_form-Check folder").click().run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    reasons = " ".join(table["reason"])
+    assert "missing landmark file" in reasons and "wrong point count" in reasons
+    assert any("was added to the Dataset list" in s.value for s in at.success)
+    added = [label for label in at.selectbox(key="ds_dataset").options if label.startswith("mine · ")]
+    assert added, "the checked folder is offered in the dataset picker"
+
+    at.text_input(key="ds_add_path").input(str(hidden.root / "nope"))
+    at.button(key="FormSubmitter:ds_add_form-Check folder").click().run()
+    assert any("does not exist" in e.value for e in at.error)
+
+
+def test_download_runs_in_the_background_and_shows_its_error(lapa, monkeypatch):
+    from lmkviz.data import download
+
+    def offline(dest, quiet=False, progress=None, cancel=None, **kwargs):
+        progress(10, 100)
+        raise download.DownloadError("cannot reach Google Drive (no network connection); check the connection")
+
+    monkeypatch.setattr(download, "download_lapa", offline)
+    at = browser()
+    at.session_state["ds_tab"] = "Get data"
+    at.run()
+    at.button(key="ds_download").click().run()
+    assert not at.exception, at.exception
+    for _ in range(50):
+        if any("cannot reach Google Drive" in e.value for e in at.error):
+            break
+        time.sleep(0.1)
+        at.run()
+    assert any("The download failed: cannot reach Google Drive" in e.value for e in at.error)
+
+
+def test_scheme_without_left_right_pairs_turns_mirroring_off(lapa, make_lapa_folder):
+    folder = make_lapa_folder("five", n_per_split=2, num_points=5, size=80, bad_files=False)
+    at = browser()
+    at.selectbox(key="ds_dataset").set_value(str(folder.root)).run()
+    at.session_state["ds_tab"] = "Augmentation"
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Mirroring is off" in i.value for i in at.info)
+    titles = [a["text"] for a in chart(at, "ds_aug_fig")["layout"]["annotations"]]
+    assert not any("mirrored" in t for t in titles)

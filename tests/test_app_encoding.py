@@ -1,0 +1,183 @@
+"""AppTest: the Encoding lab reacts to every control with the numbers a learner should see."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
+    sys.path.insert(0, str(REPO_ROOT))
+
+st = pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+TIMEOUT = 180
+PAGE = "pages/2_Encoding_lab.py"
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path, make_lapa_folder):
+    """A LaPa-layout folder in LMKVIZ_DATA, fresh caches."""
+    folder = make_lapa_folder("lapa", n_per_split=3, size=64, bad_files=False)
+    monkeypatch.setenv("LMKVIZ_DATA", str(tmp_path))
+    monkeypatch.setenv("LMKVIZ_RUNS", str(tmp_path / "runs"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return folder
+
+
+@pytest.fixture
+def lab(env) -> AppTest:
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def px(text: str) -> float:
+    return float(text.split()[0])
+
+
+def chart(at, key: str) -> dict:
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert found, f"no chart {key}"
+    return json.loads(found[0].proto.spec)
+
+
+def values(data) -> np.ndarray:
+    if isinstance(data, dict) and "bdata" in data:
+        flat = np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+        shape = data.get("shape")
+        if isinstance(shape, str):
+            shape = [int(n) for n in shape.split(",")]
+        return flat.reshape(shape) if shape else flat
+    return np.asarray(data)
+
+
+def change(at, widget, value) -> AppTest:
+    widget.set_value(value)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_defaults_show_the_blogs_integer_centre(lab):
+    at = lab
+    assert metric(at, "Stride") == "4 px per cell"
+    assert metric(at, "σ in image px") == "8.0 px"
+    # integer centre: every decoder is stuck on the cell centre, all with the same error
+    errors = {px(metric(at, name)) for name in ("argmax", "quarter offset", "top-k softmax (H3R)", "DARK")}
+    assert len(errors) == 1
+    for key in ("enc_overlay", "enc_grid", "enc_zoom", "enc_encodings", "enc_sweep_size", "enc_sweep_sigma", "enc_q_fig",
+                "enc_rr_fig"):
+        chart(at, key)
+    table = at.dataframe[-1].value  # the quantisation calculator, the blog's example
+    assert list(table["distance (px)"]) == [22.52, 32.99, 5.89]
+
+
+def test_subpixel_encoding_lets_dark_recover_the_point(lab):
+    at = change(lab, lab.radio(key="enc_encoding"), "gaussian")
+    assert px(metric(at, "DARK")) < 0.05
+    assert px(metric(at, "argmax")) > 1.0
+    assert px(metric(at, "quarter offset")) < px(metric(at, "argmax"))
+
+
+def test_sigma_heatmap_size_and_input_size_change_what_is_drawn(lab):
+    at = lab
+    zoom_before = values(chart(at, "enc_zoom")["data"][0]["z"]).copy()
+    at = change(at, at.slider(key="enc_sigma"), 4.0)
+    assert metric(at, "σ in image px") == "16.0 px"
+    zoom_after = values(chart(at, "enc_zoom")["data"][0]["z"])
+    assert not np.allclose(zoom_before, zoom_after)  # a wider blob
+
+    at = change(at, at.select_slider(key="enc_hm"), 32)
+    assert metric(at, "Stride") == "8 px per cell"
+    sweep = chart(at, "enc_sweep_size")
+    current = [t for t in sweep["data"] if t.get("name") == "current setting"][0]
+    assert list(values(current["x"])) == [32, 32]  # the current setting is marked
+
+    at = change(at, at.select_slider(key="enc_input"), 128)
+    assert metric(at, "Stride") == "4 px per cell"
+
+
+def test_binary_encoding_is_one_hot_and_redraws(lab):
+    at = change(lab, lab.radio(key="enc_encoding"), "binary")
+    assert metric(at, "σ in image px") == "—"
+    z = values(chart(at, "enc_zoom")["data"][0]["z"])
+    assert set(np.unique(z)) <= {0.0, 1.0} and z.sum() == 1.0  # the single 1 is in the zoom window
+    assert any("σ plays no part" in i.value for i in at.info)
+    grid_before = chart(at, "enc_grid")["layout"]["images"][0]["source"]
+    at.button(key="enc_redraw").click().run()
+    assert not at.exception
+    assert chart(at, "enc_grid")["layout"]["images"][0]["source"] != grid_before  # new random cells
+
+
+def test_noise_hurts_dark_and_blur_helps(lab):
+    at = change(lab, lab.radio(key="enc_encoding"), "gaussian")
+    clean = px(metric(at, "DARK"))
+    at = change(at, at.slider(key="enc_noise"), 0.05)
+    noisy = px(metric(at, "DARK"))
+    at = change(at, at.slider(key="enc_blur"), 1.5)
+    blurred = px(metric(at, "DARK"))
+    assert clean < blurred < noisy
+    rows = at.dataframe[0].value  # decoder estimates in the zoom view
+    assert list(rows["decoder"]) == ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK"]
+
+
+def test_subset_dataset_and_bad_spec(lab, env):
+    at = change(lab, lab.selectbox(key="enc_subset_ibug68"), "eyes")
+    assert len(chart(at, "enc_grid")["layout"]["annotations"]) == 12  # one panel per eye landmark
+    at = change(at, at.selectbox(key="enc_subset_ibug68"), "custom")
+    at.text_input(key="enc_subset_custom_ibug68").input("36-99").run()
+    assert any("out of range" in e.value for e in at.error)
+    assert not at.get("plotly_chart")
+    at.text_input(key="enc_subset_custom_ibug68").input("36,45").run()
+    assert not at.error
+    at = change(at, at.selectbox(key="enc_dataset"), str(env.root))
+    assert not at.error
+    assert metric(at, "Stride") == "4 px per cell"  # 64 px images resized to the 256 px input
+
+
+def test_quantisation_calculator_and_rounding_draws(lab):
+    at = lab
+    at.number_input(key="enc_q_w").set_value(128)
+    at.number_input(key="enc_q_h").set_value(128).run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    assert list(table["convention"]) == ["blog's arithmetic", "blog's code", "lmkviz"]
+    assert table["distance (px)"].iloc[2] <= np.hypot(2500 / 128, 2500 / 128) / 2 + 1e-6
+
+    at = change(at, at.select_slider(key="enc_draws"), 5000)
+    m = next(m for m in at.metric if m.label.startswith("Mean of 5000 draws"))
+    off = float(m.delta.split()[2])
+    assert off < 2.0  # the mean of many random draws lands close to the point (stride 19.5 px)
+
+
+def test_lapa106_defaults_to_the_blogs_five_points(env, make_lapa_folder):
+    folder = make_lapa_folder("lapa106", n_per_split=2, num_points=106, size=80, bad_files=False)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    at = change(at, at.selectbox(key="enc_dataset"), str(folder.root))
+    assert at.selectbox(key="enc_subset_lapa106").value == "blog5"
+    titles = [a["text"] for a in chart(at, "enc_grid")["layout"]["annotations"]]
+    assert titles == ["30", "40", "50", "60", "70"]
+    assert metric(at, "Inter-ocular distance") != "—"  # eye corners 66 and 79
+
+
+def test_generic_scheme_without_eyes(env, make_lapa_folder):
+    folder = make_lapa_folder("five", n_per_split=2, num_points=5, size=80, bad_files=False)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    at = change(at, at.selectbox(key="enc_dataset"), str(folder.root))
+    assert metric(at, "Inter-ocular distance") == "—"
+    assert not any("% IOD" in str(m.delta) for m in at.metric if m.label == "DARK")

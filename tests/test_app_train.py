@@ -1,0 +1,265 @@
+"""AppTest: the Train page fills its form from presets, starts jobs, lists them and shows a run learning.
+
+Everything the page shows comes from the runs folder (LMKVIZ_RUNS in a temporary
+folder); jobs.start / jobs.resume are replaced by fakes that write the run folder
+without starting a process, so these tests stay fast and leave nothing running.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
+    sys.path.insert(0, str(REPO_ROOT))
+
+st = pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from lmkviz import jobs  # noqa: E402
+from lmkviz.training import RunFolder, new_run_dir, train  # noqa: E402
+from tests.helpers import tiny_config  # noqa: E402
+
+TIMEOUT = 180
+PAGE = str(REPO_ROOT / "pages" / "3_Train.py")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """A finished tiny run (2 epochs on 8 synthetic faces), trained once for the module."""
+    root = tmp_path_factory.mktemp("trained")
+    return train(tiny_config(name="tiny"), runs_root=root, progress_bar=False)
+
+
+@pytest.fixture
+def runs(monkeypatch, tmp_path) -> Path:
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("LMKVIZ_RUNS", str(root))
+    monkeypatch.setenv("LMKVIZ_DATA", str(tmp_path / "no_data"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return root
+
+
+@pytest.fixture
+def started(monkeypatch) -> list:
+    """Replace jobs.start / resume by fakes that write a queued run folder; returns the calls."""
+    calls = []
+
+    def fake_start(config, runs_root="runs"):
+        run = RunFolder(new_run_dir(config.name, runs_root))
+        run.write_config(config)
+        run.write_status(state="queued", queued_at=time.time(), epochs=config.epochs, epoch=0, step=0)
+        calls.append(("start", config, run.path))
+        return run.path
+
+    def fake_resume(path):
+        RunFolder(path).write_status(state="queued", queued_at=time.time(), error=None)
+        calls.append(("resume", None, Path(path)))
+        return Path(path)
+
+    monkeypatch.setattr(jobs, "start", fake_start)
+    monkeypatch.setattr(jobs, "resume", fake_resume)
+    return calls
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label.startswith(label))
+
+
+def chart(at, key: str) -> dict:
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert found, f"no chart {key}"
+    return json.loads(found[0].proto.spec)
+
+
+def copy_run(src: Path, root: Path, name: str) -> Path:
+    import shutil
+
+    dst = root / name
+    shutil.copytree(src, dst)
+    RunFolder(dst).write_status(pid=None)  # trained in this process, which is alive: no longer its job
+    return dst
+
+
+def test_presets_fill_the_form(runs):
+    at = open_page()
+    assert at.selectbox(key="tr_preset").value == "quick-demo"
+    assert at.selectbox(key="tr_model").value == "hrnet18_small"
+    assert at.number_input(key="tr_epochs").value == 12
+    plan = next(c.value for c in at.caption if "optimiser steps" in c.value)
+    assert "128 training and 32 validation images" in plan and "32×32 heatmaps" in plan
+    assert any("No training run yet" in i.value for i in at.info)
+
+    at.selectbox(key="tr_preset").set_value("blog-hrnet")
+    rerun(at)
+    assert at.selectbox(key="tr_model").value == "hrnet18"
+    assert at.radio(key="tr_encoding").value == "binary"
+    assert at.selectbox(key="tr_input_size").value == 256
+    assert at.selectbox(key="tr_heatmap_size").value == 64
+    assert at.number_input(key="tr_pos_weight").value == 100.0  # the BCE weight replaces sigma
+    assert not [n for n in at.number_input if n.key == "tr_sigma"]
+    assert any("BCE with logits" in c.value for c in at.caption)
+
+    at.selectbox(key="tr_preset").set_value("blog-unet")
+    rerun(at)
+    assert at.selectbox(key="tr_model").value == "unet_resnet18"
+    assert at.selectbox(key="tr_heatmap_size").value == 256  # stride 1: full-resolution maps
+    assert at.number_input(key="tr_sigma").value == 10.0
+    # a U-Net can choose its stride, an HRNet cannot
+    assert at.selectbox(key="tr_heatmap_size").options == ["256", "128", "64"]
+
+
+def test_device_choice_offers_the_gpu_only_when_there_is_one(runs):
+    import torch
+
+    at = open_page()
+    options = at.get("button_group")[0].proto.options
+    labels = [o.content for o in options]
+    assert ("GPU" in labels) == torch.cuda.is_available()
+    assert "CPU" in labels and "Auto" in labels
+
+
+def test_start_training_launches_a_job_from_the_form(runs, started):
+    at = open_page()
+    at.number_input(key="tr_epochs").set_value(3)
+    at.text_input(key="tr_name").set_value("my run")
+    rerun(at)
+    at.button(key="trb_start").click()
+    rerun(at)
+    assert len(started) == 1
+    kind, config, path = started[0]
+    assert kind == "start" and config.epochs == 3 and config.name == "my run"
+    assert config.model == "hrnet18_small" and config.limit_train == 128 and config.data == ("synthetic",)
+    assert config.log_every == 2  # 8 steps per epoch: about four step records each
+    assert path.parent == runs  # in LMKVIZ_RUNS
+    # the job list and the live view come from the runs folder: the new job is there, queued
+    assert at.selectbox(key="lab_watch").value == path.name
+    assert metric(at, "State") == "queued"
+    assert any("queued" in p.proto.text for p in at.get("progress"))
+    # a fresh page (another tab, a restarted server) finds it again
+    again = open_page()
+    assert again.selectbox(key="lab_watch").value == path.name
+
+
+def test_live_view_of_a_finished_run(runs, trained_run):
+    copy_run(trained_run, runs, "20260101-000000-tiny")
+    at = open_page()
+    assert metric(at, "State") == "done"
+    assert metric(at, "Epoch") == "2 / 2"
+    assert metric(at, "Best val NME").endswith("%")
+    nme = chart(at, "lab_nme")
+    names = [t["name"] for t in nme["data"] if t.get("name")]
+    assert names == ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK"]
+    loss = chart(at, "lab_loss")
+    assert {t["name"] for t in loss["data"]} >= {"train (epoch mean)", "validation"}
+    lr = chart(at, "lab_lr")
+    assert len(lr["data"][0]["x"]["bdata"] if isinstance(lr["data"][0]["x"], dict) else lr["data"][0]["x"]) > 0
+    preview = chart(at, "lab_preview")
+    # 2 preview images: the photo in both rows plus the heatmap layer in the bottom one
+    assert len(preview["layout"]["images"]) == 2 * 3
+
+    # the decoder of the preview can be switched
+    at.get("button_group")[-1].set_value("argmax")
+    rerun(at)
+    preview = chart(at, "lab_preview")
+    assert any(t.get("name") == "prediction (argmax)" for t in preview["data"])
+
+
+def test_failed_run_is_explained_and_can_be_resumed(runs, started):
+    run = RunFolder(new_run_dir("broken", runs))
+    run.write_config(tiny_config(name="broken"))
+    run.write_status(state="failed", epoch=1, error="loss became nan at epoch 1, step 3: training diverged. "
+                                                   "Lower the learning rate")
+    at = open_page()
+    errors = " ".join(e.value for e in at.error)
+    assert "diverged" in errors and "10× lower" in errors
+    at.button(key=f"trb_resume_{run.path.name}").click()
+    rerun(at)
+    assert started and started[0][0] == "resume"
+    assert jobs.run_info(run.path).state == "queued"
+
+
+def test_delete_needs_a_confirmation(runs, trained_run):
+    path = copy_run(trained_run, runs, "20260101-000000-tiny")
+    at = open_page()
+    # the delete button sits inside a popover that asks first
+    assert at.button(key=f"trb_delete_{path.name}").label == "Delete for good"
+    assert path.exists()
+    at.button(key=f"trb_delete_{path.name}").click()
+    rerun(at)
+    assert not path.exists()
+    assert any("No training run yet" in i.value for i in at.info)
+
+
+def test_lr_finder_result_sets_the_learning_rate(runs):
+    run = RunFolder(new_run_dir("lrfind-quick-demo", runs))
+    run.write_config(tiny_config(name="lrfind"))
+    run.write_status(state="done", task="lr_find", step=30, total_steps=30)
+    lrs = [1e-6 * 10 ** (i / 5) for i in range(30)]
+    losses = [1.0 - 0.5 / (1 + (1e-3 / lr) ** 2) + (2.0 if lr > 0.05 else 0) for lr in lrs]
+    (run.path / "lr_find.json").write_text(json.dumps({"lr": lrs, "loss": losses, "suggested": 1e-3}))
+    at = open_page()
+    fig = chart(at, "lab_lrfind_chart")
+    assert fig["layout"]["xaxis"]["type"] == "log"
+    # a finder run is not a training job
+    assert not [b for b in at.button if b.key and b.key.startswith("trb_watch_")]
+    assert at.number_input(key="tr_lr").value == pytest.approx(3e-3)
+    at.button(key="trb_use_lr").click()
+    rerun(at)
+    assert at.number_input(key="tr_lr").value == pytest.approx(1e-3)
+
+
+def test_stop_ends_a_live_job(runs):
+    import subprocess
+
+    run = RunFolder(new_run_dir("live", runs))
+    run.write_config(tiny_config(name="live"))
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        run.write_status(state="running", pid=worker.pid, epoch=1, step=3, steps_per_epoch=2, total_steps=4,
+                         eta_s=75.0)
+        at = open_page()
+        bar = next(p.proto.text for p in at.get("progress") if "epoch 1/2" in p.proto.text)
+        assert "step 3/4" in bar and "ETA 1:15" in bar
+        assert not [b for b in at.button if b.key == f"trb_delete_{run.path.name}"]  # stop it first
+        at.button(key=f"trb_stop_{run.path.name}").click()
+        rerun(at)
+        assert worker.wait(timeout=20) is not None
+        assert jobs.run_info(run.path).state == "stopped"
+        assert at.button(key=f"trb_resume_{run.path.name}")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
+def test_form_values_survive_a_visit_to_another_page(runs):
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/3_Train.py").run()
+    at.number_input(key="tr_epochs").set_value(7)
+    at.selectbox(key="tr_model").set_value("unet_resnet18_small")
+    rerun(at)
+    at.switch_page("pages/5_Upload_a_face.py").run()
+    at.switch_page("pages/3_Train.py").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="tr_epochs").value == 7
+    assert at.selectbox(key="tr_model").value == "unet_resnet18_small"

@@ -1,0 +1,231 @@
+"""AppTest: Upload a face reads photos robustly, finds the face, runs a checkpoint and offers downloads.
+
+Uploads go through ``st.file_uploader`` (AppTest supports it: ``set_value((name, bytes,
+mime))``); the download contents are checked through the functions in ui.lab that build them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
+    sys.path.insert(0, str(REPO_ROOT))
+
+st = pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from lmkviz.training import RunFolder  # noqa: E402
+from tests.helpers import make_checkpoint, tiny_config  # noqa: E402
+
+TIMEOUT = 180
+PAGE = str(REPO_ROOT / "pages" / "5_Upload_a_face.py")
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    import ui.common
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("LMKVIZ_RUNS", str(runs))
+    monkeypatch.setattr(ui.common, "DEFAULT_CHECKPOINT", tmp_path / "not_shipped.pt")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return runs
+
+
+@pytest.fixture
+def checkpoint(env) -> Path:
+    run = RunFolder(env / "20260101-000000-tiny")
+    run.path.mkdir()
+    run.write_config(tiny_config(name="tiny"))
+    run.write_status(state="done")
+    return make_checkpoint(run.best_path, input_size=64)
+
+
+def encode(array: np.ndarray, fmt: str = "PNG", **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def face(size: int = 256) -> np.ndarray:
+    from lmkviz.data.synthetic import render_face
+
+    return render_face(3, size)[0]
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
+    at.radio(key="up_source").set_value("upload").run()
+    at.file_uploader(key="up_file").set_value((name, data, mime))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart(at, key: str) -> dict:
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert found, f"no chart {key}"
+    return json.loads(found[0].proto.spec)
+
+
+def texts(elements) -> str:
+    return " ".join(e.value for e in elements)
+
+
+def test_example_without_checkpoint_shows_face_and_crop(env):
+    at = open_page()
+    assert at.radio(key="up_source").value == "astronaut"
+    assert "1 face found" in texts(at.caption)
+    assert "No checkpoint to run" in texts(at.warning)
+    photo = chart(at, "up_photo")
+    assert len(photo["layout"]["shapes"]) == 2  # the detected face and the crop
+    assert not at.get("download_button")
+
+
+def test_example_with_checkpoint_overlays_landmarks_and_heatmaps(checkpoint):
+    at = open_page()
+    photo = chart(at, "up_photo")
+    names = [t.get("name") for t in photo["data"]]
+    assert "argmax" in names and "DARK" in names and "quarter offset" not in names
+    assert len(chart(at, "up_grid")["layout"]["annotations"]) >= 68
+    assert {b.label for b in at.get("download_button")} == {"Landmarks (JSON)", "Landmarks (CSV)",
+                                                           "Picture with points (PNG)"}
+    # decoders are toggled
+    at.pills(key="up_decoders").set_value(["quarter"]).run()
+    names = [t.get("name") for t in chart(at, "up_photo")["data"]]
+    assert "quarter offset" in names and "DARK" not in names
+    # the heatmap channel and opacity change the overlay
+    before = chart(at, "up_overlay")["data"][1]
+    at.selectbox(key="up_channel").set_value(36)
+    at.slider(key="up_opacity").set_value(0.2).run()
+    after = chart(at, "up_overlay")["data"][1]
+    assert after["opacity"] == pytest.approx(0.2) and after["z"] != before["z"]
+
+
+def test_crop_sliders_move_the_crop_and_the_points(checkpoint):
+    at = open_page()
+    crop = chart(at, "up_photo")["layout"]["shapes"][1]
+    dark = next(t for t in chart(at, "up_photo")["data"] if t.get("name") == "DARK")
+    cx = next(s for s in at.slider if s.key.startswith("up_cx:"))
+    cx.set_value(cx.value + 40).run()
+    moved = chart(at, "up_photo")["layout"]["shapes"][1]
+    assert moved["x0"] == pytest.approx(crop["x0"] + 40)
+    assert next(t for t in chart(at, "up_photo")["data"] if t.get("name") == "DARK")["x"] != dark["x"]
+    at.button(key="up_reset").click().run()
+    assert chart(at, "up_photo")["layout"]["shapes"][1]["x0"] == pytest.approx(crop["x0"])
+
+
+def test_upload_png_jpeg_and_webp(checkpoint):
+    at = open_page()
+    for name, fmt, mime in (("face.png", "PNG", "image/png"), ("face.jpg", "JPEG", "image/jpeg"),
+                            ("face.webp", "WEBP", "image/webp")):
+        upload(at, name, encode(face(), fmt), mime)
+        assert not at.error
+        assert any(t.get("name") == "DARK" for t in chart(at, "up_photo")["data"]), name
+        assert not at.info  # a plain RGB file needs no note
+
+
+def test_bad_files_get_a_plain_message(env):
+    at = open_page()
+    upload(at, "notes.png", b"this is not an image at all", "image/png")
+    assert "not an image" in texts(at.error)
+    assert not at.get("plotly_chart")
+    data = encode(face(), "JPEG")
+    upload(at, "broken.jpg", data[: len(data) // 3], "image/jpeg")
+    assert "corrupt or truncated" in texts(at.error) or "cannot read" in texts(at.error)
+
+
+def test_grey_rgba_rotated_and_huge_images_are_handled_and_said(checkpoint):
+    at = open_page()
+    grey = face()[..., 0]
+    upload(at, "grey.png", encode(grey), "image/png")
+    assert "converted from L" in texts(at.info)
+    rgba = np.dstack([face(), np.full((256, 256), 200, np.uint8)])
+    upload(at, "rgba.png", encode(rgba), "image/png")
+    assert "converted from RGBA" in texts(at.info)
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: display rotated by 90 degrees
+    upload(at, "phone.jpg", encode(face()[:, 32:224], "JPEG", exif=exif.tobytes()), "image/jpeg")
+    assert "EXIF orientation" in texts(at.info)
+    photo = chart(at, "up_photo")
+    assert photo["layout"]["images"][0]["sizex"] == 256  # 192 wide x 256 high, shown rotated: 256 wide
+
+    big = np.kron(face(300), np.ones((10, 10, 1), np.uint8))  # 3000 x 3000
+    upload(at, "huge.png", encode(big), "image/png")
+    assert "downscaled from 3000x3000 to 2048x2048" in texts(at.info)
+    assert "original file" in texts(at.caption)
+    assert any(t.get("name") == "DARK" for t in chart(at, "up_photo")["data"])
+
+
+def test_no_face_found_offers_the_manual_crop(checkpoint):
+    at = open_page()
+    flat = np.full((240, 320, 3), 128, np.uint8)
+    upload(at, "wall.png", encode(flat), "image/png")
+    assert "No face was found" in texts(at.warning)
+    shapes = chart(at, "up_photo")["layout"]["shapes"]
+    assert len(shapes) == 1  # no face box; the crop covers the whole photo
+    assert shapes[0]["x1"] - shapes[0]["x0"] == pytest.approx(320)
+    assert any(s.key.startswith("up_side:") for s in at.slider)
+
+
+# ----------------------------------------------------------------------------- the download files
+
+
+def test_downloads_are_in_original_pixels(checkpoint):
+    from lmkviz.inference import Box, LoadedImage, Predictor
+    from lmkviz.viz.upload import overlay_png
+    from ui import lab
+
+    image = face(256)
+    predictor = Predictor(str(checkpoint))
+    prediction = predictor.predict(image, crop=Box(20, 20, 236, 236))
+    # the page works on a copy downscaled by 2: downloads must scale back
+    loaded = LoadedImage(array=image, original_size=(512, 512), scale=0.5, notes=["downscaled"])
+    names = [f"p{i}" for i in range(68)]
+    rows = lab.landmark_records(prediction.points, loaded.scale, prediction.indices, names, prediction.confidence)
+    assert len(rows) == 4 * 68
+    first = next(r for r in rows if r["decoder"] == "dark" and r["landmark"] == 10)
+    assert first["x"] == pytest.approx(prediction.points["dark"][10, 0] * 2, abs=1e-3)
+
+    table = list(csv.DictReader(io.StringIO(lab.landmarks_csv(rows).decode())))
+    assert table[0].keys() == {"decoder", "landmark", "name", "x", "y", "confidence"} and len(table) == 4 * 68
+
+    data = json.loads(lab.landmarks_json(prediction, loaded, rows, "face.png", str(checkpoint)))
+    assert data["image"] == {"source": "face.png", "width": 512, "height": 512}
+    assert set(data["points"]) == {"argmax", "quarter", "topk", "dark"}
+    assert data["points"]["dark"][10][0] == pytest.approx(first["x"])
+    assert data["crop"] == pytest.approx([40, 40, 472, 472])
+
+    png = Image.open(io.BytesIO(overlay_png(image, {"dark": prediction.points["dark"]}, crop=prediction.crop)))
+    assert png.size == (256, 256)
+    x, y = prediction.points["dark"][10]
+    drawn = np.asarray(png.convert("RGB")).astype(int)
+    assert np.abs(drawn[int(y), int(x)] - image[int(y), int(x)]).sum() > 30  # a dot where the point is
+    assert (drawn == (0xCC, 0x79, 0xA7)).all(axis=-1).sum() >= 68  # in DARK's colour
+
+
+def test_camera_photo(checkpoint):
+    at = open_page()
+    at.radio(key="up_source").set_value("camera").run()
+    at.camera_input(key="up_camera").set_value(("shot.jpg", encode(face(), "JPEG"), "image/jpeg"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any(t.get("name") == "DARK" for t in chart(at, "up_photo")["data"])
+    assert "1 face found" in texts(at.caption)

@@ -1,0 +1,98 @@
+"""lmkviz.labs: the computations behind the Encoding lab and the Dataset browser."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lmkviz import labs
+from lmkviz.decoding import decode
+from lmkviz.encoding import encode
+
+
+def test_blog_quantisation_example_matches_the_blog_and_our_convention():
+    point_hm, rows = labs.quantisation_example((2500, 2500), (64, 64), (1822, 412))
+    assert point_hm == pytest.approx((46.6432, 10.5472))
+    arithmetic, code, ours = rows
+    assert arithmetic.decoded == pytest.approx((1835.9375, 429.6875))  # the blog's printed result
+    assert code.decoded == pytest.approx((46 * 39.0625, 10 * 39.0625))  # int() then index * stride
+    assert ours.decoded == pytest.approx((46.5 * 39.0625, 10.5 * 39.0625))  # cell centre
+    assert max(abs(e) for e in ours.error) <= 39.0625 / 2
+
+
+def test_rounding_probabilities_are_bilinear_and_unbiased():
+    g = np.random.default_rng(0)
+    for _ in range(20):
+        p = tuple(g.uniform(1, 63, 2))
+        cells = labs.rounding_probabilities(p, (64, 64))
+        assert sum(c[2] for c in cells) == pytest.approx(1.0)
+        mean = np.sum([[(c + 0.5) * w, (r + 0.5) * w] for c, r, w in cells], axis=0)
+        assert mean == pytest.approx(p)
+
+
+def test_randomized_rounding_draws_converge_on_the_point():
+    point = (46.6432, 10.5472)
+    found = labs.randomized_rounding_draws(point, (64, 64), 20000, seed=1)
+    assert set(map(tuple, np.floor(found).astype(int))) <= {(46, 10), (47, 10), (46, 11), (47, 11)}
+    mean = labs.running_mean(found)[-1]
+    spread = labs.rounding_spread(point)
+    assert np.hypot(*(mean - point)) < 4 * spread / math.sqrt(20000)
+
+
+@pytest.mark.parametrize("encoding", ["gaussian", "gaussian_int", "binary"])
+def test_windowed_roundtrip_equals_full_maps_without_noise(encoding):
+    """Decoding in a window around each point gives the full map's answer (no noise)."""
+    size, sigma = 64, 2.0
+    result = labs.roundtrip(256, size, sigma, encoding, n=64, seed=3)
+    points = labs.random_positions(64, size, labs.default_margin(encoding, sigma), seed=3)[None]
+    maps = encode(points, size, encoding, sigma=sigma, generator=torch.Generator().manual_seed(4))
+    for name, value in result.mean.items():
+        full = (decode(maps, name, logits=False) - points).norm(dim=-1).mean().item() * 256 / size
+        assert value == pytest.approx(full, abs=1e-4)
+
+
+def test_roundtrip_tells_the_decoders_apart():
+    clean = labs.roundtrip(256, 64, 2.0, "gaussian")
+    assert clean.mean["dark"] < 0.01 < clean.mean["topk"] < clean.mean["argmax"]
+    integer = labs.roundtrip(256, 64, 2.0, "gaussian_int")
+    assert len({round(v, 6) for v in integer.mean.values()}) == 1  # all stuck on the cell centre
+    noisy = labs.roundtrip(256, 64, 2.0, "gaussian", noise=0.05)
+    blurred = labs.roundtrip(256, 64, 2.0, "gaussian", noise=0.05, blur=1.5)
+    assert blurred.mean["dark"] < noisy.mean["dark"]
+
+
+def test_sweeps_follow_the_stride():
+    sweep = labs.sweep_heatmap_size(256, [16, 32, 64], 1.0, "gaussian_int", n=128)
+    ratios = np.array(sweep["argmax"][:-1]) / np.array(sweep["argmax"][1:])
+    assert ratios == pytest.approx([2, 2], rel=0.25)  # halving the map doubles the argmax error
+
+
+def test_augment_draws_follow_the_image_and_report_flips():
+    from lmkviz.data import IBUG68, AugmentConfig
+    from lmkviz.data.synthetic import SyntheticSplit
+
+    sample = SyntheticSplit("val", n=1, size=96)[0]
+    plain = labs.augment_draws(sample.image, sample.points, IBUG68.flip_perm,
+                               AugmentConfig(input_size=96, strength=0.0), n=2)
+    assert not any(d.flipped for d in plain)
+    assert np.allclose(plain[0].points, sample.points, atol=1e-3)
+    state = torch.random.get_rng_state()
+    draws = labs.augment_draws(sample.image, sample.points, IBUG68.flip_perm,
+                               AugmentConfig(input_size=96, rotation=0, scale=(1, 1), translate=0, color=0),
+                               n=12, seed=0)
+    assert {d.flipped for d in draws} == {True, False}
+    for d in draws:  # a flip mirrors x and swaps left/right partners: the right eye stays image-left
+        assert d.points[36, 0] < d.points[45, 0]
+        if d.flipped:
+            assert np.allclose(d.points[36], [96 - sample.points[45, 0], sample.points[45, 1]], atol=1e-3)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG is left alone
+
+
+def test_density_and_mean_shape():
+    pts = np.array([[[0.25, 0.5], [0.75, 0.5]], [[0.25, 0.5], [np.nan, np.nan]]])
+    counts = labs.density(pts, bins=4)
+    assert counts.sum() == 3 and counts[2, 1] == 2
+    assert labs.mean_shape(pts) == pytest.approx(np.array([[0.25, 0.5], [0.75, 0.5]]))
+    assert labs.normalised(np.array([[[50.0, 25.0]]]), np.array([[50, 100]])) == pytest.approx(
+        np.array([[[0.5, 0.5]]]))

@@ -1,0 +1,364 @@
+"""Shared page furniture: page config, dataset/sample pickers, cached data access, status.
+
+Pages stay thin: they call these functions for widgets and caches, :mod:`lmkviz`
+for the work and :mod:`lmkviz.viz` for figures. Cached functions take plain
+values (paths, names, numbers) so that their cache keys are cheap and stable.
+
+Environment: ``LMKVIZ_DATA`` (extra dataset folders, see
+:func:`lmkviz.data.discover_datasets`) and ``LMKVIZ_RUNS`` (the runs folder,
+default ``runs``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import streamlit as st
+
+APP_TITLE = "lmkviz"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SYNTHETIC = "synthetic"
+DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default.pt"
+
+PAGES = (
+    ("app.py", "Home", ":material/home:"),
+    ("pages/1_Dataset_browser.py", "Dataset browser", ":material/photo_library:"),
+    ("pages/2_Encoding_lab.py", "Encoding lab", ":material/science:"),
+    ("pages/3_Train.py", "Train", ":material/model_training:"),
+    ("pages/4_Compare_decoders.py", "Compare decoders", ":material/compare:"),
+    ("pages/5_Upload_a_face.py", "Upload a face", ":material/add_a_photo:"),
+)
+"""(script, label, icon) of every page, in menu order; pages not written yet are skipped.
+Material icons ship with Streamlit, so they render in every browser (emoji need a font)."""
+
+_ADDED_KEY = "lmkviz_added_datasets"
+
+
+def setup_page(title: str, icon: str = ":material/target:", layout: str = "wide") -> None:
+    """``st.set_page_config``, the sidebar menu and a title; call first on every page.
+
+    icon: an emoji or a Streamlit material icon such as ``":material/science:"``.
+    The menu lists every page in :data:`PAGES` with its proper name (Streamlit's own
+    menu is switched off in ``.streamlit/config.toml``, as it would call the home page
+    "app").
+    """
+    st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout=layout)
+    with st.sidebar:
+        sidebar_menu()
+    st.title(f"{icon} {title}")
+
+
+def sidebar_menu() -> None:
+    """Links to every existing page, then a divider (call inside ``st.sidebar``)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        page_links()
+    except StreamlitAPIException:
+        return  # a page run on its own (e.g. AppTest.from_file on it) knows no other pages
+    st.divider()
+
+
+def runs_root() -> Path:
+    """The folder holding training runs (``$LMKVIZ_RUNS`` or ``runs``)."""
+    return Path(os.environ.get("LMKVIZ_RUNS", "runs"))
+
+
+def show_error(err: BaseException, hint: str | None = None) -> None:
+    """A user-facing error box (never a traceback) for expected failures."""
+    st.error(str(err) + (f"\n\n{hint}" if hint else ""))
+
+
+def existing_pages() -> list[tuple[str, str, str]]:
+    """The entries of :data:`PAGES` whose script exists."""
+    return [p for p in PAGES if (REPO_ROOT / p[0]).is_file()]
+
+
+def page_links(skip: Optional[str] = None) -> None:
+    """One ``st.page_link`` per existing page (except ``skip``, a script path)."""
+    for script, label, icon in existing_pages():
+        if script != skip:
+            st.page_link(script, label=label, icon=icon)
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _discover(search_path: str) -> list[dict]:
+    from lmkviz.data import discover_datasets
+
+    return [
+        {"key": str(d.path), "name": d.name, "path": str(d.path), "splits": dict(d.splits),
+         "points": d.num_points, "scheme": d.scheme_name}
+        for d in discover_datasets()
+    ]
+
+
+def discovered_datasets() -> list[dict]:
+    """Datasets found in data/ and $LMKVIZ_DATA, as plain dicts (cached 30 s per $LMKVIZ_DATA).
+
+    Keys: key (what :func:`open_split_cached` takes), name, path, splits
+    ({split: pairs of files}), points (K), scheme.
+    """
+    return _discover(os.environ.get("LMKVIZ_DATA", ""))
+
+
+def synthetic_dataset() -> dict:
+    """The embedded synthetic faces, in the form of :func:`discovered_datasets`."""
+    from lmkviz.data.synthetic import NUM_POINTS, SPLIT_SIZES
+
+    return {"key": SYNTHETIC, "name": "synthetic", "path": "", "splits": dict(SPLIT_SIZES),
+            "points": NUM_POINTS, "scheme": "ibug68"}
+
+
+def added_datasets() -> list[dict]:
+    """Folders added (and checked) in this browser tab, kept until the page is reloaded."""
+    return list(st.session_state.get(_ADDED_KEY, []))
+
+
+def add_dataset(report: dict) -> dict:
+    """Remember a folder that passed :func:`lmkviz.data.check_dataset` (in this browser tab)."""
+    from lmkviz.data import scheme_for
+
+    path = str(Path(report["root"]).expanduser())
+    entry = {"key": path, "name": Path(path).name or path, "path": path, "splits": dict(report["splits"]),
+             "points": int(report["points"]), "scheme": scheme_for(report["points"]).name}
+    rest = [d for d in added_datasets() if d["key"] != path]
+    st.session_state[_ADDED_KEY] = rest + [entry]
+    return entry
+
+
+def dataset_choices() -> list[dict]:
+    """Synthetic first, then discovered, then added folders (no duplicate paths)."""
+    out, seen = [synthetic_dataset()], set()
+    for d in discovered_datasets() + added_datasets():
+        resolved = str(Path(d["path"]).resolve())
+        if resolved not in seen:
+            seen.add(resolved)
+            out.append(d)
+    return out
+
+
+def dataset_label(d: dict) -> str:
+    """"face68 · ibug68 · 1,207 faces"."""
+    total = sum(d["splits"].values())
+    return f"{d['name']} · {d['scheme']} · {total:,} faces"
+
+
+def dataset_picker(key: str, container=None, label: str = "Dataset") -> dict:
+    """A selectbox over :func:`dataset_choices`; returns the chosen dataset dict."""
+    box = container if container is not None else st
+    choices = dataset_choices()
+    by_key = {d["key"]: d for d in choices}
+    chosen = box.selectbox(label, list(by_key), format_func=lambda k: dataset_label(by_key[k]), key=key,
+                           help="Synthetic faces are always here. Add folders with LMKVIZ_DATA or "
+                                "on the Dataset browser's 'Get data' tab.")
+    return by_key[chosen]
+
+
+def split_picker(dataset: dict, key: str, container=None, default: str = "train") -> str:
+    """A split selector limited to the dataset's non-empty splits."""
+    box = container if container is not None else st
+    splits = [s for s, n in dataset["splits"].items() if n > 0] or list(dataset["splits"]) or ["train"]
+    return box.segmented_control("Split", splits, default=default if default in splits else splits[0],
+                                 required=True, key=key, format_func=lambda s: f"{s} ({dataset['splits'].get(s, 0):,})")
+
+
+@st.cache_resource(show_spinner="Opening dataset…", max_entries=16)
+def open_split_cached(dataset: str, split: str):
+    """A split reader (FolderSplit / SyntheticSplit), opened once per (dataset, split)."""
+    import warnings
+
+    from lmkviz.data import open_split
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skipped files are listed by the Get data tab
+        return open_split(dataset, split)
+
+
+def open_split_or_stop(dataset: str, split: str):
+    """:func:`open_split_cached`, showing an error and stopping the page when it fails."""
+    try:
+        reader = open_split_cached(dataset, split)
+    except ValueError as err:
+        show_error(err)
+        st.stop()
+    if len(reader) == 0:
+        st.warning(f"The {split} split has no usable samples; pick another split or dataset.")
+        st.stop()
+    return reader
+
+
+# --------------------------------------------------------------------------- landmarks
+
+
+FIVE_POINTS = {"ibug68": "30,36,45,48,54"}
+"""A five-point subset like the blog's, for schemes other than LaPa: nose tip, outer
+eye corners, mouth corners."""
+
+
+def subset_options(scheme) -> dict[str, str]:
+    """{spec: label} of the subset menu for a scheme (``"custom"`` means: type indices)."""
+    from lmkviz.data import BLOG_FIVE, MAIN_GROUPS
+
+    options = {"all": f"all {scheme.num_points} points"}
+    if scheme.name == "lapa106":
+        options["blog5"] = "the blog's five (" + ", ".join(map(str, BLOG_FIVE)) + ")"
+    elif scheme.name in FIVE_POINTS:
+        options[FIVE_POINTS[scheme.name]] = f"five: nose tip, eye and mouth corners ({FIVE_POINTS[scheme.name]})"
+    for group in MAIN_GROUPS:
+        if group in scheme.groups:
+            options[group] = f"{group} ({len(scheme.groups[group])})"
+    options["custom"] = "custom indices…"
+    return options
+
+
+def subset_picker(scheme, key: str, container=None, default: str = "all") -> Optional[tuple[int, ...]]:
+    """Landmark subset menu (+ a text box for custom indices); returns the indices.
+
+    A bad custom spec shows ``st.error`` saying what to change and returns None.
+    """
+    from lmkviz.data import parse_subset
+
+    box = container if container is not None else st
+    options = subset_options(scheme)
+    if default not in options:
+        default = next(iter(options))
+    spec = box.selectbox("Landmarks", list(options), index=list(options).index(default),
+                         format_func=options.get, key=f"{key}_{scheme.name}")
+    if spec == "custom":
+        spec = box.text_input("Indices", value="36,45,48-54" if scheme.num_points >= 55 else "0",
+                              key=f"{key}_custom_{scheme.name}",
+                              help="Comma-separated numbers and ranges, e.g. 36,45,48-54, or a group name.")
+    try:
+        return parse_subset(scheme, spec)
+    except ValueError as err:
+        box.error(f"{err}")
+        return None
+
+
+def skipped_rows(report: dict) -> list[dict]:
+    """The skipped files of a :func:`lmkviz.data.check_dataset` report, paths relative to its root."""
+    root = Path(report["root"])
+    rows = []
+    for item in report["skipped"]:
+        try:
+            file = str(Path(item["file"]).relative_to(root))
+        except ValueError:
+            file = item["file"]
+        rows.append({"file": file, "reason": item["reason"]})
+    return rows
+
+
+def landmark_label(scheme, index: int) -> str:
+    """"36 · right eye outer corner"."""
+    return f"{index} · {scheme.names[index]}"
+
+
+# --------------------------------------------------------------------------- samples
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def sample_cached(dataset: str, split: str, index: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """(image (H, W, 3) uint8, points (K, 2) image px, name) of one sample."""
+    sample = open_split_cached(dataset, split)[int(index)]
+    return sample.image, sample.points, sample.name
+
+
+def sample_or_placeholder(dataset: str, split: str, index: int) -> tuple[np.ndarray, np.ndarray, str, Optional[str]]:
+    """Like :func:`sample_cached`, but an unreadable image (say a truncated JPEG, which only
+    fails when decoded) gives a grey placeholder, NaN points and the reason as a 4th item."""
+    try:
+        return (*sample_cached(dataset, split, index), None)
+    except ValueError as err:
+        reader = open_split_cached(dataset, split)
+        name = reader.names[int(index)] if hasattr(reader, "names") else f"sample {index}"
+        points = np.full((reader.num_points, 2), np.nan, dtype=np.float32)
+        return np.full((64, 64, 3), 200, dtype=np.uint8), points, name, str(err)
+
+
+def sample_or_stop(dataset: str, split: str, index: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """:func:`sample_cached`, or an error box and the end of the page when the image is unreadable."""
+    try:
+        return sample_cached(dataset, split, index)
+    except ValueError as err:
+        show_error(err, "Pick another sample.")
+        st.stop()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sample_at_size(dataset: str, split: str, index: int, size: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """One sample through the evaluation transform: (image (S, S, 3) uint8, points (K, 2) px of
+    that image, NaN outside, name). The same resize the network input gets."""
+    from lmkviz.data import AugmentConfig, build_transform
+
+    image, points, name = sample_cached(dataset, split, index)
+    tensor, pts = build_transform(AugmentConfig(input_size=int(size)), train=False)(image, points)
+    rgb = (tensor.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(rgb), pts.numpy(), name
+
+
+def sample_picker(reader, key: str, container=None, default: int = 0) -> int:
+    """A number input for a sample index of ``reader`` (0-based)."""
+    box = container if container is not None else st
+    n = len(reader)
+    return int(box.number_input(f"Sample (0 – {n - 1})", min_value=0, max_value=n - 1,
+                                value=min(default, n - 1), step=1, key=key))
+
+
+# --------------------------------------------------------------------------- status
+
+
+@st.cache_resource(show_spinner=False)
+def compute_device() -> str:
+    """"NVIDIA H100 80GB HBM3 (CUDA)" or "CPU (2 threads, x86_64)"."""
+    from lmkviz.training import device_label, resolve_device
+
+    device = resolve_device("auto")
+    label = device_label(device)
+    return f"{label} (CUDA)" if device.type == "cuda" else label
+
+
+def checkpoint_files() -> list[dict]:
+    """The shipped default checkpoint (when present) and every run's best.pt / last.pt:
+    [{"path", "name", "source", "size_mb", "modified"}]."""
+    from lmkviz import jobs
+
+    files = []
+    if DEFAULT_CHECKPOINT.is_file():
+        files.append((DEFAULT_CHECKPOINT, "shipped"))
+    try:
+        files += [(p, f"run {p.parent.name}") for p in jobs.checkpoints(runs_root())]
+    except (OSError, ValueError):
+        pass
+    out = []
+    for path, source in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        out.append({"path": str(path), "name": path.name, "source": source, "size_mb": stat.st_size / 1e6,
+                    "modified": stat.st_mtime})
+    return out
+
+
+def training_runs() -> list:
+    """:class:`lmkviz.jobs.RunInfo` of every run under :func:`runs_root`, newest first."""
+    from lmkviz import jobs
+
+    try:
+        return jobs.list_runs(runs_root())
+    except (OSError, ValueError):
+        return []
+
+
+@st.cache_resource(show_spinner="Loading checkpoint…", max_entries=4)
+def predictor_cached(checkpoint: str, mtime: float = 0.0):
+    """A :class:`lmkviz.inference.Predictor`, loaded once per checkpoint file version."""
+    from lmkviz.inference import Predictor
+
+    return Predictor(checkpoint)

@@ -1,0 +1,175 @@
+"""Texts, defaults and small table builders of the Encoding lab page."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from lmkviz.decoding import DECODER_LABELS
+from ui.common import FIVE_POINTS
+
+INPUT_SIZES = (64, 96, 128, 192, 256, 384, 512)
+ENCODING_ORDER = ("gaussian_int", "gaussian", "binary")
+DEFAULT_SAMPLE = 3
+DRAW_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+ENCODING_CAPTIONS = {
+    "gaussian_int": "centred on the point's cell, as the blog does",
+    "gaussian": "centred on the exact point",
+    "binary": "one random cell near the point is 1",
+}
+
+INTRO = (
+    "A landmark network outputs one **heatmap** per point. Training needs a target heatmap for every point "
+    "(the **encoding**); using the network needs a way back from heatmap to point (the **decoder**). Both "
+    "lose precision on a grid coarser than the image. Change the settings in the sidebar and follow one "
+    "landmark through both steps."
+)
+
+ENCODING_TEXT = {
+    "gaussian_int": (
+        "**Gaussian, integer centre: the blog's encoder.** The blob is centred on the *centre of the cell* "
+        "that contains the point (the blog truncates with `int()`). Where the point lies inside its cell is "
+        "thrown away before training starts, and no decoder can get it back. Compare the yellow dot with the "
+        "peak, then switch to the sub-pixel Gaussian."
+    ),
+    "gaussian": (
+        "**Gaussian, sub-pixel centre.** The blob is centred on the exact point, sampled at the cell centres "
+        "(j + 0.5). The position inside the cell survives as the *balance* between neighbouring cells, "
+        "which is what quarter offset, top-k and DARK read."
+    ),
+    "binary": (
+        "**Binary, randomized rounding (H3R).** One cell is 1, all others 0. It is drawn among the four cells "
+        "whose centres surround the point, the nearer the likelier: one draw is up to a cell off, but the "
+        "average of many draws is exactly the point (section 3). Trained with BCE on many draws, a network "
+        "learns these probabilities."
+    ),
+}
+
+DECODE_TEXT = (
+    "Zoomed in on the inspected landmark: each square is one heatmap cell with its value. Cell boundaries are "
+    "whole numbers, centres half-integers. **argmax** takes the centre of the highest cell; **quarter offset** "
+    "moves a quarter cell towards the higher neighbour; **top-k** averages the k highest cells weighted by "
+    "value; **DARK** fits a parabola to the *log* of the map around the peak (a Gaussian's log is exactly "
+    "one) and jumps to its top. Add a little noise and watch DARK: derivatives amplify noise, which is why "
+    "the DARK note blurs the map first. DARK also needs a neighbour on every side, so in the outermost "
+    "cells it falls back to argmax."
+)
+
+ZOOM_CAPTION = ("Errors in input-image px (heatmap error × stride) and in % of the inter-ocular distance. "
+                "Markers on the same spot are drawn smaller on top of each other; hover them for coordinates.")
+
+SWEEP_CAPTION = (
+    "Same round trip, one setting changed at a time; the dashed line marks the current setting. Grey dotted: "
+    "a perfect argmax's mean error, 0.38 cell × stride, which doubles every time the heatmap halves. Sub-pixel "
+    "decoders beat it only while the map still carries sub-cell information (not with the integer centre)."
+)
+
+QUANTISATION_TEXT = (
+    "The blog's example: a point at (1822, 412) in a 2500 × 2500 image and a 64 × 64 heatmap, a stride of "
+    "39 px. Even a *perfect* network can only point at a cell. Where is the point once that cell is "
+    "scaled back to the image?"
+)
+
+ROUNDING_TEXT = (
+    "H3R's answer, from the blog's second half: each training target puts its 1 in one of the four cells "
+    "around the point at random, with probabilities chosen so that the *average* is exactly the point. The "
+    "blog picks between integer coordinates, to match its decoder's cell j ↦ j × stride; in lmkviz cell j "
+    "is centred on j + 0.5, so the candidates are the cells whose **centres** surround the point. Shading "
+    "and p give the four chances; the cross is the mean of the draws so far."
+)
+
+
+def grid_layout(channels: int, width_px: int = 600) -> tuple[int, int]:
+    """(columns, panel height in px) for a heatmap grid of ``channels`` panels about ``width_px`` wide."""
+    for limit, columns in ((1, 1), (2, 2), (6, 3), (12, 4), (30, 6)):
+        if channels <= limit:
+            break
+    else:
+        columns = 9
+    return columns, max(60, min(320, width_px // columns))
+
+
+def default_subset(scheme) -> str:
+    """Five well-spread points when the scheme has such a preset, else all points."""
+    if scheme.name == "lapa106":
+        return "blog5"
+    return FIVE_POINTS.get(scheme.name, "all")
+
+
+def interocular(points: np.ndarray, scheme) -> Optional[float]:
+    """Outer-eye-corner distance of (K, 2) points (px), or None without eye corners."""
+    if scheme.eye_corners is None:
+        return None
+    a, b = scheme.eye_corners
+    d = float(np.hypot(*(points[a] - points[b])))
+    return d if np.isfinite(d) and d > 0 else None
+
+
+def percent_iod(error_px: float, iod: Optional[float]) -> Optional[str]:
+    """"1.23 % IOD" or None."""
+    return f"{100 * error_px / iod:.2f} % IOD" if iod else None
+
+
+def estimate_rows(found: dict, truth_hm, stride: float, iod: Optional[float]) -> list[dict]:
+    """Table rows: decoder, estimate in image px, error in px and % IOD."""
+    tx, ty = truth_hm
+    rows = []
+    for m, (x, y) in found.items():
+        err = math.hypot(x - tx, y - ty) * stride
+        row = {"decoder": DECODER_LABELS[m], "error px": round(err, 2)}
+        if iod:
+            row["% IOD"] = round(100 * err / iod, 2)
+        row["x, y (px)"] = f"{x * stride:.1f}, {y * stride:.1f}"
+        rows.append(row)
+    return rows
+
+
+def roundtrip_caption(result, encoding: str, noise: float, blur: float, border: bool) -> str:
+    """What the round-trip numbers mean and what to notice."""
+    parts = [f"Mean error of each decoder over {result.n} random sub-pixel points encoded with these settings"
+             + (f", noise {noise:g}" if noise else "") + (f", DARK blur {blur:g}" if blur else "") + "."]
+    mean = result.mean
+    if encoding == "gaussian_int":
+        parts.append("With the integer centre every decoder lands on the cell centre: the sub-cell position was "
+                     "lost when encoding, so smarter decoding cannot help.")
+    elif encoding == "binary":
+        parts.append("A single binary draw is off by up to a cell whatever the decoder; the precision comes "
+                     "from averaging many draws in training (section 3).")
+    elif mean["dark"] < 0.05 * mean["argmax"] and not noise:
+        parts.append("DARK is (almost) exact: the log of a clean Gaussian is a parabola, which it fits perfectly.")
+    elif noise and not blur and mean["dark"] > mean["topk"]:
+        parts.append("With noise and no blur DARK loses to top-k: its derivatives amplify the noise. "
+                     "Try a DARK blur of 1–2.")
+    if border:
+        parts.append("Points near the border: DARK needs a neighbour on each side and falls back to argmax "
+                     "in the outermost cells (see its worst case in the tooltips).")
+    return " ".join(parts)
+
+
+def quantisation_rows(rows) -> list[dict]:
+    """Table rows for :func:`lmkviz.labs.quantisation_example`."""
+    return [{"convention": r.label, "rule": r.rule, "decoded (px)": f"({r.decoded[0]:.2f}, {r.decoded[1]:.2f})",
+             "off by (px)": f"({r.error[0]:+.2f}, {r.error[1]:+.2f})", "distance (px)": round(r.distance, 2)}
+            for r in rows]
+
+
+def quantisation_text(point_hm, rows, stride) -> str:
+    """The calculator's explanation with the current numbers."""
+    (hx, hy), (arith, code, ours) = point_hm, rows
+    return (
+        f"In heatmap cells the point is at ({hx:.4f}, {hy:.4f}). **The blog's arithmetic** rounds to the nearest "
+        f"integer and scales back: {arith.distance:.1f} px off. **Its code** does something else: the encoder "
+        f"truncates (`int()`) and the decoder maps cell index j to j × stride, the cell's *corner*: "
+        f"{code.distance:.1f} px off here, and half a cell up-left on average, a bias on every point. "
+        f"**lmkviz** treats cell j as [j, j + 1) and decodes to its centre j + 0.5: {ours.distance:.1f} px off, "
+        f"never more than half a cell ({stride[0] / 2:.1f} × {stride[1] / 2:.1f} px) per axis, and unbiased."
+    )
+
+
+def cell_counts(found: np.ndarray) -> dict:
+    """{(col, row): count} of decoded cell centres (n, 2)."""
+    cells, counts = np.unique(np.floor(np.asarray(found)).astype(int), axis=0, return_counts=True)
+    return {(int(c), int(r)): int(n) for (c, r), n in zip(cells, counts)}
