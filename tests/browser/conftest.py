@@ -1,0 +1,227 @@
+"""Real-browser fixtures: the app served by ``streamlit run`` and headless Chromium.
+
+Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``); no browser
+is downloaded. Without it these tests skip, except under CI (``CI=true``) where a
+missing browser is a failure. Screenshots go to ``tests/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+CHROMIUM = os.environ.get("LMKVIZ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+]
+
+
+def _missing(reason: str):
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (browser tests are required under CI)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class AppServer:
+    """A running ``streamlit run app.py`` on localhost."""
+
+    def __init__(self, tmp: Path, env_extra: dict | None = None):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.runs = tmp / "runs"
+        self.log_path = tmp / "streamlit.log"
+        env = dict(os.environ)
+        env.update({"LMKVIZ_RUNS": str(self.runs), "PYTHONUNBUFFERED": "1",
+                    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
+        env.update(env_extra or {})
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"streamlit did not become healthy in 120 s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """The app on a free port, with a small LaPa-layout folder "browser_lapa" added in front
+    of $LMKVIZ_DATA, so that there is always a dataset to switch to."""
+    from conftest import build_lapa_folder  # tests/conftest.py, on sys.path under pytest
+
+    data = tmp_path_factory.mktemp("browser_data")
+    build_lapa_folder(data / "browser_lapa", n_per_split=3, size=96, bad_files=False)
+    search = os.pathsep.join(p for p in (str(data), os.environ.get("LMKVIZ_DATA", "")) if p)
+    server = AppServer(tmp_path_factory.mktemp("app"), env_extra={"LMKVIZ_DATA": search})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        _missing(f"Chromium not found at {CHROMIUM}; install Debian's chromium package")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -r requirements-dev.txt)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+# Streamlit 1.67 marks the app root with data-test-script-state: "initial" until the first
+# run starts, "running" / "rerunRequested" during a run (fragment reruns included) and
+# "notRunning" afterwards; data-test-connection-state is "CONNECTED" once the websocket is up.
+# A finished run is not a finished page: elements whose frontend code is still loading are
+# stSkeleton placeholders, and plotly draws its charts asynchronously. The observer below
+# counts runs so that a wait after an interaction waits for *that* run, not an earlier one.
+_OBSERVER = """
+(() => {
+  window.__lmkRuns = 0;
+  const watch = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) { setTimeout(watch, 20); return; }
+    let last = null;
+    const see = (state) => {
+      if (state === 'running' && last !== 'running') window.__lmkRuns += 1;
+      last = state;
+    };
+    see(app.getAttribute('data-test-script-state'));
+    // one callback may carry several changes (running -> notRunning): replay them all in order
+    new MutationObserver((records) => {
+      records.slice(1).forEach(r => see(r.oldValue));
+      see(app.getAttribute('data-test-script-state'));
+    }).observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
+  };
+  watch();
+})();
+"""
+
+_IDLE = """
+([minRuns, settleMs]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const idle = app && (window.__lmkRuns || 0) >= minRuns
+    && app.getAttribute('data-test-script-state') === 'notRunning'
+    && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+    && !document.querySelector('[data-testid="stSkeleton"], [data-testid="stStatusWidgetRunningIcon"]')
+    && !document.querySelector('[data-stale="true"]')
+    && [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'));
+  if (!idle) { window.__lmkIdleSince = null; return false; }
+  window.__lmkIdleSince = window.__lmkIdleSince || performance.now();
+  return performance.now() - window.__lmkIdleSince >= settleMs;
+}
+"""
+
+
+class AppDriver:
+    """A Playwright page pointed at the app, with Streamlit-aware waits and screenshots."""
+
+    def __init__(self, page, server: AppServer):
+        self.page = page
+        self.server = server
+        page.add_init_script(_OBSERVER)
+
+    def open(self, path: str = "/") -> "AppDriver":
+        self.page.goto(self.server.url + path, wait_until="domcontentloaded")
+        self.wait(min_runs=1)
+        return self
+
+    def runs(self) -> int:
+        """How many script runs (fragment runs included) this tab has seen start."""
+        return int(self.page.evaluate("window.__lmkRuns || 0"))
+
+    def wait(self, timeout: float = 120_000, min_runs: int = 0, settle_ms: int = 400) -> None:
+        """Wait until Streamlit has finished running the script and the page has drawn.
+
+        Idle means: at least ``min_runs`` runs seen, state "notRunning", connected, no
+        skeleton placeholder, no stale element, every plotly chart drawn, all of it
+        unchanged for ``settle_ms``.
+        """
+        self.page.wait_for_function(_IDLE, arg=[min_runs, settle_ms], timeout=timeout, polling=100)
+
+    def interact(self, action, timeout: float = 120_000) -> None:
+        """Run ``action()`` (a click, a key press) and wait for the rerun it triggers."""
+        before = self.runs()
+        action()
+        self.wait(timeout=timeout, min_runs=before + 1)
+
+    def assert_no_exception(self) -> None:
+        boxes = self.page.locator('[data-testid="stException"]')
+        assert boxes.count() == 0, boxes.first.inner_text()[:2000] + "\n" + self.server.log()
+
+    def screenshot(self, name: str) -> Path:
+        """Save the whole page (Streamlit scrolls inside its main container, so the
+        viewport is stretched to the content's height first) to tests/artifacts/NAME.png."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        page = self.page
+        size = page.viewport_size
+        height = page.evaluate(
+            "() => Math.max(...['stMain', 'stSidebarContent'].map(id => "
+            "(document.querySelector(`[data-testid=${id}]`) || {scrollHeight: 0}).scrollHeight))")
+        page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(int(height), 12000))})
+        try:
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(path), full_page=True)
+        finally:
+            page.set_viewport_size(size)
+        return path
+
+
+@pytest.fixture
+def app(page, app_server):
+    """Drive the app in a fresh browser tab: ``app.open("/Encoding_lab")``."""
+    return AppDriver(page, app_server)
