@@ -310,11 +310,15 @@ class Predictor:
 
     checkpoint: a path or "default" (the shipped checkpoint). device: "cpu"
     (default), "cuda" or "auto". flip_test: also run the mirrored crop and
-    average the heatmaps (needs the scheme's flip permutation).
+    average the heatmaps (needs the scheme's flip permutation). threads: CPU
+    threads for torch (None leaves torch's setting). channels_last: NHWC memory
+    layout; None = on CUDA only (on CPU it measured slower, see
+    ``bench/inference.py``).
     """
 
     def __init__(self, checkpoint: Union[str, os.PathLike] = "default", device: str = "cpu",
-                 flip_test: bool = False, threads: Optional[int] = None):
+                 flip_test: bool = False, threads: Optional[int] = None,
+                 channels_last: Optional[bool] = None):
         from lmkviz.training import resolve_device
 
         self.device = resolve_device(device)
@@ -322,7 +326,8 @@ class Predictor:
             torch.set_num_threads(threads)
         self.loaded = ckpt.load_for_inference(checkpoint, self.device)
         self.model = self.loaded.model
-        if self.device.type == "cpu":
+        self.channels_last = self.device.type == "cuda" if channels_last is None else bool(channels_last)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.codec = self.loaded.codec
         self.input_size = self.codec.image_size[0]
@@ -346,7 +351,7 @@ class Predictor:
     def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) float in [0, 1] -> (N, K, h, w) raw network output (flip-averaged)."""
         x = crops.to(self.device)
-        if self.device.type == "cpu":
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out = self.model(x).float()
         if self.flip_perm is not None:
