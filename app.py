@@ -1,5 +1,7 @@
 """lmkviz home: what it is, the pipeline on a live example, what this machine has, where to go."""
 
+import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
+
 import time
 
 import streamlit as st

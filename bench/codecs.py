@@ -143,6 +143,8 @@ def run_setting(n, k, size, sigma, device, repeats, loops=True):
     rows.append(("gaussian_heatmaps", gauss, None))
     binary = timeit(lambda: binary_heatmaps(points, size), repeats, device)
     rows.append(("binary_heatmaps", binary, None))
+    binary_u8 = timeit(lambda: binary_heatmaps(points, size, dtype=torch.uint8), repeats, device)
+    rows.append(("binary_heatmaps, dtype=uint8", binary_u8, None))
     argmax = timeit(lambda: decode(maps, "argmax"), repeats, device)
     rows.append(("decode argmax", argmax, None))
     for m in ("quarter", "topk"):
@@ -159,6 +161,7 @@ def run_setting(n, k, size, sigma, device, repeats, loops=True):
         t = timeit(lambda: blog_binary_loop(points, size), loop_repeats, device)
         rows.append(("blog's randomized-rounding loop (per point)", t, None))
         ratios["blog binary loop / binary_heatmaps"] = t / binary
+        ratios["blog binary loop / binary_heatmaps uint8"] = t / binary_u8
         t = timeit(lambda: note_dark_loop(maps), loop_repeats, device)
         rows.append(("DARK note's decoder (per channel)", t, None))
         ratios["DARK note / decode dark"] = t / dark

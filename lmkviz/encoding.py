@@ -84,7 +84,8 @@ def gaussian_heatmaps(
 
 
 def binary_heatmaps(
-    points: torch.Tensor, size: Size, generator: Optional[torch.Generator] = None
+    points: torch.Tensor, size: Size, generator: Optional[torch.Generator] = None,
+    dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
     """Randomized-rounding binary heatmaps (H3R): exactly one 1 per map.
 
@@ -92,6 +93,9 @@ def binary_heatmaps(
     size: heatmap size, int or (H, W).
     generator: optional ``torch.Generator`` for reproducible draws. It may live on
         the CPU while the points are on another device.
+    dtype: dtype of the maps (default: the points' float dtype). ``torch.uint8``
+        or ``torch.bool`` maps take 4x less memory than float32 and are written
+        faster; the time is dominated by zero-filling the output.
 
     Returns (N, K, H, W) of zeros with a single 1 per valid point. The 1 lands on
     one of the four cells whose centres surround the point: per axis, with
@@ -119,8 +123,9 @@ def binary_heatmaps(
     col = cell[..., 0].clamp(0, w - 1)
     row = cell[..., 1].clamp(0, h - 1)
     flat_index = (row * w + col).unsqueeze(-1)  # (..., K, 1)
-    maps = torch.zeros(*points.shape[:-1], h * w, dtype=points.dtype, device=points.device)
-    maps.scatter_(-1, flat_index, valid.unsqueeze(-1).to(points.dtype))
+    dtype = points.dtype if dtype is None else dtype
+    maps = torch.zeros(*points.shape[:-1], h * w, dtype=dtype, device=points.device)
+    maps.scatter_(-1, flat_index, valid.unsqueeze(-1).to(dtype))
     return maps.view(*points.shape[:-1], h, w)
 
 

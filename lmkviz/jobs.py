@@ -84,6 +84,9 @@ def _wait_exit(pid: Optional[int], timeout: float) -> bool:
 def _job_env() -> dict:
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    # jobs share the CPU with the app and with each other: idle OpenMP threads sleep
+    # instead of spinning, so a busy core is not held by a thread that only waits
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # the project root first, so `python -m lmkviz` works without installation
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     return env

@@ -1,5 +1,7 @@
 """Dataset browser: samples and their landmarks, augmentation, statistics, getting data."""
 
+import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
+
 from pathlib import Path
 
 import numpy as np

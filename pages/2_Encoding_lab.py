@@ -1,5 +1,7 @@
 """Encoding lab: how points become heatmaps, how decoders read them back, and what it costs."""
 
+import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
+
 import numpy as np
 import streamlit as st
 import torch

@@ -1,5 +1,7 @@
 """Train: set up a run, find a learning rate, start it in the background and watch it learn."""
 
+import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
+
 import streamlit as st
 
 from lmkviz import jobs, models

@@ -1,5 +1,7 @@
 """Compare decoders: every decoder on the same trained heatmaps, over a dataset and image by image."""
 
+import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
+
 import numpy as np
 import streamlit as st
 

@@ -1,5 +1,7 @@
 """Upload a face: landmarks on your own photo, with the heatmaps behind them and downloads."""
 
+import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
+
 from pathlib import Path
 
 import streamlit as st

@@ -106,6 +106,15 @@ def test_binary_generator_makes_draws_reproducible_and_different_seeds_differ():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.bool, torch.float16])
+def test_binary_dtype_option_gives_the_same_draws(dtype):
+    points = random_points(4, 6, 32, seed=2)
+    points[0, 0] = float("nan")
+    ref = binary_heatmaps(points, 32, generator=torch.Generator().manual_seed(5))
+    out = binary_heatmaps(points, 32, generator=torch.Generator().manual_seed(5), dtype=dtype)
+    assert out.dtype == dtype and torch.equal(out.float(), ref)
+
+
 def test_non_square_maps_put_x_on_columns():
     pts = torch.tensor([[[30.5, 3.5]]])
     for enc in ENCODINGS:
