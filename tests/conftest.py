@@ -8,9 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
-import pytest
-from PIL import Image
+# The suite runs next to the processes it starts (training jobs, a Streamlit server)
+# on machines with few cores: idle OpenMP threads must sleep, not spin, or a test
+# that shares a core with such a process runs 10x slower. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
