@@ -397,7 +397,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser(
         "evaluate",
         help="score a checkpoint on a dataset split with every decoder",
-        description="Score a checkpoint on a LaPa-layout dataset split: inter-ocular NME (%%), failure rate "
+        description="Score a checkpoint on a LaPa-layout dataset split: inter-ocular NME (in %), failure rate "
                     "FR@10 and AUC@10 for each decoder (argmax, quarter, topk, dark). Dataset images are "
                     "face crops and are used whole.",
     )
