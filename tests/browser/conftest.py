@@ -192,11 +192,29 @@ class AppDriver:
         """
         self.page.wait_for_function(_IDLE, arg=[min_runs, settle_ms], timeout=timeout, polling=100)
 
-    def interact(self, action, timeout: float = 120_000) -> None:
-        """Run ``action()`` (a click, a key press) and wait for the rerun it triggers."""
+    def interact(self, action, timeout: float = 120_000, retry_after: float = 20_000) -> None:
+        """Run ``action()`` (a click, a key press) and wait for the rerun it triggers.
+
+        If no rerun has started after ``retry_after`` ms, the action is repeated once
+        (on a loaded machine a click can land while the frontend is still busy and be
+        dropped; the actions used here are idempotent). A timeout fails with the
+        server's log and a screenshot (``tests/artifacts/failed_*.png``).
+        """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         before = self.runs()
         action()
-        self.wait(timeout=timeout, min_runs=before + 1)
+        try:
+            self.page.wait_for_function("n => (window.__lmkRuns || 0) >= n", arg=before + 1,
+                                        timeout=retry_after, polling=100)
+        except PlaywrightTimeout:
+            action()
+        try:
+            self.wait(timeout=timeout, min_runs=before + 1)
+        except PlaywrightTimeout as err:
+            shot = self.screenshot("failed_" + (self.page.url.rsplit("/", 1)[-1] or "home"))
+            raise AssertionError(f"the app did not finish its run ({err}); screenshot {shot}\n"
+                                 f"{self.server.log()}") from None
 
     def assert_no_exception(self) -> None:
         boxes = self.page.locator('[data-testid="stException"]')
