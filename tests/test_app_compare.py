@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
-    sys.path.insert(0, str(REPO_ROOT))
+from lmkviz.training import RunFolder
+from tests.apptest import REPO_ROOT, AppTest, chart, open_page, rerun, st, switch_to
+from tests.helpers import make_checkpoint, tiny_config
 
-st = pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from lmkviz.training import RunFolder  # noqa: E402
-from tests.helpers import make_checkpoint, tiny_config  # noqa: E402
-
-TIMEOUT = 180
 PAGE = str(REPO_ROOT / "pages" / "4_Compare_decoders.py")
 DECODER_NAMES = ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK"]
 
@@ -51,22 +42,7 @@ def add_run(runs: Path, name: str = "20260101-000000-tiny", **checkpoint) -> Pat
     return run.best_path
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
-    assert not at.exception, at.exception
-    return at
 
-
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def chart(at, key: str) -> dict:
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
-    assert found, f"no chart {key}"
-    return json.loads(found[0].proto.spec)
 
 
 def evaluate_few(at, n: int = 6) -> AppTest:
@@ -78,9 +54,7 @@ def evaluate_few(at, n: int = 6) -> AppTest:
 
 
 def test_without_a_checkpoint_the_page_says_how_to_get_one(env):
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/4_Compare_decoders.py").run()
-    assert not at.exception, at.exception
+    at = switch_to("pages/4_Compare_decoders.py")
     assert any("No checkpoint to compare yet" in i.value and "Train" in i.value for i in at.info)
     assert not at.get("plotly_chart")
     assert any(link.proto.label == "Go to Train" for link in at.get("page_link"))
@@ -88,7 +62,7 @@ def test_without_a_checkpoint_the_page_says_how_to_get_one(env):
 
 def test_table_curves_and_landmarks_per_decoder(env):
     add_run(env)
-    at = evaluate_few(open_page(), 6)
+    at = evaluate_few(open_page(PAGE), 6)
     assert at.header[0].value.startswith("1 · Four decoders on 6 synthetic / val images")
     table = at.dataframe[0].value
     assert list(table["decoder"]) == DECODER_NAMES
@@ -108,7 +82,7 @@ def test_table_curves_and_landmarks_per_decoder(env):
 
 def test_only_datasets_with_the_checkpoints_points_are_offered(env):
     add_run(env)
-    at = open_page()
+    at = open_page(PAGE)
     options = at.selectbox(key="cmp_dataset").options
     assert any("lapa68" in o for o in options) and any("synthetic" in o for o in options)
     assert not any("lapa106" in o for o in options)
@@ -116,7 +90,7 @@ def test_only_datasets_with_the_checkpoints_points_are_offered(env):
 
 def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
     add_run(env)
-    at = evaluate_few(open_page(), 6)
+    at = evaluate_few(open_page(PAGE), 6)
     title = next(m.value for m in at.markdown if m.value.startswith("**synthetic_val_"))
     dark = [float(part.split("**")[1].rstrip(" %")) for part in title.split("·") if part.strip().startswith("DARK")]
     at.number_input(key="cmp_rank").set_value(6)
@@ -143,7 +117,7 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
 
 def test_a_subset_checkpoint_is_compared_on_its_landmarks(env):
     add_run(env, indices=[36, 45, 30, 48, 54])
-    at = evaluate_few(open_page(), 4)
+    at = evaluate_few(open_page(PAGE), 4)
     per = chart(at, "cmp_per_landmark")
     assert per["data"][0]["type"] == "bar" and per["data"][0]["x"] == ["36", "45", "30", "48", "54"]
     assert len(chart(at, "cmp_grid")["layout"]["annotations"]) == 5
@@ -152,6 +126,6 @@ def test_a_subset_checkpoint_is_compared_on_its_landmarks(env):
 def test_a_broken_checkpoint_is_reported(env):
     path = add_run(env)
     path.write_bytes(b"not a checkpoint")
-    at = open_page()
+    at = open_page(PAGE)
     assert "cannot be read as a checkpoint" in " ".join(e.value for e in at.error)
     assert not at.get("plotly_chart")

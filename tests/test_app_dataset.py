@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
-    sys.path.insert(0, str(REPO_ROOT))
+from tests.apptest import AppTest, chart, st, switch_to
 
-st = pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-TIMEOUT = 180
 PAGE = "pages/1_Dataset_browser.py"
 
 
@@ -34,16 +25,8 @@ def lapa(monkeypatch, tmp_path, make_lapa_folder):
 
 
 def browser() -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return switch_to(PAGE)
 
-
-def chart(at, key: str) -> dict:
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
-    assert found, f"no chart {key}"
-    return json.loads(found[0].proto.spec)
 
 
 def values(data) -> list:

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
-    sys.path.insert(0, str(REPO_ROOT))
+from tests.apptest import AppTest, chart, metric, st, switch_to
 
-st = pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-TIMEOUT = 180
 PAGE = "pages/2_Encoding_lab.py"
 
 
@@ -34,24 +25,13 @@ def env(monkeypatch, tmp_path, make_lapa_folder):
 
 @pytest.fixture
 def lab(env) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
+    return switch_to(PAGE)
 
-
-def metric(at, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def px(text: str) -> float:
     return float(text.split()[0])
 
-
-def chart(at, key: str) -> dict:
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
-    assert found, f"no chart {key}"
-    return json.loads(found[0].proto.spec)
 
 
 def values(data) -> np.ndarray:
@@ -165,8 +145,7 @@ def test_quantisation_calculator_and_rounding_draws(lab):
 
 def test_lapa106_defaults_to_the_blogs_five_points(env, make_lapa_folder):
     folder = make_lapa_folder("lapa106", n_per_split=2, num_points=106, size=80, bad_files=False)
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page(PAGE).run()
+    at = switch_to(PAGE)
     at = change(at, at.selectbox(key="enc_dataset"), str(folder.root))
     assert at.selectbox(key="enc_subset_lapa106").value == "blog5"
     titles = [a["text"] for a in chart(at, "enc_grid")["layout"]["annotations"]]
@@ -176,8 +155,7 @@ def test_lapa106_defaults_to_the_blogs_five_points(env, make_lapa_folder):
 
 def test_generic_scheme_without_eyes(env, make_lapa_folder):
     folder = make_lapa_folder("five", n_per_split=2, num_points=5, size=80, bad_files=False)
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page(PAGE).run()
+    at = switch_to(PAGE)
     at = change(at, at.selectbox(key="enc_dataset"), str(folder.root))
     assert metric(at, "Inter-ocular distance") == "—"
     assert not any("% IOD" in str(m.delta) for m in at.metric if m.label == "DARK")

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
-    sys.path.insert(0, str(REPO_ROOT))
-
-st = pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-TIMEOUT = 180  # seconds; the first run imports torch on a shared machine
+from tests.apptest import REPO_ROOT, AppTest, metric, open_page, st
 
 
 @pytest.fixture
@@ -30,14 +21,9 @@ def env(monkeypatch, tmp_path):
     return data, runs
 
 
-def metric(at, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
 
 def home() -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page()
 
 
 def test_home_shows_pipeline_status_and_links(env):

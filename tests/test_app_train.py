@@ -14,18 +14,11 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
-    sys.path.insert(0, str(REPO_ROOT))
+from lmkviz import jobs
+from lmkviz.training import RunFolder, new_run_dir, train
+from tests.apptest import REPO_ROOT, chart, metric, open_page, rerun, st, switch_to
+from tests.helpers import tiny_config
 
-st = pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from lmkviz import jobs  # noqa: E402
-from lmkviz.training import RunFolder, new_run_dir, train  # noqa: E402
-from tests.helpers import tiny_config  # noqa: E402
-
-TIMEOUT = 180
 PAGE = str(REPO_ROOT / "pages" / "3_Train.py")
 
 
@@ -69,26 +62,8 @@ def started(monkeypatch) -> list:
     return calls
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
-    assert not at.exception, at.exception
-    return at
 
 
-def rerun(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def metric(at, label: str) -> str:
-    return next(m.value for m in at.metric if m.label.startswith(label))
-
-
-def chart(at, key: str) -> dict:
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
-    assert found, f"no chart {key}"
-    return json.loads(found[0].proto.spec)
 
 
 def copy_run(src: Path, root: Path, name: str) -> Path:
@@ -101,7 +76,7 @@ def copy_run(src: Path, root: Path, name: str) -> Path:
 
 
 def test_presets_fill_the_form(runs):
-    at = open_page()
+    at = open_page(PAGE)
     assert at.selectbox(key="tr_preset").value == "quick-demo"
     assert at.selectbox(key="tr_model").value == "hrnet18_small"
     assert at.number_input(key="tr_epochs").value == 12
@@ -131,7 +106,7 @@ def test_presets_fill_the_form(runs):
 def test_device_choice_offers_the_gpu_only_when_there_is_one(runs):
     import torch
 
-    at = open_page()
+    at = open_page(PAGE)
     options = at.get("button_group")[0].proto.options
     labels = [o.content for o in options]
     assert ("GPU" in labels) == torch.cuda.is_available()
@@ -139,7 +114,7 @@ def test_device_choice_offers_the_gpu_only_when_there_is_one(runs):
 
 
 def test_start_training_launches_a_job_from_the_form(runs, started):
-    at = open_page()
+    at = open_page(PAGE)
     at.number_input(key="tr_epochs").set_value(3)
     at.text_input(key="tr_name").set_value("my run")
     rerun(at)
@@ -156,13 +131,13 @@ def test_start_training_launches_a_job_from_the_form(runs, started):
     assert metric(at, "State") == "queued"
     assert any("queued" in p.proto.text for p in at.get("progress"))
     # a fresh page (another tab, a restarted server) finds it again
-    again = open_page()
+    again = open_page(PAGE)
     assert again.selectbox(key="lab_watch").value == path.name
 
 
 def test_live_view_of_a_finished_run(runs, trained_run):
     copy_run(trained_run, runs, "20260101-000000-tiny")
-    at = open_page()
+    at = open_page(PAGE)
     assert metric(at, "State") == "done"
     assert metric(at, "Epoch") == "2 / 2"
     assert metric(at, "Best val NME").endswith("%")
@@ -189,7 +164,7 @@ def test_failed_run_is_explained_and_can_be_resumed(runs, started):
     run.write_config(tiny_config(name="broken"))
     run.write_status(state="failed", epoch=1, error="loss became nan at epoch 1, step 3: training diverged. "
                                                    "Lower the learning rate")
-    at = open_page()
+    at = open_page(PAGE)
     errors = " ".join(e.value for e in at.error)
     assert "diverged" in errors and "10× lower" in errors
     at.button(key=f"trb_resume_{run.path.name}").click()
@@ -200,7 +175,7 @@ def test_failed_run_is_explained_and_can_be_resumed(runs, started):
 
 def test_delete_needs_a_confirmation(runs, trained_run):
     path = copy_run(trained_run, runs, "20260101-000000-tiny")
-    at = open_page()
+    at = open_page(PAGE)
     # the delete button sits inside a popover that asks first
     assert at.button(key=f"trb_delete_{path.name}").label == "Delete for good"
     assert path.exists()
@@ -217,7 +192,7 @@ def test_lr_finder_result_sets_the_learning_rate(runs):
     lrs = [1e-6 * 10 ** (i / 5) for i in range(30)]
     losses = [1.0 - 0.5 / (1 + (1e-3 / lr) ** 2) + (2.0 if lr > 0.05 else 0) for lr in lrs]
     (run.path / "lr_find.json").write_text(json.dumps({"lr": lrs, "loss": losses, "suggested": 1e-3}))
-    at = open_page()
+    at = open_page(PAGE)
     fig = chart(at, "lab_lrfind_chart")
     assert fig["layout"]["xaxis"]["type"] == "log"
     # a finder run is not a training job
@@ -237,7 +212,7 @@ def test_stop_ends_a_live_job(runs):
     try:
         run.write_status(state="running", pid=worker.pid, epoch=1, step=3, steps_per_epoch=2, total_steps=4,
                          eta_s=75.0)
-        at = open_page()
+        at = open_page(PAGE)
         bar = next(p.proto.text for p in at.get("progress") if "epoch 1/2" in p.proto.text)
         assert "step 3/4" in bar and "ETA 1:15" in bar
         assert not [b for b in at.button if b.key == f"trb_delete_{run.path.name}"]  # stop it first
@@ -253,8 +228,7 @@ def test_stop_ends_a_live_job(runs):
 
 
 def test_form_values_survive_a_visit_to_another_page(runs):
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/3_Train.py").run()
+    at = switch_to("pages/3_Train.py")
     at.number_input(key="tr_epochs").set_value(7)
     at.selectbox(key="tr_model").set_value("unet_resnet18_small")
     rerun(at)

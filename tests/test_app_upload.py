@@ -9,24 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # pages import `ui` from the project root
-    sys.path.insert(0, str(REPO_ROOT))
+from lmkviz.training import RunFolder
+from tests.apptest import REPO_ROOT, AppTest, chart, open_page, st
+from tests.helpers import make_checkpoint, tiny_config
 
-st = pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from lmkviz.training import RunFolder  # noqa: E402
-from tests.helpers import make_checkpoint, tiny_config  # noqa: E402
-
-TIMEOUT = 180
 PAGE = str(REPO_ROOT / "pages" / "5_Upload_a_face.py")
 
 
@@ -64,11 +56,6 @@ def face(size: int = 256) -> np.ndarray:
     return render_face(3, size)[0]
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
-    assert not at.exception, at.exception
-    return at
-
 
 def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
     at.radio(key="up_source").set_value("upload").run()
@@ -78,18 +65,13 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppT
     return at
 
 
-def chart(at, key: str) -> dict:
-    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
-    assert found, f"no chart {key}"
-    return json.loads(found[0].proto.spec)
-
 
 def texts(elements) -> str:
     return " ".join(e.value for e in elements)
 
 
 def test_example_without_checkpoint_shows_face_and_crop(env):
-    at = open_page()
+    at = open_page(PAGE)
     assert at.radio(key="up_source").value == "astronaut"
     assert "1 face found" in texts(at.caption)
     assert "No checkpoint to run" in texts(at.warning)
@@ -99,7 +81,7 @@ def test_example_without_checkpoint_shows_face_and_crop(env):
 
 
 def test_example_with_checkpoint_overlays_landmarks_and_heatmaps(checkpoint):
-    at = open_page()
+    at = open_page(PAGE)
     photo = chart(at, "up_photo")
     names = [t.get("name") for t in photo["data"]]
     assert "argmax" in names and "DARK" in names and "quarter offset" not in names
@@ -119,7 +101,7 @@ def test_example_with_checkpoint_overlays_landmarks_and_heatmaps(checkpoint):
 
 
 def test_crop_sliders_move_the_crop_and_the_points(checkpoint):
-    at = open_page()
+    at = open_page(PAGE)
     crop = chart(at, "up_photo")["layout"]["shapes"][1]
     dark = next(t for t in chart(at, "up_photo")["data"] if t.get("name") == "DARK")
     cx = next(s for s in at.slider if s.key.startswith("up_cx:"))
@@ -132,7 +114,7 @@ def test_crop_sliders_move_the_crop_and_the_points(checkpoint):
 
 
 def test_upload_png_jpeg_and_webp(checkpoint):
-    at = open_page()
+    at = open_page(PAGE)
     for name, fmt, mime in (("face.png", "PNG", "image/png"), ("face.jpg", "JPEG", "image/jpeg"),
                             ("face.webp", "WEBP", "image/webp")):
         upload(at, name, encode(face(), fmt), mime)
@@ -142,7 +124,7 @@ def test_upload_png_jpeg_and_webp(checkpoint):
 
 
 def test_bad_files_get_a_plain_message(env):
-    at = open_page()
+    at = open_page(PAGE)
     upload(at, "notes.png", b"this is not an image at all", "image/png")
     assert "not an image" in texts(at.error)
     assert not at.get("plotly_chart")
@@ -152,7 +134,7 @@ def test_bad_files_get_a_plain_message(env):
 
 
 def test_grey_rgba_rotated_and_huge_images_are_handled_and_said(checkpoint):
-    at = open_page()
+    at = open_page(PAGE)
     grey = face()[..., 0]
     upload(at, "grey.png", encode(grey), "image/png")
     assert "converted from L" in texts(at.info)
@@ -175,7 +157,7 @@ def test_grey_rgba_rotated_and_huge_images_are_handled_and_said(checkpoint):
 
 
 def test_no_face_found_offers_the_manual_crop(checkpoint):
-    at = open_page()
+    at = open_page(PAGE)
     flat = np.full((240, 320, 3), 128, np.uint8)
     upload(at, "wall.png", encode(flat), "image/png")
     assert "No face was found" in texts(at.warning)
@@ -222,7 +204,7 @@ def test_downloads_are_in_original_pixels(checkpoint):
 
 
 def test_camera_photo(checkpoint):
-    at = open_page()
+    at = open_page(PAGE)
     at.radio(key="up_source").set_value("camera").run()
     at.camera_input(key="up_camera").set_value(("shot.jpg", encode(face(), "JPEG"), "image/jpeg"))
     at.run()

@@ -1,0 +1,47 @@
+"""Helpers shared by the AppTest page tests (``streamlit.testing.v1``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 180  # seconds per script run; the first run imports torch on a shared machine
+
+st = pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+def open_page(page: str | None = None) -> AppTest:
+    """Run the home page, or ``page`` (a path under pages/) directly; no exception allowed."""
+    at = AppTest.from_file(str(REPO_ROOT / (page or "app.py")), default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def switch_to(page: str) -> AppTest:
+    """Open the home page, then go to ``page`` as a visitor would (multipage navigation)."""
+    at = open_page()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart(at: AppTest, key: str) -> dict:
+    """The plotly figure (as a dict) of the chart whose element key ends with ``key``."""
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert found, f"no chart {key}"
+    return json.loads(found[0].proto.spec)
+
+
+def metric(at: AppTest, label: str) -> str:
+    """The value of the first metric whose label starts with ``label``."""
+    return next(m.value for m in at.metric if m.label.startswith(label))
