@@ -46,16 +46,23 @@ class CheckpointError(ValueError):
     """A file that is not a usable lmkviz checkpoint (the message says why)."""
 
 
+_UMASK = os.umask(0o022)  # read the process umask once (at import, before any threads) ...
+os.umask(_UMASK)  # ... and put it back
+
+
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader (or a kill) never sees half a file.
 
     The bytes go to a temporary file in the same folder, are flushed to disk and
     then renamed over ``path`` (``os.replace`` is atomic on POSIX and Windows).
+    The file gets the usual permissions (0666 minus the umask), not the private
+    0600 of a temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

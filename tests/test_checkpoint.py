@@ -97,6 +97,17 @@ def test_export_half_drops_training_state_and_stays_close(tmp_path):
         torch.testing.assert_close(a.model(x), b.model(x), atol=5e-2, rtol=5e-2)
 
 
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    from lmkviz.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "f.bin", b"x")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_atomic_write_leaves_no_temp_files(tmp_path):
     ckpt.atomic_write_bytes(tmp_path / "x.bin", b"1234")
     ckpt.atomic_write_bytes(tmp_path / "x.bin", b"56")
