@@ -24,11 +24,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app (ui/__init__.p
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")  # no "missing ScriptRunContext" chatter
+
 from streamlit.testing.v1 import AppTest  # noqa: E402
-
-import logging  # noqa: E402
-
-logging.getLogger("streamlit").setLevel(logging.ERROR)  # "missing ScriptRunContext" chatter of bare mode
 
 # (page, widget kind, key, values never set before, then one set again at the end)
 CHANGES = [
