@@ -16,6 +16,9 @@ def env(monkeypatch, tmp_path):
     data.mkdir()
     monkeypatch.setenv("LMKVIZ_DATA", str(data))
     monkeypatch.setenv("LMKVIZ_RUNS", str(runs))
+    import ui.common
+
+    monkeypatch.setattr(ui.common, "DEFAULT_CHECKPOINT", tmp_path / "not_shipped.pt")
     st.cache_data.clear()
     st.cache_resource.clear()
     return data, runs
@@ -63,3 +66,16 @@ def test_home_lists_a_lapa_folder_and_run_checkpoints(env, make_lapa_folder, mon
     assert int(metric(at, "Datasets")) >= 2
     runs_table = at.dataframe[2].value
     assert list(runs_table["state"]) == ["failed"]
+
+
+def test_home_lists_the_shipped_checkpoint(env, monkeypatch, tmp_path):
+    import ui.common
+
+    from tests.helpers import make_checkpoint
+
+    shipped = make_checkpoint(tmp_path / "default.pt", input_size=64)
+    monkeypatch.setattr(ui.common, "DEFAULT_CHECKPOINT", shipped)
+    at = home()
+    assert metric(at, "Checkpoints") == "1"
+    checkpoints = at.dataframe[1].value
+    assert len(checkpoints) == 1 and "shipped" in " ".join(map(str, checkpoints.iloc[0].tolist()))
