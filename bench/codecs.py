@@ -145,6 +145,9 @@ def run_setting(n, k, size, sigma, device, repeats, loops=True):
     rows.append(("binary_heatmaps", binary, None))
     binary_u8 = timeit(lambda: binary_heatmaps(points, size, dtype=torch.uint8), repeats, device)
     rows.append(("binary_heatmaps, dtype=uint8", binary_u8, None))
+    buffer = torch.empty(n, k, size, size, device=device)
+    binary_out = timeit(lambda: binary_heatmaps(points, size, out=buffer), repeats, device)
+    rows.append(("binary_heatmaps, float32 into a reused buffer (out=)", binary_out, None))
     argmax = timeit(lambda: decode(maps, "argmax"), repeats, device)
     rows.append(("decode argmax", argmax, None))
     for m in ("quarter", "topk"):
@@ -162,6 +165,7 @@ def run_setting(n, k, size, sigma, device, repeats, loops=True):
         rows.append(("blog's randomized-rounding loop (per point)", t, None))
         ratios["blog binary loop / binary_heatmaps"] = t / binary
         ratios["blog binary loop / binary_heatmaps uint8"] = t / binary_u8
+        ratios["blog binary loop / binary_heatmaps out="] = t / binary_out
         t = timeit(lambda: note_dark_loop(maps), loop_repeats, device)
         rows.append(("DARK note's decoder (per channel)", t, None))
         ratios["DARK note / decode dark"] = t / dark

@@ -115,6 +115,16 @@ def test_binary_dtype_option_gives_the_same_draws(dtype):
     assert out.dtype == dtype and torch.equal(out.float(), ref)
 
 
+def test_binary_out_buffer_is_reused_and_checked():
+    points = random_points(4, 6, 32, seed=3)
+    ref = binary_heatmaps(points, 32, generator=torch.Generator().manual_seed(1))
+    buffer = torch.full((4, 6, 32, 32), 7.0)  # stale values must be cleared
+    got = binary_heatmaps(points, 32, generator=torch.Generator().manual_seed(1), out=buffer)
+    assert got.data_ptr() == buffer.data_ptr() and torch.equal(got, ref)
+    with pytest.raises(ValueError, match="out must be"):
+        binary_heatmaps(points, 32, out=torch.zeros(4, 6, 16, 16))
+
+
 def test_non_square_maps_put_x_on_columns():
     pts = torch.tensor([[[30.5, 3.5]]])
     for enc in ENCODINGS:
