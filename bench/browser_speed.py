@@ -6,7 +6,8 @@ Starts ``streamlit run app.py`` on a free port (as the browser tests do), opens 
 Encoding lab on synthetic faces and times key presses on its sliders: from the press
 to the moment the script run has finished and every chart is drawn again (the same
 "idle" test as the browser tests, minus their settling pause). Medians of several
-presses; the first page visit is timed too.
+presses. First visits of the other pages are timed too (with the shipped checkpoint
+when it is there), each until the page is fully drawn.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ SLIDERS = [  # (slider label, presses, what it changes)
     ("Sigma σ (heatmap cells)", 4, "whole page"),
     ("Heatmap opacity", 4, "whole page"),
     ("Noise on the heatmap", 4, "decoding section (a fragment)"),
+]
+
+
+PAGES = [  # (path, what a first visit shows with the defaults)
+    ("/", "Home (pipeline figure, status)"),
+    ("/Dataset_browser", "Dataset browser (12 synthetic faces, detail view)"),
+    ("/Train", "Train (form, jobs, no run yet)"),
+    ("/Compare_decoders", "Compare decoders (shipped model on 100 synthetic faces, evaluated)"),
+    ("/Upload_a_face", "Upload a face (astronaut example, face found, shipped model)"),
 ]
 
 
@@ -63,6 +73,10 @@ def main() -> int:
                     times = press_times(app, label, presses)
                     print(f"| slider '{label}' one step ({what}) | {statistics.median(times):.2f} | "
                           f"{min(times):.2f} | {max(times):.2f} |", flush=True)
+                for path, what in PAGES:
+                    t0 = time.perf_counter()
+                    app.open(path)
+                    print(f"| open {what} | {time.perf_counter() - t0:.2f} | | |", flush=True)
                 browser.close()
         finally:
             server.stop()
