@@ -32,9 +32,9 @@ from lmkviz.training import (  # noqa: E402
     build_datasets,
     build_model,
     device_label,
-    heatmap_loss,
     make_codec,
     resolve_device,
+    train_step,
 )
 
 CPU_MODELS = ["hrnet18_small", "hrnet18_small_v2", "unet_resnet18_small"]
@@ -70,16 +70,7 @@ def measure(model_name: str, args, device: torch.device) -> dict:
         sampler=torch.utils.data.RandomSampler(train_ds, replacement=True, num_samples=10 ** 9))
 
     def step(batch) -> None:
-        images = batch["image"].to(device, non_blocking=True)
-        if device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
-        target = codec.encode(batch["points"].to(device, non_blocking=True)[:, idx])
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            out = net(images)
-        loss = heatmap_loss(out, target, config.encoding, config.pos_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(net, optimizer, batch, codec, idx, config, device, amp=amp, channels_last=device.type == "cuda")
 
     def rate(fn, count: int) -> float:
         for _ in range(args.warmup):
@@ -96,7 +87,6 @@ def measure(model_name: str, args, device: torch.device) -> dict:
     fixed = next(batches)
     compute_rate = rate(lambda: step(fixed), args.steps)
     train_rate = rate(lambda: step(next(batches)), args.steps)
-    del batches, loader
     params = sum(p.numel() for p in net.parameters())
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"model": model_name, "params": params, "data": data_rate, "compute": compute_rate,

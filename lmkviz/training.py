@@ -677,6 +677,31 @@ def train(
     return run.path
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, codec: HeatmapCodec,
+               indices: torch.Tensor, config: TrainConfig, device: torch.device, *, amp: bool = False,
+               channels_last: bool = False, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """One optimiser step on a DataLoader batch; returns the (detached-able) loss.
+
+    batch: {"image": (N, 3, S, S) float, "points": (N, K_all, 2) image px}. The
+    points of ``indices`` are encoded on ``device`` as targets (per batch, with
+    ``generator`` for binary draws), the model runs under bfloat16 autocast when
+    ``amp``, and the loss of ``config.encoding`` is back-propagated. The
+    learning-rate schedule is the caller's.
+    """
+    images = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    points = batch["points"].to(device, non_blocking=True)[:, indices]
+    target = codec.encode(points, generator=generator)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        out = model(images)
+    loss = heatmap_loss(out, target, config.encoding, config.pos_weight)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def _train_loop(config, run, resuming, rank, world, local_rank, distributed, stop_flag, progress_bar):
     is_main = rank == 0
     device = resolve_device(config.device)
@@ -782,17 +807,8 @@ def _train_loop(config, run, resuming, rank, world, local_rank, distributed, sto
                 break
             if _should_stop(stop_flag, run, distributed, device):
                 raise StopTraining()
-            images = batch_data["image"].to(device, non_blocking=True)
-            if channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            points = batch_data["points"].to(device, non_blocking=True)[:, idx_t]
-            target = codec.encode(points, generator=encode_gen)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                out = model(images)
-            loss = heatmap_loss(out, target, config.encoding, config.pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = train_step(model, optimizer, batch_data, codec, idx_t, config, device, amp=amp,
+                              channels_last=channels_last, generator=encode_gen)
             scheduler.step()
             value = loss.detach()
             if not torch.isfinite(value):
@@ -802,8 +818,8 @@ def _train_loop(config, run, resuming, rank, world, local_rank, distributed, sto
                     f"the last good checkpoint is {run.last_path if run else 'last.pt'}"
                 )
             value = float(value)
-            running += value * len(images)
-            seen += len(images)
+            running += value * len(batch_data["image"])
+            seen += len(batch_data["image"])
             global_step = epoch * steps_per_epoch + step + 1
             if bar is not None:
                 bar.update(1)
