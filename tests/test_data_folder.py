@@ -130,7 +130,9 @@ def test_read_image_corrupt_files_raise_value_error_naming_the_file(tmp_path):
 
 def test_read_image_size_guard(tmp_path, monkeypatch):
     path = _save(tmp_path, np.zeros((20, 30, 3), np.uint8), "big.png")
-    monkeypatch.setattr(folder, "MAX_IMAGE_PIXELS", 500)
+    from lmkviz import images
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 500)
     with pytest.raises(ValueError, match="big.png.*above the limit"):
         read_image(path)
 

@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from lmkviz.data.schemes import scheme_for
+from lmkviz.images import image_size, read_image
 
 __all__ = [
     "SPLITS",
     "IMAGE_EXTENSIONS",
-    "MAX_IMAGE_PIXELS",
     "Sample",
     "read_image",
     "read_landmarks",
@@ -49,9 +47,6 @@ SPLITS = ("train", "val", "test")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 """Image file suffixes read from ``images/`` (case-insensitive)."""
-
-MAX_IMAGE_PIXELS = 50_000_000
-"""Images with more pixels (width x height) are refused: a guard against decompression bombs."""
 
 ENV_VAR = "LMKVIZ_DATA"
 """Environment variable: extra folders (``os.pathsep``-separated) searched for datasets."""
@@ -74,110 +69,6 @@ class Sample:
 
 
 # --------------------------------------------------------------------------- files
-
-
-def _check_pixels(size: tuple[int, int], path: PathLike) -> None:
-    w, h = size
-    if w <= 0 or h <= 0:
-        raise ValueError(f"{path}: image has an empty size {w}x{h}")
-    if w * h > MAX_IMAGE_PIXELS:
-        raise ValueError(
-            f"{path}: image is {w}x{h} = {w * h / 1e6:.0f} megapixels, above the limit of "
-            f"{MAX_IMAGE_PIXELS / 1e6:.0f}; downscale it before using it"
-        )
-
-
-def _to_rgb_array(im: Image.Image) -> np.ndarray:
-    """Any PIL mode -> (H, W, 3) uint8 RGB. 16/32-bit and float images are rescaled, not clipped."""
-    mode = im.mode
-    if mode == "RGB":
-        return np.asarray(im, dtype=np.uint8)
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        arr = np.asarray(im)
-        if arr.dtype.byteorder not in ("=", "|"):
-            arr = arr.astype(arr.dtype.newbyteorder("="))
-        arr = arr.astype(np.float64)
-        if mode.startswith("I;16"):
-            lo, hi = 0.0, 65535.0
-        elif mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 65535:
-            # 16-bit PNGs often open as mode "I"; keep their full 16-bit range.
-            lo, hi = 0.0, (255.0 if arr.max() <= 255 else 65535.0)
-        elif mode == "F" and arr.size and arr.min() >= 0 and arr.max() <= 1:
-            lo, hi = 0.0, 1.0
-        else:  # arbitrary range: stretch min..max
-            finite = arr[np.isfinite(arr)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            if hi <= lo:
-                hi = lo + 1.0
-        grey = np.clip(np.round((np.nan_to_num(arr, nan=lo) - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2)
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
-        # Composite transparent images over white rather than exposing hidden colours.
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8)
-    return np.asarray(im.convert("RGB"), dtype=np.uint8)
-
-
-def read_image(path: PathLike, exif_transpose: bool = False) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB.
-
-    Grey, palette, CMYK and alpha images are converted to RGB (alpha is composited
-    over white); 16-bit images are scaled to 8 bits (``v * 255 / 65535``), not clipped.
-    ``exif_transpose=False`` keeps the stored pixel order, which dataset annotations
-    refer to; pass True for user uploads taken with a phone.
-
-    Raises ValueError naming the file when it is missing, not an image, truncated or
-    corrupt, or larger than :data:`MAX_IMAGE_PIXELS`.
-    """
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_pixels(im.size, path)
-                if exif_transpose:
-                    im = ImageOps.exif_transpose(im)
-                im.load()
-                array = _to_rgb_array(im)
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: cannot decode image ({err}); the file is corrupt") from None
-    except FileNotFoundError:
-        raise ValueError(f"{path}: image file not found; check the path") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image file (unknown format); replace or remove it") from None
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"{path}: image is too large ({err})") from None
-    except (OSError, SyntaxError, EOFError, MemoryError) as err:
-        raise ValueError(f"{path}: cannot decode image ({err}); the file is truncated or corrupt") from None
-    if not (array.flags.writeable and array.flags.c_contiguous):
-        array = np.array(array, order="C")  # a writable copy, safe for torch.from_numpy
-    return array
-
-
-def _image_header(path: Path) -> tuple[int, int]:
-    """(H, W) from the image header without decoding pixels; ValueError when unreadable."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_pixels(im.size, path)
-                w, h = im.size
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: cannot read image header ({err})") from None
-    except FileNotFoundError:
-        raise ValueError(f"{path}: image file not found") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image file (unknown format)") from None
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"{path}: image is too large ({err})") from None
-    except (OSError, SyntaxError, EOFError) as err:
-        raise ValueError(f"{path}: cannot read image header ({err})") from None
-    return h, w
 
 
 def read_landmarks(path: PathLike, expected: Optional[int] = None) -> np.ndarray:
@@ -351,7 +242,7 @@ class FolderSplit:
                 )
                 continue
             try:
-                sizes.append(_image_header(image_path))
+                sizes.append(image_size(image_path))
             except ValueError as err:
                 self.skipped.append((str(image_path), _reason(err, image_path)))
                 continue
