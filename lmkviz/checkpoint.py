@@ -263,7 +263,7 @@ def load_for_inference(path: PathLike, device: Union[str, torch.device] = "cpu")
     """Load, validate and rebuild a checkpoint for inference."""
     real = resolve(path)
     label = display_path(real)
-    data = load(real)
+    data = load(path)  # the name as given: a missing shipped name lists the shipped ones
     codec = codec_of(data, label)
     net = build_model(data, label, device)
     k = int(data["model"]["num_points"])  # checked by build_model
