@@ -343,6 +343,9 @@ def test_a_symlink_loop_is_skipped_with_a_reason(make_lapa_folder):
     assert report["splits"]["train"] == 2
     assert {os.path.basename(s["file"]) for s in report["skipped"]} == {"loop.jpg", "self.txt"}
     assert [d.splits["train"] for d in discover_datasets(extra_dirs=[data.root]) if d.path == data.root] == [2]
+    from lmkviz.data import open_split
+
+    assert len(open_split(str(data.root), "train", warn=False)) == 2  # what training opens
 
 
 def test_symlinks_leaving_the_dataset_are_not_followed_nor_quoted(tmp_path, make_lapa_folder):

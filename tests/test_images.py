@@ -127,3 +127,22 @@ def test_non_utf8_file_names_give_printable_messages(tmp_path):
     message = str(err.value)
     message.encode("utf-8")  # no lone surrogates: printable and serialisable anywhere
     assert "caf\\xe9.jpg" in message
+
+
+def test_cli_predict_prints_non_utf8_file_names_under_a_strict_utf8_stdout(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import make_checkpoint
+
+    checkpoint = make_checkpoint(tmp_path / "tiny.pt")
+    face = os.path.join(os.fsencode(tmp_path), b"caf\xe9.png")
+    with open(face, "wb") as f:
+        f.write(png_bytes(np.full((64, 64, 3), 128, np.uint8)))
+    result = subprocess.run([sys.executable, "-m", "lmkviz", "predict", "--checkpoint", str(checkpoint),
+                             os.fsdecode(face)], capture_output=True, timeout=300,
+                            env=dict(os.environ, PYTHONIOENCODING="utf-8:strict"),
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    stdout, stderr = result.stdout.decode("utf-8"), result.stderr.decode("utf-8")
+    assert result.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "caf\\xe9.png: whole image; 68 landmarks" in stdout
