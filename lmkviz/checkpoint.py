@@ -17,14 +17,21 @@ A checkpoint is a plain dict saved with ``torch.save`` and loaded with
     }
 
 ``"default"`` names the checkpoint shipped in the project's ``checkpoints/``
-folder (:data:`DEFAULT_CHECKPOINT`).
+folder (:data:`DEFAULT_CHECKPOINT`); any other shipped ``checkpoints/NAME.pt`` is
+found by its ``NAME`` the same way (see :mod:`lmkviz.paths`).
+
+Files that are not lmkviz checkpoints are refused with lmkviz's own message naming
+the file; in particular a pickle that holds code or arbitrary Python objects is
+never loaded, and the message does not pass on advice to lift that restriction.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
-import tempfile
+import pickle
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -32,12 +39,12 @@ from typing import Any, Optional, Union
 import torch
 from torch import nn
 
+from lmkviz import paths
 from lmkviz.encoding import HeatmapCodec
+from lmkviz.paths import DEFAULT_CHECKPOINT, display_path  # noqa: F401  (DEFAULT_CHECKPOINT: re-exported)
 
 FORMAT = "lmkviz-checkpoint"
 VERSION = 1
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "default.pt"
 
 PathLike = Union[str, os.PathLike]
 
@@ -46,23 +53,28 @@ class CheckpointError(ValueError):
     """A file that is not a usable lmkviz checkpoint (the message says why)."""
 
 
-_UMASK = os.umask(0o022)  # read the process umask once (at import, before any threads) ...
-os.umask(_UMASK)  # ... and put it back
-
-
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a reader (or a kill) never sees half a file.
 
-    The bytes go to a temporary file in the same folder, are flushed to disk and
-    then renamed over ``path`` (``os.replace`` is atomic on POSIX and Windows).
-    The file gets the usual permissions (0666 minus the umask), not the private
-    0600 of a temporary file.
+    The bytes go to a temporary file ``.NAME.<random>.tmp`` in the same folder, are
+    flushed to disk and renamed over ``path`` (``os.replace`` is atomic on POSIX and
+    Windows); then the folder itself is flushed (POSIX), so that the new name survives a
+    power cut too. The file gets the usual permissions (0666 minus the current umask,
+    applied by the operating system), not the private 0600 of ``tempfile``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -74,6 +86,21 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder's entries to disk (POSIX; a no-op on Windows, which cannot open folders)."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as err:  # some file systems cannot sync a folder; the rename is done anyway
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
 
 
 def save(checkpoint: dict, path: PathLike) -> None:
@@ -84,10 +111,28 @@ def save(checkpoint: dict, path: PathLike) -> None:
 
 
 def resolve(path: PathLike) -> Path:
-    """``"default"`` -> the shipped checkpoint; anything else -> ``Path(path)``."""
-    if str(path) == "default":
-        return DEFAULT_CHECKPOINT
+    """A shipped checkpoint's name (``"default"``, or ``NAME`` for ``checkpoints/NAME.pt``)
+    -> its file; anything else -> ``Path(path)``."""
+    if isinstance(path, str) and not path.endswith(".pt"):
+        shipped = paths.shipped_checkpoint(path)
+        if shipped is not None:
+            return shipped
+        if path == "default":
+            return paths.DEFAULT_CHECKPOINT  # missing: the message says where it should be
     return Path(path)
+
+
+def _names_code(torch_message: str) -> bool:
+    """True when torch's weights-only unpickler stopped at a global (a function or class
+    to import) or a call, rather than at bytes that are no pickle at all."""
+    return any(word in torch_message for word in ("GLOBAL", "reduce", "REDUCE", "BUILD"))
+
+
+_REFUSED = (
+    "refusing to load: the file holds Python code or objects that lmkviz will not load, because "
+    "loading them could run arbitrary code on this machine. An lmkviz checkpoint holds only "
+    "tensors, numbers and text: use a checkpoint written by `lmkviz train`, or --checkpoint default"
+)
 
 
 def load(
@@ -104,29 +149,32 @@ def load(
     missing, empty, corrupt or truncated file, a non-checkpoint, a checkpoint of
     another format version, or a mismatch.
     """
+    given = path
     path = resolve(path)
+    label = display_path(path)
     if not path.exists():
-        hint = " (the shipped default checkpoint is missing from checkpoints/)" if path == DEFAULT_CHECKPOINT else ""
-        raise CheckpointError(f"{path}: no such checkpoint file{hint}")
+        if path == paths.DEFAULT_CHECKPOINT:
+            hint = " (the shipped default checkpoint is missing from checkpoints/)"
+        elif isinstance(given, str) and os.sep not in given and "/" not in given:
+            hint = f" (shipped: {', '.join(paths.shipped_checkpoints()) or 'none'})"
+        else:
+            hint = ""
+        raise CheckpointError(f"{label}: no such checkpoint file{hint}")
     if path.is_dir():
-        raise CheckpointError(f"{path}: is a folder; give a .pt checkpoint file (e.g. best.pt in a run folder)")
+        raise CheckpointError(f"{label}: is a folder; give a .pt checkpoint file (e.g. best.pt in a run folder)")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty; it is not a checkpoint")
+        raise CheckpointError(f"{label}: the file is empty; it is not a checkpoint")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # garbage makes the unpickler raise almost anything
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        unsafe = [line for line in lines if "Unsupported global" in line]
-        if unsafe:
-            raise CheckpointError(
-                f"{path}: refusing to load: the file contains pickled Python objects, which "
-                f"weights_only loading does not allow ({unsafe[0][:160]}); it is not an lmkviz checkpoint"
-            ) from None
-        first = lines[0] if lines else type(err).__name__
-        raise CheckpointError(
-            f"{path}: cannot be read as a checkpoint (corrupt, truncated or not a torch file): {first[:200]}"
-        ) from None
-    return validate(data, path, model=model, num_points=num_points)
+    except pickle.UnpicklingError as err:
+        if _names_code(str(err)):  # the restricted unpickler met a function, class or reduce call
+            raise CheckpointError(f"{label}: {_REFUSED}") from None
+        raise CheckpointError(f"{label}: cannot be read as a checkpoint (corrupt, truncated or not a torch "
+                              "file)") from None
+    except Exception as err:  # garbage makes the reader raise almost anything; torch's text is not passed on
+        raise CheckpointError(f"{label}: cannot be read as a checkpoint (corrupt, truncated or not a torch "
+                              f"file; {type(err).__name__})") from None
+    return validate(data, label, model=model, num_points=num_points)
 
 
 def validate(data: Any, path: PathLike = "checkpoint", *, model: Optional[str] = None,
@@ -179,9 +227,18 @@ def build_model(data: dict, path: PathLike = "checkpoint", device: Union[str, to
     return net.to(device).eval()
 
 
-def codec_of(data: dict) -> HeatmapCodec:
-    """The :class:`HeatmapCodec` a checkpoint was trained with."""
-    return HeatmapCodec.from_dict(data["codec"])
+def codec_of(data: dict, path: PathLike = "checkpoint") -> HeatmapCodec:
+    """The :class:`HeatmapCodec` a checkpoint was trained with; :class:`CheckpointError`
+    naming ``path`` when the codec entry is not a valid codec."""
+    try:
+        return HeatmapCodec.from_dict(dict(data["codec"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{path}: checkpoint's codec entry is not a valid codec ({_short(err)})") from None
+
+
+def _short(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return (text[:200] + "...") if len(text) > 200 else (text or type(err).__name__)
 
 
 @dataclass
@@ -205,20 +262,24 @@ class LoadedCheckpoint:
 def load_for_inference(path: PathLike, device: Union[str, torch.device] = "cpu") -> LoadedCheckpoint:
     """Load, validate and rebuild a checkpoint for inference."""
     real = resolve(path)
-    data = load(real)
-    net = build_model(data, real, device)
-    scheme = data["scheme"]
-    k = int(data["model"]["num_points"])
-    return LoadedCheckpoint(
-        path=real,
-        model=net,
-        codec=codec_of(data),
-        scheme_name=str(scheme.get("name", f"points{k}")),
-        num_points=int(scheme.get("num_points", k)),
-        indices=[int(i) for i in scheme.get("indices", range(k))],
-        summary=dict(data.get("summary", {})),
-        config=dict(data.get("config", {})),
-    )
+    label = display_path(real)
+    data = load(path)  # the name as given: a missing shipped name lists the shipped ones
+    codec = codec_of(data, label)
+    net = build_model(data, label, device)
+    k = int(data["model"]["num_points"])  # checked by build_model
+    try:
+        scheme = dict(data["scheme"])
+        scheme_name = str(scheme.get("name", f"points{k}"))
+        num_points = int(scheme.get("num_points", k))
+        indices = [int(i) for i in scheme.get("indices", range(k))]
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{label}: checkpoint's scheme entry is invalid ({_short(err)})") from None
+    try:
+        summary, config = dict(data.get("summary", {})), dict(data.get("config", {}))
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{label}: checkpoint's summary or config entry is not a dict ({_short(err)})") from None
+    return LoadedCheckpoint(path=real, model=net, codec=codec, scheme_name=scheme_name, num_points=num_points,
+                            indices=indices, summary=summary, config=config)
 
 
 def export(src: PathLike, dst: PathLike, half: bool = True) -> dict:

@@ -418,6 +418,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from lmkviz.checkpoint import CheckpointError
     from lmkviz.inference import Predictor, predict_files
+    from lmkviz.paths import display_path
 
     try:
         predictor = Predictor(args.checkpoint, device=args.device, flip_test=args.flip)
@@ -429,13 +430,14 @@ def _predict(args: argparse.Namespace) -> int:
     failed = 0
     out = []
     for path, pred, error, loaded in results:
+        path = display_path(path)  # a file name that is not UTF-8 still prints
         if error:
             failed += 1
             if not args.json:
                 _error(error)
-            out.append({"image": str(path), "error": error})
+            out.append({"image": path, "error": error})
             continue
-        entry = {"image": str(path), "size": list(loaded.original_size[::-1]), **pred.to_dict()}
+        entry = {"image": path, "size": list(loaded.original_size[::-1]), **pred.to_dict()}
         out.append(entry)
         if not args.json:
             for note in pred.notes:

@@ -16,31 +16,24 @@ Steps of :meth:`Predictor.predict`:
    image: ``x_img = crop_left + x_input * crop_side / input_size`` (continuous
    pixel convention, no half-pixel offsets).
 
-:func:`load_image` reads uploads robustly: EXIF orientation, grey / RGBA /
-16-bit images, huge images (downscaled, and said so), clear errors otherwise.
+:func:`load_image` (from :mod:`lmkviz.images`, re-exported here) reads uploads robustly:
+EXIF orientation, grey / RGBA / 16-bit images, huge images (downscaled, and said so),
+decompression bombs refused, clear errors otherwise.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lmkviz import checkpoint as ckpt
 from lmkviz.decoding import DECODERS, flip_heatmaps
-
-MAX_SIDE = 2048
-"""Longer side above which uploads are downscaled before anything else."""
-
-MAX_PIXELS = 250_000_000
-"""Images with more pixels than this are refused (decompression-bomb guard)."""
+from lmkviz.images import MAX_SIDE, LoadedImage, load_image  # noqa: F401  (re-exported: the loader lives in lmkviz.images)
 
 CROP_MARGIN = 1.7
 """Crop side / landmark-box side, as in the training data (face68)."""
@@ -50,111 +43,6 @@ CROP_MARGIN = 1.7
 # the landmark box's longer side and its centre sits 0.165 of that side higher.
 HAAR_BOX_SCALE = 1.13
 HAAR_CENTRE_SHIFT = (-0.011, -0.165)
-
-
-# ----------------------------------------------------------------------------- images
-
-@dataclass
-class LoadedImage:
-    """An image ready for the network: (H, W, 3) uint8 RGB plus what was done to it."""
-
-    array: np.ndarray
-    original_size: tuple[int, int]  # (H, W) before any downscaling
-    scale: float = 1.0  # array pixels per original pixel
-    notes: list[str] = field(default_factory=list)
-
-
-def _to_rgb(im: Image.Image) -> np.ndarray:
-    from lmkviz.data.folder import _to_rgb_array
-
-    return _to_rgb_array(im)
-
-
-def load_image(source, max_side: int = MAX_SIDE, name: Optional[str] = None) -> LoadedImage:
-    """Read an uploaded or local image robustly.
-
-    source: a path, bytes, a binary file-like object, a PIL image or an
-        (H, W[, C]) numpy array. name: used in error messages.
-
-    EXIF orientation is applied (phone photos); grey, palette, RGBA (over white)
-    and 16-bit images become 8-bit RGB; images with a side above ``max_side``
-    are downscaled (``notes`` says so). Raises ValueError with a plain message
-    for non-images, corrupt or truncated files and absurdly large images.
-    """
-    label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "the image")
-    if isinstance(source, np.ndarray):
-        arr = source
-        if arr.ndim == 2:
-            arr = np.repeat(arr[..., None], 3, axis=2)
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-            raise ValueError(f"{label}: expected an (H, W, 3) RGB array, got shape {arr.shape}")
-        if arr.dtype != np.uint8:
-            if arr.dtype == np.uint16:
-                arr = (arr.astype(np.float32) * (255.0 / 65535.0)).round().astype(np.uint8)
-            elif np.issubdtype(arr.dtype, np.floating):
-                arr = (np.clip(arr, 0, 1) * 255).round().astype(np.uint8)
-            else:
-                raise ValueError(f"{label}: unsupported array dtype {arr.dtype}")
-        im = Image.fromarray(np.ascontiguousarray(arr[..., :3]))
-    elif isinstance(source, Image.Image):
-        im = source
-    else:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            if len(source) == 0:
-                raise ValueError(f"{label}: the file is empty")
-            source = io.BytesIO(bytes(source))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                im = Image.open(source)
-                im.size  # noqa: B018  (header read)
-        except FileNotFoundError:
-            raise ValueError(f"{label}: file not found") from None
-        except UnidentifiedImageError:
-            raise ValueError(f"{label}: not an image (unknown format); upload a JPEG, PNG or WebP photo") from None
-        except (OSError, SyntaxError, ValueError) as err:
-            raise ValueError(f"{label}: cannot read the image ({err})") from None
-    w, h = im.size
-    if w * h > MAX_PIXELS:
-        raise ValueError(f"{label}: {w}x{h} is too large ({w * h / 1e6:.0f} megapixels; the limit is "
-                         f"{MAX_PIXELS / 1e6:.0f}); downscale it first")
-    if w == 0 or h == 0:
-        raise ValueError(f"{label}: the image is empty ({w}x{h})")
-    notes: list[str] = []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            if max(w, h) > max_side and im.format == "JPEG":
-                im.draft("RGB", (max_side, max_side))  # decode at reduced size: fast, little memory
-            orientation = _exif_orientation(im)
-            oriented = ImageOps.exif_transpose(im) if orientation != 1 else im
-            if orientation != 1:
-                notes.append("rotated according to the photo's EXIF orientation")
-            oriented.load()
-            array_im = oriented
-            ow, oh = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-            if max(array_im.size) > max_side:
-                factor = max_side / max(array_im.size)
-                new = (max(1, round(array_im.size[0] * factor)), max(1, round(array_im.size[1] * factor)))
-                array_im = array_im.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            arr = _to_rgb(array_im)
-    except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise ValueError(f"{label}: the image is corrupt or truncated ({err})") from None
-    scale = arr.shape[1] / ow
-    if scale < 0.999:
-        notes.append(f"downscaled from {ow}x{oh} to {arr.shape[1]}x{arr.shape[0]} px")
-    if im.mode not in ("RGB", "P") or "transparency" in im.info:
-        notes.append(f"converted from {im.mode} to 8-bit RGB")
-    return LoadedImage(array=np.ascontiguousarray(arr), original_size=(oh, ow), scale=scale, notes=notes)
-
-
-def _exif_orientation(im: Image.Image) -> int:
-    """The EXIF orientation tag (1 = upright; also when absent, out of range or malformed)."""
-    try:
-        orientation = int(im.getexif().get(0x0112, 1) or 1)
-    except Exception:  # malformed EXIF: treat as upright
-        return 1
-    return orientation if 1 <= orientation <= 8 else 1
 
 
 # ----------------------------------------------------------------------------- faces

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import torch
@@ -29,3 +31,14 @@ def make_checkpoint(path: Path, model: str = "hrnet18_small", input_size: int = 
     codec = make_codec(config, net.stride)
     ckpt.save(checkpoint_payload(net, config, {}, codec, IBUG68, indices, {"epoch": 0}), path)
     return path
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` RGB pixels but holds none: a decompression
+    bomb's header (a real one compresses 20000 x 20000 zeros into a few hundred KB)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")

@@ -128,6 +128,34 @@ def test_get_data_adds_a_checked_folder_and_reports_skipped_files(lapa, make_lap
     assert any("does not exist" in e.value for e in at.error)
 
 
+def test_get_data_survives_link_loops_and_non_utf8_names(lapa, make_lapa_folder):
+    import os
+
+    odd = make_lapa_folder("odd", n_per_split=2, size=48, bad_files=False)
+    train = odd.root / "train"
+    os.symlink("loop.jpg", train / "images" / "loop.jpg")  # ln -s loop.jpg images/loop.jpg
+    (train / "landmarks" / "loop.txt").write_text("1\n1 2\n")
+    images, landmarks = os.fsencode(train / "images"), os.fsencode(train / "landmarks")
+    image = next((train / "images").glob("train_001.*")).read_bytes()
+    for name in (b"caf\xe9.jpg", b"na\xefve.jpg"):  # file names that are not UTF-8
+        with open(os.path.join(images, name), "wb") as f:
+            f.write(image)
+    with open(os.path.join(landmarks, b"caf\xe9.txt"), "wb") as f:
+        f.write((train / "landmarks" / "train_001.txt").read_bytes())
+    at = browser()
+    at.session_state["ds_tab"] = "Get data"
+    at.run()
+    for _ in range(2):  # the table is drawn again on every rerun
+        at.text_input(key="ds_add_path").input(str(odd.root))
+        at.button(key="FormSubmitter:ds_add_form-Check folder").click().run()
+        assert not at.exception, at.exception
+        table = at.dataframe[0].value
+        rows = dict(zip(table["file"], table["reason"]))
+        assert "symbolic link loop" in rows["train/images/loop.jpg"]
+        assert "missing landmark file" in rows["train/images/na\\xefve.jpg"]
+        assert any("odd" in s.value and "7 faces" in s.value for s in at.success)  # 3 + 2 + 2
+
+
 def test_download_runs_in_the_background_and_shows_its_error(lapa, monkeypatch):
     from lmkviz.data import download
 

@@ -133,6 +133,15 @@ def test_bad_files_get_a_plain_message(env):
     assert "corrupt or truncated" in texts(at.error) or "cannot read" in texts(at.error)
 
 
+def test_a_decompression_bomb_gets_a_plain_message(env):
+    from tests.helpers import png_header_only
+
+    at = open_page(PAGE)
+    upload(at, "bomb.png", png_header_only(20000, 20000), "image/png")  # no exception (was PIL's DecompressionBombError)
+    assert "bomb.png: too large" in texts(at.error)
+    assert not at.get("plotly_chart")
+
+
 def test_grey_rgba_rotated_and_huge_images_are_handled_and_said(checkpoint):
     at = open_page(PAGE)
     grey = face()[..., 0]

@@ -113,3 +113,125 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     ckpt.atomic_write_bytes(tmp_path / "x.bin", b"56")
     assert (tmp_path / "x.bin").read_bytes() == b"56"
     assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]
+
+
+# ----------------------------------------------------------------- refused files: lmkviz's own words
+
+
+class RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+class SomeObject:
+    pass
+
+
+UNSAFE_ADVICE = ("weights_only", "add_safe_globals", "False", "trust")
+
+
+@pytest.mark.parametrize("payload", [RunsCode(), SomeObject(), eval], ids=["os.system", "custom class", "eval"])
+def test_a_pickle_with_code_is_refused_in_lmkvizs_own_words(tmp_path, payload):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": ckpt.FORMAT, "version": ckpt.VERSION, "payload": payload}, path)
+    with pytest.raises(ckpt.CheckpointError) as err:
+        ckpt.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: refusing to load")
+    assert "will not load" in message and "arbitrary code" in message
+    for phrase in UNSAFE_ADVICE:  # torch's text suggests turning the safety check off
+        assert phrase not in message, phrase
+
+
+@pytest.mark.parametrize("content", [b"hello, I am text\n", b"PK\x03\x04garbage", b"\x80\x02}q\x00."])
+def test_unreadable_files_name_the_file_and_pass_on_no_torch_text(tmp_path, content):
+    path = tmp_path / "notes.pt"
+    path.write_bytes(content)
+    with pytest.raises(ckpt.CheckpointError) as err:
+        ckpt.load(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: ") and ("cannot be read" in message or "not an lmkviz" in message)
+    assert not any(phrase in message for phrase in UNSAFE_ADVICE)
+
+
+@pytest.mark.parametrize("entry,value", [
+    ("codec", {"image_size": [64, 64], "heatmap_size": [16, 16], "encoding": "gaussian", "sigma": 2.0,
+               "bogus": 1}),
+    ("codec", {"image_size": "large"}),
+    ("codec", [1, 2, 3]),
+    ("scheme", {"name": "ibug68", "indices": ["a"]}),
+    ("model", {"name": "hrnet18_small", "num_points": "many"}),
+])
+def test_bogus_entries_give_a_checkpoint_error_naming_the_file(tmp_path, entry, value):
+    path = make_checkpoint(tmp_path / "a.pt")
+    data = torch.load(path, weights_only=True)
+    data[entry] = value
+    torch.save(data, tmp_path / "bogus.pt")
+    with pytest.raises(ckpt.CheckpointError) as err:
+        ckpt.load_for_inference(tmp_path / "bogus.pt")
+    assert str(err.value).startswith(f"{tmp_path / 'bogus.pt'}: ") and entry in str(err.value)
+
+
+# ----------------------------------------------------------------- atomic writes
+
+
+def test_atomic_write_follows_the_umask_of_the_moment(tmp_path):
+    import os
+
+    old = os.umask(0o027)  # changed after lmkviz.checkpoint was imported
+    try:
+        ckpt.atomic_write_bytes(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o640
+
+
+def test_atomic_write_syncs_the_folder_after_the_rename(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append("replace")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    ckpt.atomic_write_bytes(tmp_path / "x.bin", b"data")
+    assert events == ["fsync file", "replace", "fsync dir"]  # the new name itself reaches the disk
+
+
+def test_atomic_write_temp_files_keep_their_name_pattern(tmp_path, monkeypatch):
+    import os
+
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (seen.append(os.path.basename(src)), real_replace(src, dst)))
+    ckpt.atomic_write_bytes(tmp_path / "last.pt", b"1")
+    (name,) = seen
+    assert name.startswith(".last.pt.") and name.endswith(".tmp")  # what a clean-up of orphans looks for
+
+
+# ----------------------------------------------------------------- shipped checkpoints by name
+
+
+def test_shipped_checkpoints_are_found_by_name(tmp_path, monkeypatch):
+    from lmkviz import paths
+
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    make_checkpoint(shipped / "second.pt")
+    monkeypatch.setattr(paths, "CHECKPOINT_DIRS", (tmp_path / "not_installed", shipped))
+    assert ckpt.resolve("second") == shipped / "second.pt"
+    assert ckpt.load_for_inference("second").num_points == 68
+    assert ckpt.resolve(tmp_path / "elsewhere.pt") == tmp_path / "elsewhere.pt"  # a path stays a path
+    with pytest.raises(ckpt.CheckpointError, match="nope: no such checkpoint file.*shipped: second"):
+        ckpt.load("nope")

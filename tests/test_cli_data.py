@@ -72,7 +72,7 @@ def test_data_list(make_lapa_folder, monkeypatch, tmp_path, capsys):
 def test_data_list_without_datasets_says_what_to_do(monkeypatch, tmp_path, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LMKVIZ_DATA", raising=False)
-    monkeypatch.setattr("lmkviz.data.folder._PROJECT_DATA", tmp_path / "none")
+    monkeypatch.setattr("lmkviz.paths.PROJECT_DATA", tmp_path / "none")
     assert cli.main(["data", "list"]) == 0
     assert "No datasets found" in capsys.readouterr().out
 
@@ -131,3 +131,20 @@ def test_check_shared_face68(shared_datasets, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["splits"] == {"train": 1056, "val": 100, "test": 51}
     assert report["points"] == 68 and report["skipped"] == []
+
+
+def test_data_check_survives_odd_names_and_links_under_a_strict_utf8_stdout(make_lapa_folder):
+    data = make_lapa_folder(n_per_split=1, bad_files=False)
+    train = data.root / "train"
+    os.symlink("loop.jpg", train / "images" / "loop.jpg")
+    (train / "landmarks" / "loop.txt").write_text("1\n1 2\n")
+    with open(os.path.join(os.fsencode(train / "images"), b"caf\xe9.jpg"), "wb") as f:
+        f.write(b"not an image")
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict")
+    for extra in ([], ["--json"]):
+        result = subprocess.run([sys.executable, "-m", "lmkviz", "data", "check", str(data.root), *extra],
+                                cwd=REPO_ROOT, capture_output=True, env=env, timeout=120)
+        stdout, stderr = result.stdout.decode("utf-8"), result.stderr.decode("utf-8")
+        assert result.returncode == 0 and "Traceback" not in stderr, stderr
+        assert "caf\\xe9.jpg" in (stdout if not extra else json.loads(stdout)["skipped"][0]["file"])
+        assert "symbolic link loop" in stdout

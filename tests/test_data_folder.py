@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lmkviz.data import folder
+from lmkviz import paths
 from lmkviz.data.folder import (
     FolderSplit,
     Sample,
@@ -130,7 +130,9 @@ def test_read_image_corrupt_files_raise_value_error_naming_the_file(tmp_path):
 
 def test_read_image_size_guard(tmp_path, monkeypatch):
     path = _save(tmp_path, np.zeros((20, 30, 3), np.uint8), "big.png")
-    monkeypatch.setattr(folder, "MAX_IMAGE_PIXELS", 500)
+    from lmkviz import images
+
+    monkeypatch.setattr(images, "MAX_PIXELS", 500)
     with pytest.raises(ValueError, match="big.png.*above the limit"):
         read_image(path)
 
@@ -272,7 +274,7 @@ def test_discover_datasets_in_env_folders(tmp_path, make_lapa_folder, monkeypatc
     make_lapa_folder("collection/deeper/gamma", bad_files=False)  # two levels down: not searched
     (b.root / "train" / "images" / "orphan.jpg").write_bytes(b"")  # no landmark file: not counted
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(folder, "_PROJECT_DATA", tmp_path / "no_project_data")
+    monkeypatch.setattr(paths, "PROJECT_DATA", tmp_path / "no_project_data")
     monkeypatch.setenv("LMKVIZ_DATA", os.pathsep.join([str(tmp_path / "collection"), str(a.root), ""]))
     found = discover_datasets()
     assert [d.name for d in found] == ["alpha", "beta"]  # alpha found twice, listed once
@@ -287,7 +289,7 @@ def test_discover_datasets_in_local_data_folder(tmp_path, make_lapa_folder, monk
     make_lapa_folder("data/LaPa", num_points=7, n_per_split=1, bad_files=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LMKVIZ_DATA", raising=False)
-    monkeypatch.setattr(folder, "_PROJECT_DATA", tmp_path / "data")  # same folder: deduplicated
+    monkeypatch.setattr(paths, "PROJECT_DATA", tmp_path / "data")  # same folder: deduplicated
     found = discover_datasets(extra_dirs=[tmp_path / "nothing_here"])
     assert [(d.name, d.num_points, d.scheme_name) for d in found] == [("LaPa", 7, "generic7")]
 
@@ -312,3 +314,148 @@ def test_shared_datasets_scan_cleanly(shared_datasets):
     assert ((sample.points >= 0) & (sample.points < 320)).all()
     names = {d.name for d in discover_datasets(extra_dirs=[shared_datasets])}
     assert {"face68", "ytf68"} <= names
+
+
+# ----------------------------------------------------------------- odd files and folders
+
+
+def _copy_pair(split_dir, src: str, dst_image: str, dst_landmarks: str) -> None:
+    """Copy the pair ``src`` of a split as new file names (``str`` or ``bytes``)."""
+    image = next((split_dir / "images").glob(f"{src}.*"))
+    images, landmarks = os.fsencode(split_dir / "images"), os.fsencode(split_dir / "landmarks")
+    with open(os.path.join(images, os.fsencode(dst_image)), "wb") as f:
+        f.write(image.read_bytes())
+    with open(os.path.join(landmarks, os.fsencode(dst_landmarks)), "wb") as f:
+        f.write((split_dir / "landmarks" / f"{src}.txt").read_bytes())
+
+
+def test_a_symlink_loop_is_skipped_with_a_reason(make_lapa_folder):
+    data = make_lapa_folder(n_per_split=2, bad_files=False)
+    train = data.root / "train"
+    os.symlink("loop.jpg", train / "images" / "loop.jpg")  # ln -s loop.jpg images/loop.jpg
+    (train / "landmarks" / "loop.txt").write_bytes((train / "landmarks" / "train_000.txt").read_bytes())
+    os.symlink("self.txt", train / "landmarks" / "self.txt")
+    split = FolderSplit(data.root, "train", warn=False)
+    assert split.names == data.good["train"]
+    reasons = {os.path.basename(f): r for f, r in split.skipped}
+    assert "symbolic link loop" in reasons["loop.jpg"] and "symbolic link loop" in reasons["self.txt"]
+    report = check_dataset(data.root)
+    assert report["splits"]["train"] == 2
+    assert {os.path.basename(s["file"]) for s in report["skipped"]} == {"loop.jpg", "self.txt"}
+    assert [d.splits["train"] for d in discover_datasets(extra_dirs=[data.root]) if d.path == data.root] == [2]
+    from lmkviz.data import open_split
+
+    assert len(open_split(str(data.root), "train", warn=False)) == 2  # what training opens
+
+
+def test_symlinks_leaving_the_dataset_are_not_followed_nor_quoted(tmp_path, make_lapa_folder):
+    data = make_lapa_folder(n_per_split=2, bad_files=False)
+    train = data.root / "train"
+    secret = tmp_path / "secret.txt"  # outside the dataset, e.g. a root-only file
+    secret.write_text("TOPSECRET hunter2 line one\n")
+    outside_image = tmp_path / "outside.png"
+    outside_image.write_bytes(next((train / "images").glob("train_000.*")).read_bytes())
+    _copy_pair(train, "train_000", "leak.jpg", "unused.txt")
+    os.remove(train / "landmarks" / "unused.txt")
+    os.symlink(secret, train / "landmarks" / "leak.txt")
+    _copy_pair(train, "train_001", "unused.jpg", "far.txt")
+    os.remove(train / "images" / "unused.jpg")
+    os.symlink(outside_image, train / "images" / "far.png")
+    # a symlink that stays inside the dataset is an ordinary file
+    os.symlink("train_001.jpg", train / "images" / "alias.jpg")
+    (train / "landmarks" / "alias.txt").write_bytes((train / "landmarks" / "train_001.txt").read_bytes())
+    split = FolderSplit(data.root, "train", warn=False)
+    assert split.names == ["alias"] + data.good["train"]
+    reasons = {os.path.basename(f): r for f, r in split.skipped}
+    assert set(reasons) == {"leak.txt", "far.png"}
+    assert all("outside the dataset folder" in r for r in reasons.values())
+    report = check_dataset(data.root)
+    text = format_check_report(report) + repr(report)
+    assert "TOPSECRET" not in text and "hunter2" not in text
+
+
+def test_a_linked_split_folder_outside_the_dataset_is_not_followed(tmp_path, make_lapa_folder):
+    data = make_lapa_folder("ds", n_per_split=2, bad_files=False)
+    other = make_lapa_folder("elsewhere", n_per_split=2, bad_files=False)
+    images = data.root / "val" / "images"
+    for f in images.iterdir():
+        f.unlink()
+    images.rmdir()
+    os.symlink(other.root / "val" / "images", images)
+    split = FolderSplit(data.root, "val", warn=False)
+    assert len(split) == 0
+    assert [(os.path.basename(f), r) for f, r in split.skipped] == [
+        ("images", "symbolic link to a folder outside the dataset folder; not followed")]  # one line, not one per file
+
+
+def test_skip_reasons_say_what_is_wrong_not_what_the_file_says(make_lapa_folder):
+    data = make_lapa_folder(n_per_split=2, bad_files=False)
+    train = data.root / "train"
+    for name, text in [("count", "SECRETCOUNT\n1 2\n"), ("pair", "2\n1 2\nSECRETPAIR 3 4\n"),
+                       ("num", "2\n1 2\nSECRETNUM 4\n"), ("utf", None)]:
+        _copy_pair(train, "train_000", f"{name}.jpg", f"{name}.txt")
+        path = train / "landmarks" / f"{name}.txt"
+        if text is None:
+            path.write_bytes(b"2\n1 2\n\xffSECRETBYTES 4\n")
+        else:
+            path.write_text(text)
+    split = FolderSplit(data.root, "train", warn=False)
+    reasons = {os.path.basename(f): r for f, r in split.skipped}
+    assert set(reasons) == {"count.txt", "pair.txt", "num.txt", "utf.txt"}
+    assert "line 1 should be the point count" in reasons["count.txt"]
+    assert "line 3 should be two numbers" in reasons["pair.txt"]
+    assert "line 3 is not numeric" in reasons["num.txt"]
+    assert "UTF-8" in reasons["utf.txt"]
+    assert not any("SECRET" in r for r in reasons.values()), reasons
+
+
+def test_non_utf8_file_names_are_read_and_shown_printably(make_lapa_folder):
+    data = make_lapa_folder(n_per_split=2, bad_files=False)
+    train = data.root / "train"
+    _copy_pair(train, "train_000", b"caf\xe9.jpg", b"caf\xe9.txt")  # a usable pair
+    _copy_pair(train, "train_000", b"na\xefve.jpg", b"unused.txt")  # no landmark file: skipped
+    (train / "landmarks" / "unused.txt").unlink()
+    split = FolderSplit(data.root, "train", warn=False)
+    assert split.names == ["caf\\xe9"] + data.good["train"]
+    assert split[0].image.shape == split[1].image.shape  # the file behind the name is read
+    np.testing.assert_array_equal(split[0].points, split[1].points)
+    report = check_dataset(data.root)
+    assert report["splits"]["train"] == 3
+    assert [os.path.basename(s["file"]) for s in report["skipped"]] == ["na\\xefve.jpg"]
+    format_check_report(report).encode("utf-8")  # strict: no lone surrogates left
+    for name in split.names:
+        name.encode("utf-8")
+
+
+def test_landmark_values_must_be_finite_in_float32_and_plausible(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("2\n1e39 5\n3 4\n")  # finite as float64, inf as float32
+    with pytest.raises(ValueError, match="big.txt: line 2 .*coordinate"):
+        read_landmarks(path)
+    path.write_text("2\n1 5\n3 -2e7\n")
+    with pytest.raises(ValueError, match="line 3 .*coordinate"):
+        read_landmarks(path)
+    path.write_text("2\n-12.5 5\n3 400000\n")  # outside a small image, but a plausible pixel value
+    assert np.isfinite(read_landmarks(path)).all()
+
+
+def test_a_utf8_bom_is_accepted(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes(b"\xef\xbb\xbf2\r\n1.5 2\r\n3 4\r\n")  # as Windows Notepad saves it
+    np.testing.assert_array_equal(read_landmarks(path), np.array([[1.5, 2], [3, 4]], np.float32))
+
+
+def test_an_empty_split_says_so_where_it_is_opened_for_training(make_lapa_folder):
+    from lmkviz.data import open_split
+    from lmkviz.training import build_datasets
+    from tests.helpers import tiny_config
+
+    data = make_lapa_folder(n_per_split=2, bad_files=False)
+    for f in (data.root / "val" / "images").iterdir():
+        f.unlink()  # val: landmark files only
+    assert check_dataset(data.root)["splits"]["val"] == 0  # the check reports it ...
+    with pytest.raises(ValueError, match=r"split 'val' of .* is empty.*lmkviz data check"):
+        open_split(str(data.root), "val")  # ... opening it for use is an error
+    with pytest.raises(ValueError, match="split 'val' of .* is empty"):
+        build_datasets(tiny_config(data=(str(data.root),)))  # was IndexError
+    assert len(open_split(str(data.root), "train")) == 2

@@ -84,9 +84,9 @@ def test_bad_uploads_are_clear_errors(data, phrase):
 
 
 def test_absurd_sizes_are_refused(monkeypatch):
-    import lmkviz.inference as inf
+    from lmkviz import images
 
-    monkeypatch.setattr(inf, "MAX_PIXELS", 100)
+    monkeypatch.setattr(images, "MAX_PIXELS", 100)
     with pytest.raises(ValueError, match="too large"):
         load_image(png_bytes(np.zeros((20, 20, 3), np.uint8)))
 

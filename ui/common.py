@@ -18,10 +18,12 @@ from typing import Optional
 import numpy as np
 import streamlit as st
 
+from lmkviz import paths
+
 APP_TITLE = "lmkviz"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the app's folder (app.py, pages/), not lmkviz's
 SYNTHETIC = "synthetic"
-DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "default.pt"
+DEFAULT_CHECKPOINT = paths.DEFAULT_CHECKPOINT  # the shipped model (one definition: lmkviz.paths)
 
 PAGES = (
     ("app.py", "Home", ":material/home:"),

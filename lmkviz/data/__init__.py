@@ -23,7 +23,6 @@ from typing import Any
 
 from lmkviz.data.folder import (
     IMAGE_EXTENSIONS,
-    MAX_IMAGE_PIXELS,
     SPLITS,
     DatasetInfo,
     FolderSplit,
@@ -69,7 +68,6 @@ __all__ = [
     "parse_subset",
     "scheme_for",
     "IMAGE_EXTENSIONS",
-    "MAX_IMAGE_PIXELS",
     "SPLITS",
     "DatasetInfo",
     "FolderSplit",

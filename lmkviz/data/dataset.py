@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lmkviz.data.folder import FolderSplit, discover_datasets
+from lmkviz.paths import display_path
 
 __all__ = ["Transform", "to_tensors", "LandmarkDataset", "open_split"]
 
@@ -127,7 +128,9 @@ def open_split(dataset: Union[str, os.PathLike], split: str = "train", **kwargs:
     dataset: a LaPa-layout folder; the name of a dataset found by
         :func:`~lmkviz.data.folder.discover_datasets` (e.g. "face68"); or "synthetic"
         for generated faces (``kwargs`` go to ``SyntheticSplit``: n, size, seed).
-    Raises ValueError when the dataset cannot be found.
+    Raises ValueError when the dataset cannot be found or the split holds no usable
+    sample ("split 'val' of face68 is empty ..."), so that training and evaluation
+    stop with that message instead of failing later.
     """
     if isinstance(dataset, str) and dataset == "synthetic":
         try:
@@ -137,13 +140,23 @@ def open_split(dataset: Union[str, os.PathLike], split: str = "train", **kwargs:
         return SyntheticSplit(split=split, **kwargs)
     path = Path(dataset)
     if path.is_dir():
-        return FolderSplit(path, split, **kwargs)
+        return _non_empty(FolderSplit(path, split, **kwargs))
     if isinstance(dataset, str) and os.sep not in dataset and "/" not in dataset:
         for info in discover_datasets():
             if info.name == dataset:
-                return FolderSplit(info.path, split, **kwargs)
+                return _non_empty(FolderSplit(info.path, split, **kwargs))
     known = ", ".join(["synthetic"] + [d.name for d in discover_datasets()])
     raise ValueError(
         f"dataset {str(dataset)!r} not found: give a folder in the LaPa layout or one of: {known} "
         "(set LMKVIZ_DATA to add folders)"
     )
+
+
+def _non_empty(reader: FolderSplit) -> FolderSplit:
+    """``reader``, or a ValueError saying that its split holds no usable sample."""
+    if len(reader) == 0:
+        root = display_path(reader.root)
+        skipped = f"; {len(reader.skipped)} file(s) were skipped" if reader.skipped else ""
+        raise ValueError(f"split {reader.split!r} of {root} is empty: no usable image with a landmark file"
+                         f"{skipped}; run `python -m lmkviz data check {root}` to see why")
+    return reader

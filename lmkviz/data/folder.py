@@ -7,7 +7,18 @@ Layout (any number of points per face; a ``labels/`` folder, if present, is igno
 
 Landmarks are continuous pixel coordinates of the stored image (pixel ``j`` spans
 ``[j, j + 1)``, see :mod:`lmkviz`) and are used as given. Images are read without
-EXIF rotation because the annotations refer to the stored pixels.
+EXIF rotation because the annotations refer to the stored pixels (by
+:mod:`lmkviz.images`: one pixel limit, one wording of errors).
+
+Scanning is robust to what a folder on disk can hold: symbolic-link loops, broken
+links, file names that are not UTF-8, byte-order marks, absurd numbers. Each unusable
+file is skipped with a reason that says what is wrong, never what the file contains.
+Symbolic links are followed only while they stay inside the dataset folder: a link
+(or a linked ``images/`` or ``landmarks/`` folder) leading outside it is skipped, so
+that adding a folder cannot expose other files the server can read.
+
+File names are reported with :func:`lmkviz.paths.display_path` (bytes that are not
+UTF-8 shown as ``\\xNN``), so names and reasons print and serialise anywhere.
 
 Point the explorer at more datasets with the environment variable ``LMKVIZ_DATA``
 (folders separated by ``os.pathsep``), e.g. ``LMKVIZ_DATA=../shared/datasets``.
@@ -15,7 +26,9 @@ Point the explorer at more datasets with the environment variable ``LMKVIZ_DATA`
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,14 +36,15 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lmkviz import paths
 from lmkviz.data.schemes import scheme_for
+from lmkviz.images import image_size, read_image
+from lmkviz.paths import display_path
 
 __all__ = [
     "SPLITS",
     "IMAGE_EXTENSIONS",
-    "MAX_IMAGE_PIXELS",
     "Sample",
     "read_image",
     "read_landmarks",
@@ -50,13 +64,12 @@ SPLITS = ("train", "val", "test")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 """Image file suffixes read from ``images/`` (case-insensitive)."""
 
-MAX_IMAGE_PIXELS = 50_000_000
-"""Images with more pixels (width x height) are refused: a guard against decompression bombs."""
-
 ENV_VAR = "LMKVIZ_DATA"
 """Environment variable: extra folders (``os.pathsep``-separated) searched for datasets."""
 
-_PROJECT_DATA = Path(__file__).resolve().parents[2] / "data"
+MAX_COORDINATE = 1_000_000.0
+"""Landmark coordinates beyond +-this many pixels are refused as absurd (no image lmkviz
+reads is that large; a value like 1e39 would even become infinity in float32)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,164 +89,90 @@ class Sample:
 # --------------------------------------------------------------------------- files
 
 
-def _check_pixels(size: tuple[int, int], path: PathLike) -> None:
-    w, h = size
-    if w <= 0 or h <= 0:
-        raise ValueError(f"{path}: image has an empty size {w}x{h}")
-    if w * h > MAX_IMAGE_PIXELS:
-        raise ValueError(
-            f"{path}: image is {w}x{h} = {w * h / 1e6:.0f} megapixels, above the limit of "
-            f"{MAX_IMAGE_PIXELS / 1e6:.0f}; downscale it before using it"
-        )
+def _os_problem(err: OSError, what: str = "file") -> str:
+    """What is wrong, for an OSError raised while opening a dataset file (no file contents)."""
+    if isinstance(err, FileNotFoundError):
+        return f"{what} not found"
+    if isinstance(err, IsADirectoryError):
+        return f"is a folder, not a {what}"
+    if isinstance(err, PermissionError):
+        return f"permission denied: the {what} cannot be read"
+    if err.errno == errno.ELOOP:
+        return "symbolic link loop (the link points to itself); fix or remove the link"
+    return f"cannot read the {what} ({err.strerror or type(err).__name__})"
 
 
-def _to_rgb_array(im: Image.Image) -> np.ndarray:
-    """Any PIL mode -> (H, W, 3) uint8 RGB. 16/32-bit and float images are rescaled, not clipped."""
-    mode = im.mode
-    if mode == "RGB":
-        return np.asarray(im, dtype=np.uint8)
-    if mode.startswith("I;16") or mode in ("I", "F"):
-        arr = np.asarray(im)
-        if arr.dtype.byteorder not in ("=", "|"):
-            arr = arr.astype(arr.dtype.newbyteorder("="))
-        arr = arr.astype(np.float64)
-        if mode.startswith("I;16"):
-            lo, hi = 0.0, 65535.0
-        elif mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 65535:
-            # 16-bit PNGs often open as mode "I"; keep their full 16-bit range.
-            lo, hi = 0.0, (255.0 if arr.max() <= 255 else 65535.0)
-        elif mode == "F" and arr.size and arr.min() >= 0 and arr.max() <= 1:
-            lo, hi = 0.0, 1.0
-        else:  # arbitrary range: stretch min..max
-            finite = arr[np.isfinite(arr)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            if hi <= lo:
-                hi = lo + 1.0
-        grey = np.clip(np.round((np.nan_to_num(arr, nan=lo) - lo) * (255.0 / (hi - lo))), 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2)
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
-        # Composite transparent images over white rather than exposing hidden colours.
-        rgba = im.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"), dtype=np.uint8)
-    return np.asarray(im.convert("RGB"), dtype=np.uint8)
-
-
-def read_image(path: PathLike, exif_transpose: bool = False) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB.
-
-    Grey, palette, CMYK and alpha images are converted to RGB (alpha is composited
-    over white); 16-bit images are scaled to 8 bits (``v * 255 / 65535``), not clipped.
-    ``exif_transpose=False`` keeps the stored pixel order, which dataset annotations
-    refer to; pass True for user uploads taken with a phone.
-
-    Raises ValueError naming the file when it is missing, not an image, truncated or
-    corrupt, or larger than :data:`MAX_IMAGE_PIXELS`.
-    """
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_pixels(im.size, path)
-                if exif_transpose:
-                    im = ImageOps.exif_transpose(im)
-                im.load()
-                array = _to_rgb_array(im)
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: cannot decode image ({err}); the file is corrupt") from None
-    except FileNotFoundError:
-        raise ValueError(f"{path}: image file not found; check the path") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image file (unknown format); replace or remove it") from None
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"{path}: image is too large ({err})") from None
-    except (OSError, SyntaxError, EOFError, MemoryError) as err:
-        raise ValueError(f"{path}: cannot decode image ({err}); the file is truncated or corrupt") from None
-    if not (array.flags.writeable and array.flags.c_contiguous):
-        array = np.array(array, order="C")  # a writable copy, safe for torch.from_numpy
-    return array
-
-
-def _image_header(path: Path) -> tuple[int, int]:
-    """(H, W) from the image header without decoding pixels; ValueError when unreadable."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_pixels(im.size, path)
-                w, h = im.size
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        raise ValueError(f"{path}: cannot read image header ({err})") from None
-    except FileNotFoundError:
-        raise ValueError(f"{path}: image file not found") from None
-    except UnidentifiedImageError:
-        raise ValueError(f"{path}: not an image file (unknown format)") from None
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"{path}: image is too large ({err})") from None
-    except (OSError, SyntaxError, EOFError) as err:
-        raise ValueError(f"{path}: cannot read image header ({err})") from None
-    return h, w
+MAX_LANDMARK_BYTES = 1 << 20
+"""Landmark files above this size (1 MiB; a 106-point file is about 2 KB) are refused unread."""
 
 
 def read_landmarks(path: PathLike, expected: Optional[int] = None) -> np.ndarray:
     """Read a LaPa landmark file: line 1 the point count K, then K lines "x y".
 
     Returns (K, 2) float32 xy in pixels of the stored image (continuous convention,
-    used as given). Blank lines are ignored. Raises ValueError naming the file and
-    line for a bad count line, a line that is not two numbers, a count that does not
-    match the number of lines, NaN/inf values, or ``K != expected``.
+    used as given). UTF-8 with or without a byte-order mark; blank lines are ignored.
+    Raises ValueError naming the file and line for a bad count line, a line that is
+    not two numbers, a count that does not match the number of lines, NaN/inf values
+    or values beyond +-:data:`MAX_COORDINATE`, or ``K != expected``. Messages say what
+    is wrong, never what the file contains.
     """
-    path = Path(path)
+    label = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValueError(f"{path}: landmark file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: cannot read landmark file ({err})") from None
+        with open(path, "rb") as f:
+            raw = f.read(MAX_LANDMARK_BYTES + 1)
+    except OSError as err:
+        raise ValueError(f"{label}: {_os_problem(err, 'landmark file')}") from None
+    if len(raw) > MAX_LANDMARK_BYTES:
+        raise ValueError(f"{label}: too large for a landmark file (over {MAX_LANDMARK_BYTES >> 20} MiB)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(f"{label}: line {line} is not UTF-8 text; landmark files are plain text") from None
     lines = [(no, line.strip()) for no, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
-        raise ValueError(f"{path}: landmark file is empty; line 1 must be the point count")
+        raise ValueError(f"{label}: landmark file is empty; line 1 must be the point count")
     no, first = lines[0]
     try:
         count = int(first)
     except ValueError:
-        raise ValueError(f"{path}: line {no} should be the point count, found {first[:40]!r}") from None
+        raise ValueError(f"{label}: line {no} should be the point count (a whole number)") from None
     if count <= 0:
-        raise ValueError(f"{path}: line {no} gives {count} points; the count must be positive")
+        raise ValueError(f"{label}: line {no} gives {count} points; the count must be positive")
     body = lines[1:]
     if len(body) != count:
-        raise ValueError(f"{path}: line 1 announces {count} points but the file has {len(body)} point lines")
+        raise ValueError(f"{label}: line 1 announces {count} points but the file has {len(body)} point lines")
     rows = [line.split() for _, line in body]
-    for (no, line), row in zip(body, rows):
+    for (no, _), row in zip(body, rows):
         if len(row) != 2:
-            raise ValueError(f"{path}: line {no} should be two numbers 'x y', found {line[:40]!r}")
+            raise ValueError(f"{label}: line {no} should be two numbers 'x y', found {len(row)} fields")
     try:
         points = np.array(rows, dtype=np.float64)
     except ValueError:
-        for (no, line), row in zip(body, rows):
+        for (no, _), row in zip(body, rows):
             try:
                 float(row[0]), float(row[1])
             except ValueError:
-                raise ValueError(f"{path}: line {no} is not numeric: {line[:40]!r}") from None
+                raise ValueError(f"{label}: line {no} is not numeric; write two numbers 'x y'") from None
         raise
     finite = np.isfinite(points).all(axis=1)
     if not finite.all():
         no = body[int(np.argmin(finite))][0]
-        raise ValueError(f"{path}: line {no} holds NaN or infinity; every point needs finite x and y")
+        raise ValueError(f"{label}: line {no} holds NaN or infinity; every point needs finite x and y")
+    plausible = (np.abs(points) <= MAX_COORDINATE).all(axis=1)
+    if not plausible.all():
+        no = body[int(np.argmin(plausible))][0]
+        raise ValueError(f"{label}: line {no} holds a coordinate beyond +-{MAX_COORDINATE:,.0f} pixels; "
+                         "landmarks must be pixel coordinates of the image")
     if expected is not None and count != expected:
-        raise ValueError(f"{path}: expected {expected} points, found {count}; check the landmark file format")
+        raise ValueError(f"{label}: expected {expected} points, found {count}; check the landmark file format")
     return points.astype(np.float32)
 
 
 def _count_line(path: Path) -> Optional[int]:
     """The point count from line 1 of a landmark file, or None when unreadable."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             for line in f:
                 if line.strip():
                     return int(line)
@@ -260,6 +199,7 @@ def _present_splits(root: Path) -> list[str]:
 
 
 def _not_a_dataset(root: Path) -> ValueError:
+    root = display_path(root)
     return ValueError(
         f"{root} is not a dataset in the LaPa layout: expected {root}/<split>/images/ and "
         f"{root}/<split>/landmarks/ for a split in {', '.join(SPLITS)}; "
@@ -267,16 +207,57 @@ def _not_a_dataset(root: Path) -> ValueError:
     )
 
 
-def _scan_stems(folder: Path, suffixes: Iterable[str]) -> dict[str, list[str]]:
-    """stem -> file names in ``folder`` with one of ``suffixes`` (case-insensitive)."""
+def _inside(path: str, root_real: str) -> bool:
+    """True when the resolved ``path`` is ``root_real`` or below it."""
+    try:
+        return os.path.commonpath([path, root_real]) == root_real
+    except ValueError:  # different drives (Windows)
+        return False
+
+
+_OUTSIDE = "symbolic link to {} outside the dataset folder; not followed"
+
+
+def _scan_stems(folder: Path, suffixes: Iterable[str], root_real: str) -> tuple[dict[str, list[str]], list]:
+    """(stem -> file names in ``folder`` with one of ``suffixes`` (case-insensitive),
+    [(path, reason)] of matching entries that cannot be used).
+
+    Hidden files and folders named like files are ignored. Symbolic links are followed
+    only when they resolve inside ``root_real`` (the resolved dataset folder); loops,
+    broken links and links leading outside are reported, as is ``folder`` itself when
+    it is a link leading outside.
+    """
     suffixes = tuple(suffixes)
     out: dict[str, list[str]] = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            stem, ext = os.path.splitext(entry.name)
-            if ext.lower() in suffixes and not entry.name.startswith(".") and entry.is_file():
-                out.setdefault(stem, []).append(entry.name)
-    return out
+    problems: list[tuple[Path, str]] = []
+    if not _inside(os.path.realpath(folder), root_real):
+        return out, [(folder, _OUTSIDE.format("a folder"))]
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as err:
+        return out, [(folder, _os_problem(err, "folder"))]
+    for entry in entries:
+        stem, ext = os.path.splitext(entry.name)
+        if ext.lower() not in suffixes or entry.name.startswith("."):
+            continue
+        path = folder / entry.name
+        try:
+            if entry.is_symlink():
+                if not _inside(os.path.realpath(entry.path), root_real):
+                    problems.append((path, _OUTSIDE.format("a file")))
+                    continue
+                if not stat.S_ISREG(os.stat(entry.path).st_mode):  # follows the link
+                    continue
+            elif not entry.is_file(follow_symlinks=False):
+                continue
+        except FileNotFoundError:
+            problems.append((path, "broken symbolic link (its target does not exist)"))
+            continue
+        except OSError as err:
+            problems.append((path, _os_problem(err)))
+            continue
+        out.setdefault(stem, []).append(entry.name)
+    return out, problems
 
 
 class FolderSplit:
@@ -297,31 +278,42 @@ class FolderSplit:
         self.root = Path(root)
         self.split = split
         if not self.root.is_dir():
-            raise ValueError(f"dataset folder {self.root} does not exist; check the path")
+            raise ValueError(f"dataset folder {display_path(self.root)} does not exist; check the path")
         if not is_lapa_layout(self.root):
             raise _not_a_dataset(self.root)
         image_dir, landmark_dir = _split_dirs(self.root, split)
         if not (image_dir.is_dir() and landmark_dir.is_dir()):
             raise ValueError(
-                f"{self.root} has no split {split!r} (needs {split}/images/ and {split}/landmarks/); "
+                f"{display_path(self.root)} has no split {split!r} (needs {split}/images/ and {split}/landmarks/); "
                 f"available splits: {', '.join(_present_splits(self.root))}"
             )
         self.skipped: list[tuple[str, str]] = []
-        images = _scan_stems(image_dir, IMAGE_EXTENSIONS)
-        landmarks = _scan_stems(landmark_dir, (".txt",))
+        root_real = os.path.realpath(self.root)
+        images, image_problems = _scan_stems(image_dir, IMAGE_EXTENSIONS, root_real)
+        landmarks, landmark_problems = _scan_stems(landmark_dir, (".txt",), root_real)
+        self.skipped += [(display_path(f), reason) for f, reason in image_problems + landmark_problems]
+        # the partner of a file skipped above is not reported again as "missing", nor is
+        # every file of a split whose images/ or landmarks/ folder was refused
+        problems = [f for f, _ in image_problems + landmark_problems]
+        unusable = {os.path.splitext(f.name)[0] for f in problems}
+        folder_refused = image_dir in problems or landmark_dir in problems
 
         candidates: list[tuple[str, Path, Path]] = []
         for stem in sorted(set(images) | set(landmarks)):
-            if stem not in landmarks:
-                for name in images[stem]:
-                    self.skipped.append((str(image_dir / name), f"missing landmark file landmarks/{stem}.txt"))
-                continue
-            if stem not in images:
-                self.skipped.append((str(landmark_dir / landmarks[stem][0]), "missing image file"))
+            if stem not in landmarks or stem not in images:
+                if stem in unusable or folder_refused:
+                    continue
+                if stem not in landmarks:
+                    for name in images[stem]:
+                        self.skipped.append((display_path(image_dir / name),
+                                             f"missing landmark file landmarks/{display_path(stem)}.txt"))
+                else:
+                    self.skipped.append((display_path(landmark_dir / landmarks[stem][0]), "missing image file"))
                 continue
             image_names = sorted(images[stem])
             for extra in image_names[1:]:
-                self.skipped.append((str(image_dir / extra), f"duplicate image for {stem!r} (kept {image_names[0]})"))
+                self.skipped.append((display_path(image_dir / extra), f"duplicate image for "
+                                     f"{display_path(stem)!r} (kept {display_path(image_names[0])})"))
             candidates.append((stem, image_dir / image_names[0], landmark_dir / landmarks[stem][0]))
 
         parsed: list[tuple[str, Path, Path, np.ndarray]] = []
@@ -329,7 +321,7 @@ class FolderSplit:
             try:
                 points = read_landmarks(landmark_path)
             except ValueError as err:
-                self.skipped.append((str(landmark_path), _reason(err, landmark_path)))
+                self.skipped.append((display_path(landmark_path), _reason(err, landmark_path)))
                 continue
             parsed.append((stem, image_path, landmark_path, points))
 
@@ -347,15 +339,15 @@ class FolderSplit:
         for stem, image_path, landmark_path, points in parsed:
             if len(points) != self.num_points:
                 self.skipped.append(
-                    (str(landmark_path), f"wrong point count: expected {self.num_points}, found {len(points)}")
+                    (display_path(landmark_path), f"wrong point count: expected {self.num_points}, found {len(points)}")
                 )
                 continue
             try:
-                sizes.append(_image_header(image_path))
+                sizes.append(image_size(image_path))
             except ValueError as err:
-                self.skipped.append((str(image_path), _reason(err, image_path)))
+                self.skipped.append((display_path(image_path), _reason(err, image_path)))
                 continue
-            self.names.append(stem)
+            self.names.append(display_path(stem))
             self.image_paths.append(image_path)
             self.landmark_paths.append(landmark_path)
             self._points.append(points)
@@ -365,8 +357,9 @@ class FolderSplit:
             for file, reason in self.skipped:
                 warnings.warn(f"skipping {file}: {reason}", stacklevel=2)
             warnings.warn(
-                f"{self.root}/{split}: skipped {len(self.skipped)} of "
-                f"{len(self.skipped) + len(self.names)} files; run `python -m lmkviz data check {self.root}`",
+                f"{display_path(self.root)}/{split}: skipped {len(self.skipped)} of "
+                f"{len(self.skipped) + len(self.names)} files; run "
+                f"`python -m lmkviz data check {display_path(self.root)}`",
                 stacklevel=2,
             )
 
@@ -405,7 +398,7 @@ class FolderSplit:
 def _reason(err: ValueError, path: Path) -> str:
     """The message of a ValueError from this module without the leading file path."""
     text = str(err)
-    prefix = f"{path}: "
+    prefix = f"{display_path(path)}: "
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
@@ -422,7 +415,7 @@ def check_dataset(root: PathLike, full: bool = True) -> dict:
     """
     root = Path(root)
     if not root.is_dir():
-        raise ValueError(f"dataset folder {root} does not exist; check the path")
+        raise ValueError(f"dataset folder {display_path(root)} does not exist; check the path")
     present = _present_splits(root)
     if not present:
         raise _not_a_dataset(root)
@@ -446,7 +439,7 @@ def check_dataset(root: PathLike, full: bool = True) -> dict:
                     read_image(path)
                 except ValueError as err:
                     bad.add(i)
-                    report["skipped"].append({"split": s, "file": str(path), "reason": _reason(err, path)})
+                    report["skipped"].append({"split": s, "file": display_path(path), "reason": _reason(err, path)})
         report["splits"][s] = len(sp) - len(bad)
         report["skipped"].extend({"split": s, "file": f, "reason": r} for f, r in sp.skipped)
     report["skipped"].sort(key=lambda d: (SPLITS.index(d["split"]), d["file"]))
@@ -455,7 +448,7 @@ def check_dataset(root: PathLike, full: bool = True) -> dict:
 
 def format_check_report(report: dict) -> str:
     """Human-readable text for a :func:`check_dataset` report."""
-    lines = [f"Dataset: {report.get('root', '?')}"]
+    lines = [f"Dataset: {display_path(report.get('root', '?'))}"]
     scheme = scheme_for(report["points"]).name if report["points"] > 0 else "none"
     lines.append(f"Points per face: {report['points']} (scheme {scheme})")
     total = sum(report["splits"].values())
@@ -499,11 +492,12 @@ def _quick_info(path: Path) -> DatasetInfo:
     decide it (the full check, :func:`check_dataset`, reports such files)."""
     splits: dict[str, int] = {}
     counts: Counter = Counter()
+    root_real = os.path.realpath(path)
     for split in _present_splits(path):
         image_dir, landmark_dir = _split_dirs(path, split)
         try:
-            images = _scan_stems(image_dir, IMAGE_EXTENSIONS)
-            landmarks = _scan_stems(landmark_dir, (".txt",))
+            images = _scan_stems(image_dir, IMAGE_EXTENSIONS, root_real)[0]
+            landmarks = _scan_stems(landmark_dir, (".txt",), root_real)[0]
         except OSError:
             continue
         paired = sorted(set(images) & set(landmarks))
@@ -519,7 +513,7 @@ def _quick_info(path: Path) -> DatasetInfo:
 
 
 def _search_dirs(extra_dirs: Optional[Iterable[PathLike]]) -> list[Path]:
-    dirs = [Path("data"), _PROJECT_DATA]
+    dirs = [Path("data")] + ([paths.PROJECT_DATA] if paths.PROJECT_DATA is not None else [])
     for entry in os.environ.get(ENV_VAR, "").split(os.pathsep):
         if entry.strip():
             dirs.append(Path(entry.strip()).expanduser())
