@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmkviz.training import RunFolder
+from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, rerun, st, switch_to
 from tests.helpers import make_checkpoint, tiny_config
 

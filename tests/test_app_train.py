@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from lmkviz import jobs
-from lmkviz.training import RunFolder, new_run_dir, train
+from lmkviz.runs import RunFolder, new_run_dir
+from lmkviz.training import train
 from tests.apptest import REPO_ROOT, chart, metric, open_page, rerun, st, switch_to
 from tests.helpers import tiny_config
 

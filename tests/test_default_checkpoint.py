@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from lmkviz import checkpoint as ckpt
-from lmkviz.inference import Predictor, evaluate
+from lmkviz.evaluation import evaluate
+from lmkviz.inference import Predictor
 
 PATH = ckpt.DEFAULT_CHECKPOINT
 

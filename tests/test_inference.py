@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from lmkviz.data.synthetic import render_face
-from lmkviz.inference import Box, Predictor, crop_from_points, crop_image, detect_faces, evaluate, load_image
+from lmkviz.evaluation import evaluate
+from lmkviz.inference import Box, Predictor, crop_from_points, crop_image, detect_faces, load_image
 from tests.helpers import make_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]

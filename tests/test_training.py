@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from lmkviz import checkpoint as ckpt
-from lmkviz import models, training
+from lmkviz import losses, models, training
 from lmkviz.encoding import ENCODINGS, HeatmapCodec
-from lmkviz.training import RunFolder, TrainConfig, heatmap_loss, train
+from lmkviz.losses import heatmap_loss
+from lmkviz.runs import RunFolder
+from lmkviz.training import TrainConfig, train
 from tests.helpers import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,14 +153,14 @@ def test_stop_file_stops_and_resume_finishes(tmp_path):
 
 def test_non_finite_loss_fails_clearly_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = training.heatmap_loss
+    real = losses.heatmap_loss
 
     def flaky(pred, target, encoding, pos_weight=100.0):
         calls["n"] += 1
         loss = real(pred, target, encoding, pos_weight)
         return loss * float("nan") if calls["n"] > 2 else loss  # epoch 1 = 2 steps, then NaN
 
-    monkeypatch.setattr(training, "heatmap_loss", flaky)
+    monkeypatch.setattr(losses, "heatmap_loss", flaky)
     run_dir = tmp_path / "run"
     with pytest.raises(training.NonFiniteLoss, match="diverged"):
         train(tiny_config(epochs=3), run_dir=run_dir)
