@@ -181,8 +181,11 @@ class Evaluator:
         "name", "original_size", "original_points"}). Returns the raw (N, k, h, w) output
         of the kept samples (None when all were seen before)."""
         names = list(batch["name"])
-        keep = [i for i, name in enumerate(names) if name not in self._seen]
-        self._seen.update(names)
+        keep = []
+        for i, name in enumerate(names):
+            if name not in self._seen:
+                self._seen.add(name)
+                keep.append(i)
         if not keep:
             return None
         rows = slice(None) if len(keep) == len(names) else torch.as_tensor(keep)
