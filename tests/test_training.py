@@ -1,4 +1,3 @@
-import json
 import os
 import signal
 import subprocess
@@ -6,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -92,10 +92,57 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     assert data["scheme"]["indices"] == list(range(36, 48)) and data["model"]["num_points"] == 12
     loaded = ckpt.load_for_inference(path / "best.pt")
     assert loaded.num_points == 68 and len(loaded.indices) == 12
-    import numpy as np
-
-    preview = np.load(path / "preview.npz")
+    preview = run.preview()
     assert preview["images"].shape == (2, 64, 64, 3) and preview["pred_dark"].shape == (2, 12, 2)
+
+
+def test_preview_stores_what_the_evaluator_measures_on_those_images(tmp_path):
+    """preview.npz: input-pixel points for drawing, and per-image NME (scheme eye corners,
+    original pixels) equal to what `evaluate` gives the last checkpoint on those images."""
+    from lmkviz import coords
+    from lmkviz.evaluation import evaluate
+
+    path = train(tiny_config(epochs=1), runs_root=tmp_path, progress_bar=False)
+    preview = RunFolder(path).preview()
+    result = evaluate(path / "last.pt", "synthetic", "val", limit=2)
+    for m in ("argmax", "dark"):
+        np.testing.assert_allclose(preview[f"nme_{m}"], result.nme[m], rtol=1e-5)
+        on_input = coords.rescale_batch(torch.from_numpy(result.pred[m]), result.image_sizes, 64).numpy()
+        np.testing.assert_allclose(preview[f"pred_{m}"], on_input, atol=1e-3)
+    on_input = coords.rescale_batch(torch.from_numpy(result.target), result.image_sizes, 64).numpy()
+    np.testing.assert_allclose(preview["target"], on_input, atol=1e-3)
+
+
+def test_resume_ends_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Stop after epoch 1, resume: the final weights equal those of a run that never stopped."""
+    config = tiny_config(epochs=2, limit_train=8, batch_size=4, augment=1.0)
+    straight = train(config, run_dir=tmp_path / "straight", progress_bar=False)
+
+    append = RunFolder.append_metrics
+
+    def stop_after_epoch_1(self, record):
+        append(self, record)
+        if record.get("kind") == "epoch" and record["epoch"] == 1:
+            self.stop_path.touch()
+
+    monkeypatch.setattr(RunFolder, "append_metrics", stop_after_epoch_1)
+    run = RunFolder(tmp_path / "resumed")
+    train(config, run_dir=run.path, progress_bar=False)
+    assert run.status()["state"] == "stopped"
+    assert torch.load(run.last_path, weights_only=True)["training_state"]["epoch"] == 0
+    monkeypatch.setattr(RunFolder, "append_metrics", append)
+    run.stop_path.unlink()
+    train(resume=run.path, progress_bar=False)
+    assert run.status()["state"] == "done"
+    a = torch.load(straight / "last.pt", weights_only=True)
+    b = torch.load(run.last_path, weights_only=True)
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    assert a["summary"]["val_nme"] == b["summary"]["val_nme"]
+    _, epochs = RunFolder(straight).history()
+    _, resumed = run.history()
+    assert [r["val_nme"] for r in epochs] == [r["val_nme"] for r in resumed]
 
 
 def _run_cli(args, **kw):
