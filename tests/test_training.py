@@ -61,6 +61,24 @@ def test_bce_pos_weight_weighs_the_positive_cell():
     assert b.item() == pytest.approx(a.item() * (15 + 10) / 16, rel=1e-5)
 
 
+def test_loss_weights_mask_channels():
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.rand(2, 3, 4, 4, generator=g), torch.rand(2, 3, 4, 4, generator=g)
+    for encoding in ("gaussian", "binary"):
+        plain = heatmap_loss(pred, target, encoding, pos_weight=5.0)
+        ones = heatmap_loss(pred, target, encoding, pos_weight=5.0, weights=torch.ones(2, 3))
+        assert ones.item() == pytest.approx(plain.item(), rel=1e-6)
+        # channel 1 of image 0 masked: the loss is the mean of the five other channels
+        weights = torch.ones(2, 3)
+        weights[0, 1] = 0
+        keep = [(0, 0), (0, 2), (1, 0), (1, 1), (1, 2)]
+        expected = sum(heatmap_loss(pred[n, k], target[n, k], encoding, pos_weight=5.0) for n, k in keep) / 5
+        masked = heatmap_loss(pred, target, encoding, pos_weight=5.0, weights=weights)
+        assert masked.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match=r"weights must be \(N, K\)"):
+        heatmap_loss(pred, target, "gaussian", weights=torch.ones(3))
+
+
 def test_config_json_round_trip_and_named_errors():
     cfg = tiny_config(name="x", landmarks="eyes")
     assert TrainConfig.from_json(cfg.to_json()) == cfg
