@@ -402,9 +402,11 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser(
         "evaluate",
         help="score a checkpoint on a dataset split with every decoder",
-        description="Score a checkpoint on a LaPa-layout dataset split: inter-ocular NME (in %), failure rate "
-                    "FR@10 and AUC@10 for each decoder (argmax, quarter, topk, dark). Dataset images are "
-                    "face crops and are used whole.",
+        description="Score a checkpoint on a LaPa-layout dataset split: inter-ocular NME (in %, between the "
+                    "scheme's outer eye corners), failure rate FR@10 and AUC@10 for each decoder (argmax, "
+                    "quarter, topk, dark). Dataset images are face crops: each is resized whole to the "
+                    "network input and the points are scored in the original image's pixels, as training "
+                    "validation does (so --split val on a run's best.pt gives the NME it logged).",
     )
     ev.add_argument("--checkpoint", default="default", help="a .pt file or 'default' (the shipped checkpoint)")
     ev.add_argument("--data", required=True, help="dataset folder, discovered name or 'synthetic'")
