@@ -42,9 +42,6 @@ if TYPE_CHECKING:
 RUNS_ENV = "LMKVIZ_RUNS"
 """Environment variable naming the runs root."""
 
-STATES = ("queued", "running", "done", "failed", "stopped")
-"""The values of ``status.json``'s ``state``."""
-
 PathLike = Union[str, os.PathLike]
 
 
