@@ -185,6 +185,7 @@ class Trainer:
         self.indices_t = torch.as_tensor(list(self.indices), device=device)
         self.encode_gen = torch.Generator(device=device)
         self.epoch_times: list[float] = []
+        self.last_lr = config.lr  # the rate of the latest optimiser step
         self.t_start = time.time()
 
     # ------------------------------------------------------------------ start
@@ -267,9 +268,11 @@ class Trainer:
                 break
             if self.should_stop():
                 raise StopTraining()
+            lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
             loss = train_step(self.model, self.optimizer, batch, self.codec, self.indices_t, config, self.device,
                               amp=self.amp, channels_last=self.channels_last, generator=self.encode_gen)
             self.scheduler.step()
+            self.last_lr = lr
             value = loss.detach()
             if not torch.isfinite(value):
                 raise NonFiniteLoss(
@@ -285,7 +288,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{value:.4g}")
             global_step = epoch * self.steps_per_epoch + step + 1
             if self.is_main and (global_step % config.log_every == 0 or step + 1 == self.steps_per_epoch):
-                self.log_step(epoch, step, value, seen, time.time() - t_epoch, quiet=bar is not None)
+                self.log_step(epoch, step, value, lr, seen, time.time() - t_epoch, quiet=bar is not None)
         if bar is not None:
             bar.close()
         total, count = self.dist.sum([running, float(seen)], self.device)
@@ -300,13 +303,14 @@ class Trainer:
         return tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
                     dynamic_ncols=True)
 
-    def log_step(self, epoch: int, step: int, loss: float, seen: int, elapsed: float, quiet: bool = False) -> None:
-        """A step record in metrics.jsonl and the status (with the ETA); a log line unless ``quiet``."""
+    def log_step(self, epoch: int, step: int, loss: float, lr: float, seen: int, elapsed: float,
+                 quiet: bool = False) -> None:
+        """A step record in metrics.jsonl (``lr``: the rate the step used) and the status (with
+        the ETA); a log line unless ``quiet``."""
         config, per_epoch = self.config, self.steps_per_epoch
         per_step = elapsed / (step + 1)
         epoch_est = (sum(self.epoch_times) / len(self.epoch_times)) if self.epoch_times else per_step * per_epoch
         remaining = (per_epoch - step - 1) * per_step + (config.epochs - epoch - 1) * epoch_est
-        lr = self.scheduler.get_last_lr()[0]
         global_step = epoch * per_epoch + step + 1
         self.run.append_metrics({"kind": "step", "epoch": epoch + 1, "step": global_step, "loss": loss, "lr": lr,
                                  "time": time.time()})
@@ -348,7 +352,7 @@ class Trainer:
         self.write_preview(evaluation)
         images_per_s = seen * self.dist.world / max(train_time, 1e-9)
         self.run.append_metrics({"kind": "epoch", "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                                 "val_nme": val_nme, "lr": self.scheduler.get_last_lr()[0],
+                                 "val_nme": val_nme, "lr": self.last_lr,
                                  "epoch_time_s": train_time, "images_per_s": images_per_s, "time": time.time()})
         remaining = (config.epochs - epoch - 1) * (sum(self.epoch_times) / len(self.epoch_times))
         self.run.write_status(state="running", epoch=epoch + 1, step=(epoch + 1) * self.steps_per_epoch,
