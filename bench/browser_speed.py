@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
-from tests.browser.conftest import _IDLE, CHROMIUM, CHROMIUM_ARGS, AppDriver, AppServer  # noqa: E402
+from tests.browser.conftest import IDLE_SCRIPT, CHROMIUM, CHROMIUM_ARGS, AppDriver, AppServer  # noqa: E402
 
 SLIDERS = [  # (slider label, presses, what it changes)
     ("Sigma σ (heatmap cells)", 4, "whole page"),
@@ -48,7 +48,7 @@ def press_times(app: AppDriver, label: str, presses: int, key: str = "ArrowRight
         before = app.runs()
         t0 = time.perf_counter()
         page.keyboard.press(key)
-        page.wait_for_function(_IDLE, arg=[before + 1, 0], timeout=120_000, polling=20)
+        page.wait_for_function(IDLE_SCRIPT, arg=[before + 1, 0], timeout=120_000, polling=20)
         times.append(time.perf_counter() - t0)
     return times
 

@@ -27,15 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmkviz.training import (  # noqa: E402
-    TrainConfig,
-    build_datasets,
-    build_model,
-    device_label,
-    make_codec,
-    resolve_device,
-    train_step,
-)
+from lmkviz.devices import device_label, resolve_device, tune_for_training  # noqa: E402
+from lmkviz.training import TrainConfig, build_datasets, build_model, make_codec, train_step  # noqa: E402
 
 CPU_MODELS = ["hrnet18_small", "hrnet18_small_v2", "unet_resnet18_small"]
 GPU_MODELS = ["hrnet18", "unet_resnet18", "hrnet18_small", "unet_resnet18_small"]
@@ -55,10 +48,8 @@ def measure(model_name: str, args, device: torch.device) -> dict:
     codec = make_codec(config, net.stride)
     amp = device.type == "cuda"
     net = net.to(device)
+    tune_for_training(device)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
         net = net.to(memory_format=torch.channels_last)
     net.train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4)

@@ -19,11 +19,14 @@ missing points are ``NaN``.
 Shape letters: ``N`` images in a batch, ``K`` landmarks, ``H`` x ``W`` heatmap
 (or image) rows x columns.
 
-Modules, one per concept: :mod:`lmkviz.encoding` (points -> heatmaps),
-:mod:`lmkviz.decoding` (heatmaps -> points), :mod:`lmkviz.metrics`,
+Modules, one per concept: :mod:`lmkviz.coords`, :mod:`lmkviz.encoding` (points ->
+heatmaps), :mod:`lmkviz.decoding` (heatmaps -> points), :mod:`lmkviz.metrics`,
+:mod:`lmkviz.evaluation` (the one evaluator), :mod:`lmkviz.losses`,
 :mod:`lmkviz.data` (schemes, datasets, synthetic faces, augmentation),
-:mod:`lmkviz.models`, :mod:`lmkviz.training`, :mod:`lmkviz.jobs`,
-:mod:`lmkviz.inference`, :mod:`lmkviz.viz` (plotly figures) and :mod:`lmkviz.cli`.
+:mod:`lmkviz.models`, :mod:`lmkviz.training` (config, builders, loop, lr_find),
+:mod:`lmkviz.runs` (run folders), :mod:`lmkviz.devices`, :mod:`lmkviz.checkpoint`,
+:mod:`lmkviz.jobs`, :mod:`lmkviz.inference`, :mod:`lmkviz.viz` (plotly figures) and
+:mod:`lmkviz.cli`. docs/architecture.md draws the data flow between them.
 """
 
 __version__ = "0.1.0"

@@ -34,7 +34,7 @@ import pickle
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -108,6 +108,28 @@ def save(checkpoint: dict, path: PathLike) -> None:
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def checkpoint_payload(net: nn.Module, config: Any, model_kwargs: dict, codec: HeatmapCodec, scheme: Any,
+                       indices: Sequence[int], summary: dict) -> dict:
+    """The checkpoint dict (see the module docstring) of a model, its weights copied to the CPU.
+
+    config: the run's :class:`~lmkviz.training.TrainConfig` (its ``model`` and
+    ``to_dict()`` are used). model_kwargs: what rebuilds the model with
+    :func:`lmkviz.models.create`. scheme: the dataset's landmark scheme; indices: the
+    landmarks the model predicts. summary: epoch, validation NME, ... (JSON-able).
+    A training loop adds ``"training_state"`` to resume from.
+    """
+    return {
+        "format": FORMAT, "version": VERSION,
+        "model": {"name": config.model, "num_points": len(indices), "kwargs": dict(model_kwargs)},
+        "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+        "codec": codec.to_dict(),
+        "scheme": {"name": scheme.name, "num_points": scheme.num_points, "indices": [int(i) for i in indices],
+                   "flip_perm": list(scheme.flip_perm) if scheme.flip_perm else None},
+        "config": config.to_dict(),
+        "summary": dict(summary),
+    }
 
 
 def resolve(path: PathLike) -> Path:

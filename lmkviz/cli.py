@@ -31,6 +31,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
+RUNS_ROOT_HELP = "the folder of run folders (default: $LMKVIZ_RUNS, else runs)"
+
 
 def _error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
@@ -161,7 +163,7 @@ def _add_download(subparsers: argparse._SubParsersAction) -> None:
 
 _TRAIN_OPTIONS = {
     # flag: (config field, type, help)
-    "--name": ("name", str, "run name (the folder is runs/<timestamp>-<name>)"),
+    "--name": ("name", str, "run name (the folder is <runs root>/<timestamp>-<name>)"),
     "--data": ("data", "list", "training datasets: LaPa-layout folders, discovered names (see `lmkviz data list`) "
                                "or 'synthetic'; several are concatenated"),
     "--train-split": ("train_split", str, "split used for training (default train)"),
@@ -235,7 +237,8 @@ def _train(args: argparse.Namespace) -> int:
         for name in list_models():
             print(describe(name))
         return EXIT_OK
-    from lmkviz.training import RunFolder, train
+    from lmkviz.runs import RunFolder
+    from lmkviz.training import train
 
     slot = None
     try:
@@ -285,7 +288,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
         help="train a landmark model (or resume a run)",
-        description="Train a heatmap regression model. Writes runs/<timestamp>-<name>/ with config.json, "
+        description="Train a heatmap regression model. Writes <runs root>/<timestamp>-<name>/ (runs root: "
+                    "--runs-root, else $LMKVIZ_RUNS, else runs) with config.json, "
                     "status.json, metrics.jsonl, train.log, last.pt (every epoch) and best.pt (best "
                     "validation NME). Start from defaults, --preset or --config FILE.json, then override "
                     "single fields with the flags below. Multi-GPU: torchrun --nproc_per_node N -m lmkviz "
@@ -295,7 +299,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--preset", choices=sorted(PRESETS), help="a preset to start from")
     _add_config_flags(train)
     train.add_argument("--run-dir", help="write into this folder instead of a new one under --runs-root")
-    train.add_argument("--runs-root", default="runs", help="where new run folders go (default runs)")
+    train.add_argument("--runs-root", default=None, help=RUNS_ROOT_HELP)
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
     train.add_argument("--queue", action="store_true",
                        help="wait until the device is free (one job per device); used by background jobs")
@@ -307,7 +311,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _lr_find(args: argparse.Namespace) -> int:
-    from lmkviz.training import RunFolder, lr_find, new_run_dir
+    from lmkviz.runs import RunFolder, new_run_dir
+    from lmkviz.training import lr_find
 
     try:
         if args.queue:
@@ -353,7 +358,7 @@ def _add_lr_find(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--start-lr", type=float, default=1e-6, help="first learning rate")
     p.add_argument("--end-lr", type=float, default=1.0, help="last learning rate")
     p.add_argument("--run-dir", help="write into this folder")
-    p.add_argument("--runs-root", default="runs", help="where new run folders go (default runs)")
+    p.add_argument("--runs-root", default=None, help=RUNS_ROOT_HELP)
     p.add_argument("--queue", action="store_true", help="wait for the device (used by background jobs)")
     p.set_defaults(func=_lr_find)
 
@@ -363,7 +368,7 @@ def _add_lr_find(subparsers: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from lmkviz.checkpoint import CheckpointError
-    from lmkviz.inference import evaluate
+    from lmkviz.evaluation import evaluate
 
     progress = None
     if not args.json and sys.stderr.isatty():
@@ -397,9 +402,11 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser(
         "evaluate",
         help="score a checkpoint on a dataset split with every decoder",
-        description="Score a checkpoint on a LaPa-layout dataset split: inter-ocular NME (in %), failure rate "
-                    "FR@10 and AUC@10 for each decoder (argmax, quarter, topk, dark). Dataset images are "
-                    "face crops and are used whole.",
+        description="Score a checkpoint on a LaPa-layout dataset split: inter-ocular NME (in %, between the "
+                    "scheme's outer eye corners), failure rate FR@10 and AUC@10 for each decoder (argmax, "
+                    "quarter, topk, dark). Dataset images are face crops: each is resized whole to the "
+                    "network input and the points are scored in the original image's pixels, as training "
+                    "validation does (so --split val on a run's best.pt gives the NME it logged).",
     )
     ev.add_argument("--checkpoint", default="default", help="a .pt file or 'default' (the shipped checkpoint)")
     ev.add_argument("--data", required=True, help="dataset folder, discovered name or 'synthetic'")
@@ -477,6 +484,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
 def _runs(args: argparse.Namespace) -> int:
     from lmkviz import jobs
+    from lmkviz.runs import runs_root
 
     try:
         if args.runs_command == "list":
@@ -487,7 +495,7 @@ def _runs(args: argparse.Namespace) -> int:
                                    "eta_s": r.eta_s, "error": r.error} for r in runs]))
                 return EXIT_OK
             if not runs:
-                print(f"no runs in {args.runs_root}/")
+                print(f"no runs in {args.runs_root or runs_root()}/")
             for r in runs:
                 epochs = r.config.epochs if r.config else "?"
                 eta = f" eta {int(r.eta_s)}s" if r.eta_s else ""
@@ -515,11 +523,12 @@ def _add_runs(subparsers: argparse._SubParsersAction) -> None:
     runs = subparsers.add_parser(
         "runs",
         help="list and control background training runs",
-        description="Training runs live in runs/<timestamp>-<name>/. Background jobs are separate processes "
+        description="Training runs live in <runs root>/<timestamp>-<name>/ (runs root: --runs-root, else "
+                    "$LMKVIZ_RUNS, else runs). Background jobs are separate processes "
                     "that keep running when the app or terminal closes; one job runs per device, later ones "
                     "wait in the queue.",
     )
-    runs.add_argument("--runs-root", default="runs", help="the runs folder (default runs)")
+    runs.add_argument("--runs-root", default=None, help=RUNS_ROOT_HELP)
     sub = runs.add_subparsers(dest="runs_command", metavar="{list,start,stop,resume,delete}", required=True)
     listing = sub.add_parser("list", help="list runs with their state and progress")
     listing.add_argument("--json", action="store_true", help="print JSON")

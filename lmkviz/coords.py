@@ -45,6 +45,38 @@ def rescale_points(points: torch.Tensor, from_size: Size, to_size: Size) -> torc
     return points * scale
 
 
+def _wh(size, n: int, like: torch.Tensor) -> torch.Tensor:
+    """(N or 1, 2) tensor of (W, H): from a Size (int or (H, W) pair), or from an (N, 2)
+    tensor / array of per-image (H, W) rows."""
+    if not hasattr(size, "shape"):
+        h, w = as_hw(size)
+        return like.new_tensor([[w, h]])
+    hw = torch.as_tensor(size).to(device=like.device, dtype=like.dtype)
+    if hw.shape != (n, 2):
+        raise ValueError(f"per-image sizes must be ({n}, 2) rows of (H, W), got shape {tuple(hw.shape)}")
+    if (hw <= 0).any():
+        raise ValueError("per-image sizes must be positive")
+    return hw.flip(-1)
+
+
+def rescale_batch(points: torch.Tensor, from_size, to_size) -> torch.Tensor:
+    """:func:`rescale_points` for a batch whose images have their own sizes.
+
+    points: (N, K, 2) float xy. from_size, to_size: each a :data:`Size` (int or
+    (H, W) tuple) shared by all images, or an (N, 2) tensor/array of per-image (H, W). Returns (N, K, 2) with
+    ``x * W_to[n] / W_from[n]`` and ``y * H_to[n] / H_from[n]``; NaNs stay NaN.
+    Example: network-input predictions of images resized to S x S back to each
+    original image, ``rescale_batch(pred, S, original_sizes)``.
+    """
+    if not points.is_floating_point():
+        points = points.to(torch.get_default_dtype())
+    if points.ndim != 3 or points.shape[-1] != 2:
+        raise ValueError(f"points must be (N, K, 2), got shape {tuple(points.shape)}")
+    n = points.shape[0]
+    scale = _wh(to_size, n, points) / _wh(from_size, n, points)
+    return points * scale[:, None, :]
+
+
 def image_to_heatmap(points: torch.Tensor, image_size: Size, heatmap_size: Size) -> torch.Tensor:
     """(..., 2) image pixels -> (..., 2) heatmap pixels (a pure scale)."""
     return rescale_points(points, image_size, heatmap_size)

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from lmkviz import checkpoint as ckpt
-from lmkviz.decoding import DECODERS, flip_heatmaps
+from lmkviz.decoding import DECODERS
+from lmkviz.evaluation import predict_heatmaps
 from lmkviz.images import MAX_SIDE, LoadedImage, load_image  # noqa: F401  (re-exported: the loader lives in lmkviz.images)
 
 CROP_MARGIN = 1.7
@@ -207,7 +208,7 @@ class Predictor:
     def __init__(self, checkpoint: Union[str, os.PathLike] = "default", device: str = "cpu",
                  flip_test: bool = False, threads: Optional[int] = None,
                  channels_last: Optional[bool] = None):
-        from lmkviz.training import resolve_device
+        from lmkviz.devices import resolve_device
 
         self.device = resolve_device(device)
         if threads:
@@ -221,15 +222,9 @@ class Predictor:
         self.input_size = self.codec.image_size[0]
         self.flip_perm = None
         if flip_test:
-            from lmkviz.data.schemes import scheme_for
-            from lmkviz.training import _subset_flip_perm
+            from lmkviz.data.schemes import flip_perm_for, scheme_for
 
-            scheme = scheme_for(self.loaded.num_points)
-            if scheme.flip_perm is None:
-                raise ValueError(f"flip test needs a left/right flip permutation; scheme {scheme.name} has none")
-            self.flip_perm = _subset_flip_perm(scheme.flip_perm, self.loaded.indices)
-            if self.flip_perm is None:
-                raise ValueError("flip test needs every left/right partner of the predicted landmarks")
+            self.flip_perm = flip_perm_for(scheme_for(self.loaded.num_points), self.loaded.indices)
 
     @property
     def num_points(self) -> int:
@@ -237,18 +232,10 @@ class Predictor:
 
     @torch.inference_mode()
     def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) float in [0, 1] -> (N, K, h, w) raw network output (flip-averaged)."""
-        x = crops.to(self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out = self.model(x).float()
-        if self.flip_perm is not None:
-            mirrored = flip_heatmaps(self.model(x.flip(-1)).float(), self.flip_perm)
-            if self.codec.outputs_logits:
-                out = torch.logit((torch.sigmoid(out) + torch.sigmoid(mirrored)) / 2, eps=1e-6)
-            else:
-                out = (out + mirrored) / 2
-        return out
+        """(N, 3, S, S) float in [0, 1] -> (N, K, h, w) raw network output (flip-averaged with
+        the flip test; see :func:`lmkviz.evaluation.predict_heatmaps`)."""
+        return predict_heatmaps(self.model, crops.to(self.device), flip_perm=self.flip_perm,
+                                logits=self.codec.outputs_logits, channels_last=self.channels_last)
 
     def predict_crops(self, crops: np.ndarray, decoders: Sequence[str] = DECODERS):
         """Batch of already-framed (N, S', S', 3) uint8 crops (any size, resized to the input).
@@ -329,124 +316,3 @@ def predict_files(paths: Sequence[Union[str, Path]], predictor: Predictor, decod
         except ValueError as err:
             out.append((p, None, str(err), None))
     return out
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-@dataclass
-class Evaluation:
-    """Result of :func:`evaluate` on a dataset split (coordinates in original image pixels).
-
-    nme: {decoder: (N,) per-image NME, a fraction}. pred: {decoder: (N, k, 2)}.
-    target: (N, k, 2). norm: (N,) inter-ocular distances. names: N sample names.
-    summary(): the CLI's JSON numbers.
-    """
-
-    checkpoint: str
-    dataset: str
-    split: str
-    names: list
-    target: np.ndarray
-    pred: dict
-    nme: dict
-    norm: np.ndarray
-    indices: list
-    flip_test: bool = False
-
-    @property
-    def n(self) -> int:
-        return len(self.names)
-
-    def summary(self) -> dict:
-        """{"n", "points", "nme": {dec: %}, "fr10": {dec: %}, "auc10": {dec: %}}."""
-        from lmkviz import metrics
-
-        out = {"n": self.n, "points": len(self.indices), "nme": {}, "fr10": {}, "auc10": {}}
-        for m, e in self.nme.items():
-            s = metrics.summarize(torch.as_tensor(e, dtype=torch.float64))
-            out["nme"][m] = round(s["nme"], 4)
-            out["fr10"][m] = round(s["fr10"], 4)
-            out["auc10"][m] = round(s["auc10"], 4)
-        return out
-
-    def per_landmark(self) -> dict:
-        """{decoder: (k,) mean error of each landmark / inter-ocular distance, a fraction}."""
-        return {m: np.nanmean(np.linalg.norm(p - self.target, axis=-1) / self.norm[:, None], axis=0)
-                for m, p in self.pred.items()}
-
-
-def evaluate(
-    checkpoint: Union[str, os.PathLike, "Predictor"],
-    data: Union[str, os.PathLike],
-    split: str = "test",
-    *,
-    limit: Optional[int] = None,
-    flip_test: bool = False,
-    batch_size: int = 16,
-    decoders: Sequence[str] = DECODERS,
-    progress=None,
-    device: str = "cpu",
-) -> Evaluation:
-    """Score a checkpoint on a dataset split with every decoder.
-
-    Dataset images are already face crops (the LaPa layout), so each whole image
-    is resized to the network input, as in training; predictions are mapped back
-    to the original pixels and normalised by the inter-ocular distance of the full
-    ground-truth point set. progress: optional callable(done, total).
-    """
-    from lmkviz import metrics
-    from lmkviz.data import AugmentConfig, build_transform, open_split
-    from lmkviz.data.schemes import scheme_for
-
-    predictor = checkpoint if isinstance(checkpoint, Predictor) else Predictor(checkpoint, device=device,
-                                                                                flip_test=flip_test)
-    reader = open_split(data, split)
-    k_data = int(getattr(reader, "num_points", 0) or reader[0].points.shape[0])
-    if k_data != predictor.loaded.num_points:
-        raise ValueError(
-            f"the checkpoint predicts {predictor.loaded.scheme_name} landmarks ({predictor.loaded.num_points} "
-            f"points) but {data} has {k_data} points per face; pick a matching dataset"
-        )
-    scheme = scheme_for(k_data)
-    if scheme.eye_corners is None:
-        raise ValueError(f"{data}: the {k_data}-point scheme has no eye corners for inter-ocular normalisation")
-    transform = build_transform(AugmentConfig(input_size=predictor.input_size), train=False)
-    idx = list(predictor.loaded.indices)
-    n = len(reader) if limit is None else min(limit, len(reader))
-    names, targets, norms, preds = [], [], [], {m: [] for m in decoders}
-    skipped = []
-    s = predictor.input_size
-    for start in range(0, n, batch_size):
-        batch, sizes, full_pts = [], [], []
-        for i in range(start, min(n, start + batch_size)):
-            try:
-                sample = reader[i]
-            except ValueError as err:
-                skipped.append(str(err))
-                continue
-            image, _ = transform(sample.image, sample.points)
-            batch.append(image)
-            sizes.append(sample.image.shape[:2])
-            full_pts.append(sample.points)
-            names.append(sample.name)
-        if not batch:
-            continue
-        raw = predictor.heatmaps(torch.stack(batch))
-        full = torch.as_tensor(np.stack(full_pts), dtype=torch.float64)
-        norms.append(metrics.interocular(full, scheme.eye_corners).numpy())
-        targets.append(full[:, idx].numpy())
-        scale = torch.tensor([[w / s, h / s] for h, w in sizes], dtype=torch.float64)[:, None, :]
-        for m in decoders:
-            p = predictor.codec.decode(raw, m).double().cpu() * scale
-            preds[m].append(p.numpy())
-        if progress:
-            progress(min(n, start + batch_size), n)
-    if not names:
-        raise ValueError(f"{data}/{split}: no image could be evaluated" + (f" ({skipped[0]})" if skipped else ""))
-    target = np.concatenate(targets)
-    norm = np.concatenate(norms)
-    pred = {m: np.concatenate(v) for m, v in preds.items()}
-    nme = {m: metrics.nme(p, target, norm=norm).numpy() for m, p in pred.items()}
-    return Evaluation(checkpoint=str(predictor.loaded.path), dataset=str(data), split=split, names=names,
-                      target=target, pred=pred, nme=nme, norm=norm, indices=idx,
-                      flip_test=predictor.flip_perm is not None)

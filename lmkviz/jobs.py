@@ -3,7 +3,7 @@
 A job is ``python -m lmkviz train --run-dir RUN --queue`` started in its own
 process group (``start_new_session``), with its output in ``RUN/output.log``. It
 keeps running when the browser tab closes or the Streamlit server restarts.
-Everything about a job is in its run folder (see :mod:`lmkviz.training`), so
+Everything about a job is in its run folder (see :mod:`lmkviz.runs`), so
 :func:`list_runs` rediscovers all jobs from the runs folder alone.
 
 Queueing: by default at most one job runs per device (one per GPU, one on the
@@ -11,6 +11,9 @@ CPU). A job started while another holds its device waits in state ``queued``;
 jobs start in the order they were queued. The slot is an OS file lock
 (``RUNS/.locks/<device>.lock``) held by the training process, so it is released
 even when that process is killed. (On systems without ``fcntl`` jobs don't queue.)
+
+Every function's ``runs_root`` defaults to :func:`lmkviz.runs.runs_root` (``$LMKVIZ_RUNS``
+or ``runs``).
 
     run = jobs.start(TrainConfig(...))      # -> Path of the run folder
     jobs.list_runs()                        # -> [RunInfo, ...] newest first
@@ -30,14 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from lmkviz.training import RUNS_ROOT, RunFolder, TrainConfig, new_run_dir, resolve_device
+from lmkviz.devices import slot_key
+from lmkviz.paths import PROJECT_ROOT
+from lmkviz.runs import RunFolder, new_run_dir, runs_root as default_runs_root
+from lmkviz.training.config import TrainConfig
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEAD_MESSAGE = "the training process ended without finishing (killed or crashed); resume to continue"
 
 
@@ -104,14 +109,8 @@ def _spawn(run_dir: Path, args: list[str], command: str = "train") -> int:
 
 
 def device_key(config: TrainConfig) -> str:
-    """The device slot a job needs: "cpu", "mps" or "cuda0", "cuda1", ..."""
-    try:
-        device = resolve_device(config.device)
-    except ValueError:
-        return "cpu"
-    if device.type == "cuda":
-        return f"cuda{device.index or 0}"
-    return device.type
+    """The device slot a job needs: "cpu", "mps" or "cuda0", "cuda1", ... (see :func:`lmkviz.devices.slot_key`)."""
+    return slot_key(config.device)
 
 
 # ----------------------------------------------------------------------------- queue
@@ -235,16 +234,16 @@ def run_info(path: Path | str) -> RunInfo:
     )
 
 
-def list_runs(runs_root: Path | str = RUNS_ROOT) -> list[RunInfo]:
+def list_runs(runs_root: Optional[Path | str] = None) -> list[RunInfo]:
     """All run folders under ``runs_root``, newest first."""
-    root = Path(runs_root)
+    root = default_runs_root() if runs_root is None else Path(runs_root)
     if not root.is_dir():
         return []
     paths = [p for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()]
     return [run_info(p) for p in sorted(paths, key=lambda p: p.name, reverse=True)]
 
 
-def start(config: TrainConfig, runs_root: Path | str = RUNS_ROOT) -> Path:
+def start(config: TrainConfig, runs_root: Optional[Path | str] = None) -> Path:
     """Start a training job in the background; returns its run folder at once."""
     run = RunFolder(new_run_dir(config.name, runs_root))
     run.write_config(config)
@@ -254,7 +253,7 @@ def start(config: TrainConfig, runs_root: Path | str = RUNS_ROOT) -> Path:
     return run.path
 
 
-def start_lr_find(config: TrainConfig, runs_root: Path | str = RUNS_ROOT, steps: int = 100) -> Path:
+def start_lr_find(config: TrainConfig, runs_root: Optional[Path | str] = None, steps: int = 100) -> Path:
     """Start the learning-rate finder in the background (it queues like training).
 
     The result appears as ``lr_find.json`` in the returned run folder.
@@ -335,7 +334,7 @@ def delete(path: Path | str) -> None:
     shutil.rmtree(path)
 
 
-def checkpoints(runs_root: Path | str = RUNS_ROOT) -> list[Path]:
+def checkpoints(runs_root: Optional[Path | str] = None) -> list[Path]:
     """``best.pt`` and ``last.pt`` files of all runs, newest run first."""
     out = []
     for info in list_runs(runs_root):

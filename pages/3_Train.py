@@ -8,6 +8,7 @@ from lmkviz import jobs, models
 from lmkviz.data import parse_subset, scheme_for
 from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz.encoding import ENCODING_LABELS
+from lmkviz.evaluation import primary_decoder
 from lmkviz.training import PRESET_LABELS, PRESETS
 from lmkviz.viz import training as vtrain
 from ui import lab
@@ -295,7 +296,7 @@ def live_view(path):
         st.rerun()  # finished, stopped or failed: draw once more without refreshing
     steps, epochs = lab.metrics_of(path)
     config = info.config
-    primary = "topk" if config and config.encoding == "binary" else "dark"
+    primary = primary_decoder(config.encoding if config else "gaussian")
     best_epoch, best = lab.best_epoch(epochs, primary)
     c = st.columns(5)
     c[0].metric("State", info.state)

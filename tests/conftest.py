@@ -28,6 +28,7 @@ class LapaFolder:
     root: Path
     num_points: int
     size: int
+    width: int = 0
     good: dict = field(default_factory=dict)
     bad: dict = field(default_factory=dict)
 
@@ -51,13 +52,18 @@ def build_lapa_folder(
     bad_files: bool = True,
     splits: tuple = ("train", "val", "test"),
     seed: int = 0,
+    width: Optional[int] = None,
+    margin: float = 1.0,
 ) -> LapaFolder:
-    """Write a LaPa-layout dataset with random images (size x size; one PNG per split) and
-    points inside the image. With ``bad_files``, train/ also gets: a truncated JPEG, a
-    text file named .jpg, a landmark file with the wrong point count, one with a
-    malformed line, and an image without a landmark file."""
+    """Write a LaPa-layout dataset with random images (``size`` rows x ``width`` columns,
+    default square; one PNG per split) and points at least ``margin`` px inside the image.
+    With ``bad_files``, train/ also gets: a truncated JPEG, a text file named .jpg, a
+    landmark file with the wrong point count, one with a malformed line, and an image
+    without a landmark file."""
     rng = np.random.default_rng(seed)
-    info = LapaFolder(root=root, num_points=num_points, size=size)
+    width = size if width is None else width
+    low, high = np.array([margin, margin]), np.array([width - margin, size - margin])
+    info = LapaFolder(root=root, num_points=num_points, size=size, width=width)
     for split in splits:
         images, landmarks = root / split / "images", root / split / "landmarks"
         images.mkdir(parents=True)
@@ -66,16 +72,16 @@ def build_lapa_folder(
         names = []
         for i in range(n_per_split):
             name = f"{split}_{i:03d}"
-            image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+            image = rng.integers(0, 256, (size, width, 3), dtype=np.uint8)
             suffix = ".png" if i == 0 else ".jpg"
             Image.fromarray(image).save(images / f"{name}{suffix}")
-            _write_landmarks(landmarks / f"{name}.txt", rng.uniform(1, size - 1, (num_points, 2)))
+            _write_landmarks(landmarks / f"{name}.txt", rng.uniform(low, high, (num_points, 2)))
             names.append(name)
         info.good[split] = sorted(names)
     if bad_files and "train" in splits:
         images, landmarks = root / "train" / "images", root / "train" / "landmarks"
-        noise = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        points = rng.uniform(1, size - 1, (num_points, 2))
+        noise = rng.integers(0, 256, (size, width, 3), dtype=np.uint8)
+        points = rng.uniform(low, high, (num_points, 2))
         data = _jpeg_bytes(noise)
         (images / "bad_truncated.jpg").write_bytes(data[: len(data) // 2])
         _write_landmarks(landmarks / "bad_truncated.txt", points)
@@ -102,7 +108,8 @@ def build_lapa_folder(
 @pytest.fixture
 def make_lapa_folder(tmp_path: Path) -> Callable[..., LapaFolder]:
     """Factory: ``make_lapa_folder(name="lapa", n_per_split=3, num_points=68, size=64,
-    bad_files=True, ...)`` builds a folder under ``tmp_path`` (see :func:`build_lapa_folder`)."""
+    bad_files=True, width=None, margin=1.0, ...)`` builds a folder under ``tmp_path``
+    (see :func:`build_lapa_folder`)."""
 
     def make(name: str = "lapa", **kwargs) -> LapaFolder:
         return build_lapa_folder(tmp_path / name, **kwargs)

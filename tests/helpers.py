@@ -11,7 +11,8 @@ import torch
 from lmkviz import checkpoint as ckpt
 from lmkviz import models
 from lmkviz.data.schemes import IBUG68
-from lmkviz.training import TrainConfig, checkpoint_payload, make_codec
+from lmkviz.checkpoint import checkpoint_payload
+from lmkviz.training import TrainConfig, make_codec
 
 TINY = dict(data=("synthetic",), model="hrnet18_small", input_size=64, epochs=2, batch_size=4,
             limit_train=8, limit_val=4, workers=0, log_every=1, augment=0.5, preview=2)

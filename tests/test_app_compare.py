@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmkviz.training import RunFolder
+from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, rerun, st, switch_to
 from tests.helpers import make_checkpoint, tiny_config
 
@@ -61,13 +61,19 @@ def test_without_a_checkpoint_the_page_says_how_to_get_one(env):
 
 
 def test_table_curves_and_landmarks_per_decoder(env):
-    add_run(env)
+    from lmkviz.evaluation import evaluate
+
+    best = add_run(env)
     at = evaluate_few(open_page(PAGE), 6)
     assert at.header[0].value.startswith("1 · Four decoders on 6 synthetic / val images")
     table = at.dataframe[0].value
     assert list(table["decoder"]) == DECODER_NAMES
-    assert np.isfinite(table["NME %"]).all() and (table["NME %"] > 0).all()
-    assert ((table["FR@10 %"] >= 0) & (table["FR@10 %"] <= 100)).all()
+    # the table shows the evaluator's numbers for this checkpoint and these images
+    expected = evaluate(best, "synthetic", "val", limit=6).summary()
+    decoders = ["argmax", "quarter", "topk", "dark"]
+    assert table["NME %"].tolist() == pytest.approx([expected["nme"][m] for m in decoders], abs=1e-3)
+    assert table["FR@10 %"].tolist() == pytest.approx([expected["fr10"][m] for m in decoders], abs=1e-3)
+    assert table["AUC@10 %"].tolist() == pytest.approx([expected["auc10"][m] for m in decoders], abs=1e-3)
     ced = chart(at, "cmp_ced")
     assert [t["name"] for t in ced["data"]] == DECODER_NAMES
     per = chart(at, "cmp_per_landmark")

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from lmkviz import jobs
-from lmkviz.training import RunFolder, new_run_dir, train
+from lmkviz.runs import RunFolder, new_run_dir
+from lmkviz.training import train
 from tests.apptest import REPO_ROOT, chart, metric, open_page, rerun, st, switch_to
 from tests.helpers import tiny_config
 
@@ -140,23 +141,47 @@ def test_live_view_of_a_finished_run(runs, trained_run):
     at = open_page(PAGE)
     assert metric(at, "State") == "done"
     assert metric(at, "Epoch") == "2 / 2"
-    assert metric(at, "Best val NME").endswith("%")
+    steps, epochs = RunFolder(trained_run).history()
+    best = min(r["val_nme"]["dark"] for r in epochs)  # the Gaussian run is judged by DARK
+    assert metric(at, "Best val NME (DARK)") == f"{best:.2f} %"
     nme = chart(at, "lab_nme")
     names = [t["name"] for t in nme["data"] if t.get("name")]
     assert names == ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK"]
     loss = chart(at, "lab_loss")
     assert {t["name"] for t in loss["data"]} >= {"train (epoch mean)", "validation"}
     lr = chart(at, "lab_lr")
-    assert len(lr["data"][0]["x"]["bdata"] if isinstance(lr["data"][0]["x"], dict) else lr["data"][0]["x"]) > 0
+    assert lr["data"][0]["customdata"] == [r["step"] for r in steps]  # one point per logged step
     preview = chart(at, "lab_preview")
     # 2 preview images: the photo in both rows plus the heatmap layer in the bottom one
     assert len(preview["layout"]["images"]) == 2 * 3
+    stored = RunFolder(trained_run).preview()["nme_dark"]
+    assert preview_titles(preview) == [f"image {i + 1} · NME {100 * v:.1f} %" for i, v in enumerate(stored)]
 
     # the decoder of the preview can be switched
     at.get("button_group")[-1].set_value("argmax")
     rerun(at)
     preview = chart(at, "lab_preview")
     assert any(t.get("name") == "prediction (argmax)" for t in preview["data"])
+
+
+def preview_titles(figure: dict) -> list[str]:
+    return [a["text"] for a in figure["layout"].get("annotations", []) if a.get("text", "").startswith("image ")]
+
+
+def test_preview_nme_of_a_106_point_run_uses_lapa_eye_corners(runs, make_lapa_folder):
+    """LaPa-106's outer eye corners are 66 and 79 (36 and 45 are brow points there): the
+    preview's NME is the evaluator's, normalised by the right distance."""
+    from lmkviz.evaluation import evaluate
+
+    folder = make_lapa_folder("lapa106", n_per_split=3, num_points=106, size=64, bad_files=False,
+                              splits=("train", "val"))
+    path = train(tiny_config(name="lapa", data=(str(folder.root),), epochs=1, limit_train=3, limit_val=None),
+                 run_dir=runs / "20260101-000000-lapa", progress_bar=False)
+    RunFolder(path).write_status(pid=None)
+    at = open_page(PAGE)
+    truth = evaluate(path / "last.pt", folder.root, "val", limit=2).nme["dark"]
+    assert preview_titles(chart(at, "lab_preview")) == [f"image {i + 1} · NME {100 * v:.1f} %"
+                                                         for i, v in enumerate(truth)]
 
 
 def test_failed_run_is_explained_and_can_be_resumed(runs, started):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lmkviz.training import RunFolder
+from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, st
 from tests.helpers import make_checkpoint, tiny_config
 

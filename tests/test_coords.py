@@ -40,3 +40,15 @@ def test_bad_size_is_a_clear_error():
         coords.as_hw((0, 5))
     with pytest.raises(ValueError, match="int or"):
         coords.as_hw((1, 2, 3))
+
+
+def test_rescale_batch_scales_each_image_by_its_own_size():
+    from lmkviz.coords import rescale_batch
+
+    points = torch.tensor([[[8.0, 4.0]], [[8.0, 4.0]]])  # (2, 1, 2) in a 16 x 16 input
+    sizes = torch.tensor([[32, 64], [16, 8]])  # (H, W) per image
+    out = rescale_batch(points, 16, sizes)
+    assert out.tolist() == [[[32.0, 8.0]], [[4.0, 4.0]]]
+    torch.testing.assert_close(rescale_batch(out, sizes, (16, 16)), points)
+    with pytest.raises(ValueError, match=r"\(2, 2\) rows"):
+        rescale_batch(points, 16, torch.tensor([[1, 2]]))

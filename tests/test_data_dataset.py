@@ -34,8 +34,8 @@ class ListSplit:
 def test_default_transform_gives_float_image_without_resizing():
     split = ListSplit(n=2, size=16, k=3)
     item = LandmarkDataset(split)[1]
-    assert set(item) == {"image", "points", "name"}
-    assert item["name"] == "s1"
+    assert set(item) == {"image", "points", "name", "original_size", "original_points"}
+    assert item["name"] == "s1" and item["original_size"].tolist() == [16, 16]
     assert item["image"].shape == (3, 16, 16) and item["image"].dtype == torch.float32
     expected = torch.from_numpy(split.samples[1].image).permute(2, 0, 1).float() / 255
     torch.testing.assert_close(item["image"], expected)
@@ -49,6 +49,25 @@ def test_indices_select_points_after_the_transform():
     torch.testing.assert_close(ds[0]["points"], torch.from_numpy(split.samples[0].points[[4, 0]]))
     with pytest.raises(ValueError, match="selects no landmarks"):
         LandmarkDataset(split, indices=())
+
+
+def test_items_carry_the_original_size_and_points_through_a_resize():
+    from lmkviz.coords import rescale_batch
+    from lmkviz.data.augment import AugmentConfig, build_transform
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)  # H 30, W 50
+    points = np.array([[10.0, 5.0], [45.5, 29.0], [0.25, 12.0]], dtype=np.float32)
+    split = ListSplit(n=1, size=16, k=3)
+    split.samples[0] = Sample(image=image, points=points, name="wide")
+    ds = LandmarkDataset(split, indices=(2, 1), transform=build_transform(AugmentConfig(input_size=20), train=False))
+    item = ds[0]
+    assert item["original_size"].tolist() == [30, 50]
+    torch.testing.assert_close(item["original_points"], torch.from_numpy(points[[2, 1]]))
+    # the resized points are the original ones scaled per axis: x * 20 / 50, y * 20 / 30
+    torch.testing.assert_close(item["points"], torch.from_numpy(points[[2, 1]]) * torch.tensor([0.4, 2 / 3]))
+    back = rescale_batch(item["points"][None], 20, item["original_size"][None])[0]
+    torch.testing.assert_close(back, item["original_points"], atol=1e-5, rtol=1e-5)
 
 
 def test_indices_out_of_range_for_folder(make_lapa_folder):

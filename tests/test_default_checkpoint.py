@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from lmkviz import checkpoint as ckpt
-from lmkviz.inference import Predictor, evaluate
+from lmkviz.evaluation import evaluate
+from lmkviz.inference import Predictor
 
 PATH = ckpt.DEFAULT_CHECKPOINT
 
@@ -38,6 +39,24 @@ def test_it_puts_landmarks_on_the_astronauts_face():
         # the eyes are above the nose tip (30), which is above the mouth (48-67)
         assert points[36:42, 0].mean() < points[42:48, 0].mean()
         assert points[36:48, 1].mean() < points[30, 1] < points[48:68, 1].mean()
+
+
+def test_flip_test_agrees_with_the_plain_prediction():
+    """The flip test mirrors the crop, runs it, mirrors the heatmaps back and swaps left/right
+    channels: on a real face it moves points by about 1 % of the inter-ocular distance. With a
+    wrong permutation (say the identity) each eye corner would average with its mirror image
+    and land far off."""
+    from skimage import data
+
+    image = data.astronaut()
+    plain = Predictor("default").predict(image)
+    flip = Predictor("default", flip_test=True)
+    assert flip.flip_perm[36] == 45 and flip.flip_perm[0] == 16 and flip.flip_perm[30] == 30
+    flipped = flip.predict(image, crop=plain.crop)
+    iod = np.linalg.norm(plain.points["dark"][36] - plain.points["dark"][45])
+    for method, points in plain.points.items():
+        moved = np.linalg.norm(flipped.points[method] - points, axis=-1) / iod
+        assert moved.mean() < 0.03 and moved.max() < 0.15, method
 
 
 @pytest.mark.shared_data

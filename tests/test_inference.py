@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from lmkviz.data.synthetic import render_face
-from lmkviz.inference import Box, Predictor, crop_from_points, crop_image, detect_faces, evaluate, load_image
+from lmkviz.evaluation import evaluate
+from lmkviz.inference import Box, Predictor, crop_from_points, crop_image, detect_faces, load_image
 from tests.helpers import make_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,7 +155,10 @@ def test_evaluate_on_a_lapa_folder(tiny_ckpt, make_lapa_folder):
     result = evaluate(tiny_ckpt, folder.root, "test")
     s = result.summary()
     assert s["n"] == 5 and s["points"] == 68 and set(s["nme"]) == {"argmax", "quarter", "topk", "dark"}
-    assert all(v >= 0 for v in s["nme"].values())
+    for m, e in result.nme.items():
+        assert s["nme"][m] == pytest.approx(100 * e.mean(), abs=1e-4)
+        assert s["fr10"][m] == pytest.approx(100 * (e > 0.10).mean(), abs=1e-4)
+        assert s["auc10"][m] == pytest.approx(100 * np.clip(1 - e / 0.10, 0, None).mean(), abs=1e-4)
     # NME per image recomputed by hand from the returned predictions
     e = np.linalg.norm(result.pred["dark"] - result.target, axis=-1).mean(1) / result.norm
     assert np.allclose(e, result.nme["dark"])
@@ -182,6 +186,7 @@ def test_cli_evaluate_json(tiny_ckpt, make_lapa_folder):
     out = json.loads(r.stdout)
     assert set(out) == {"n", "points", "nme", "fr10", "auc10"} and out["n"] == 4 and out["points"] == 68
     assert set(out["nme"]) == set(out["fr10"]) == set(out["auc10"]) == {"argmax", "quarter", "topk", "dark"}
+    assert out == evaluate(tiny_ckpt, folder.root, "test").summary()  # the library's numbers
 
 
 def test_cli_predict_json_and_bad_inputs(tiny_ckpt, tmp_path):

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from lmkviz import jobs
-from lmkviz.training import RunFolder
+from lmkviz.runs import RunFolder
 from tests.helpers import tiny_config
 
 

@@ -1,4 +1,3 @@
-import json
 import os
 import signal
 import subprocess
@@ -6,13 +5,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from lmkviz import checkpoint as ckpt
-from lmkviz import models, training
+from lmkviz import losses, models, training
 from lmkviz.encoding import ENCODINGS, HeatmapCodec
-from lmkviz.training import RunFolder, TrainConfig, heatmap_loss, train
+from lmkviz.losses import heatmap_loss
+from lmkviz.runs import RunFolder
+from lmkviz.training import TrainConfig, train
 from tests.helpers import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +61,24 @@ def test_bce_pos_weight_weighs_the_positive_cell():
     assert b.item() == pytest.approx(a.item() * (15 + 10) / 16, rel=1e-5)
 
 
+def test_loss_weights_mask_channels():
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.rand(2, 3, 4, 4, generator=g), torch.rand(2, 3, 4, 4, generator=g)
+    for encoding in ("gaussian", "binary"):
+        plain = heatmap_loss(pred, target, encoding, pos_weight=5.0)
+        ones = heatmap_loss(pred, target, encoding, pos_weight=5.0, weights=torch.ones(2, 3))
+        assert ones.item() == pytest.approx(plain.item(), rel=1e-6)
+        # channel 1 of image 0 masked: the loss is the mean of the five other channels
+        weights = torch.ones(2, 3)
+        weights[0, 1] = 0
+        keep = [(0, 0), (0, 2), (1, 0), (1, 1), (1, 2)]
+        expected = sum(heatmap_loss(pred[n, k], target[n, k], encoding, pos_weight=5.0) for n, k in keep) / 5
+        masked = heatmap_loss(pred, target, encoding, pos_weight=5.0, weights=weights)
+        assert masked.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match=r"weights must be \(N, K\)"):
+        heatmap_loss(pred, target, "gaussian", weights=torch.ones(3))
+
+
 def test_config_json_round_trip_and_named_errors():
     cfg = tiny_config(name="x", landmarks="eyes")
     assert TrainConfig.from_json(cfg.to_json()) == cfg
@@ -90,10 +110,57 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     assert data["scheme"]["indices"] == list(range(36, 48)) and data["model"]["num_points"] == 12
     loaded = ckpt.load_for_inference(path / "best.pt")
     assert loaded.num_points == 68 and len(loaded.indices) == 12
-    import numpy as np
-
-    preview = np.load(path / "preview.npz")
+    preview = run.preview()
     assert preview["images"].shape == (2, 64, 64, 3) and preview["pred_dark"].shape == (2, 12, 2)
+
+
+def test_preview_stores_what_the_evaluator_measures_on_those_images(tmp_path):
+    """preview.npz: input-pixel points for drawing, and per-image NME (scheme eye corners,
+    original pixels) equal to what `evaluate` gives the last checkpoint on those images."""
+    from lmkviz import coords
+    from lmkviz.evaluation import evaluate
+
+    path = train(tiny_config(epochs=1), runs_root=tmp_path, progress_bar=False)
+    preview = RunFolder(path).preview()
+    result = evaluate(path / "last.pt", "synthetic", "val", limit=2)
+    for m in ("argmax", "dark"):
+        np.testing.assert_allclose(preview[f"nme_{m}"], result.nme[m], rtol=1e-5)
+        on_input = coords.rescale_batch(torch.from_numpy(result.pred[m]), result.image_sizes, 64).numpy()
+        np.testing.assert_allclose(preview[f"pred_{m}"], on_input, atol=1e-3)
+    on_input = coords.rescale_batch(torch.from_numpy(result.target), result.image_sizes, 64).numpy()
+    np.testing.assert_allclose(preview["target"], on_input, atol=1e-3)
+
+
+def test_resume_ends_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Stop after epoch 1, resume: the final weights equal those of a run that never stopped."""
+    config = tiny_config(epochs=2, limit_train=8, batch_size=4, augment=1.0)
+    straight = train(config, run_dir=tmp_path / "straight", progress_bar=False)
+
+    append = RunFolder.append_metrics
+
+    def stop_after_epoch_1(self, record):
+        append(self, record)
+        if record.get("kind") == "epoch" and record["epoch"] == 1:
+            self.stop_path.touch()
+
+    monkeypatch.setattr(RunFolder, "append_metrics", stop_after_epoch_1)
+    run = RunFolder(tmp_path / "resumed")
+    train(config, run_dir=run.path, progress_bar=False)
+    assert run.status()["state"] == "stopped"
+    assert torch.load(run.last_path, weights_only=True)["training_state"]["epoch"] == 0
+    monkeypatch.setattr(RunFolder, "append_metrics", append)
+    run.stop_path.unlink()
+    train(resume=run.path, progress_bar=False)
+    assert run.status()["state"] == "done"
+    a = torch.load(straight / "last.pt", weights_only=True)
+    b = torch.load(run.last_path, weights_only=True)
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    assert a["summary"]["val_nme"] == b["summary"]["val_nme"]
+    _, epochs = RunFolder(straight).history()
+    _, resumed = run.history()
+    assert [r["val_nme"] for r in epochs] == [r["val_nme"] for r in resumed]
 
 
 def _run_cli(args, **kw):
@@ -151,14 +218,14 @@ def test_stop_file_stops_and_resume_finishes(tmp_path):
 
 def test_non_finite_loss_fails_clearly_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
-    real = training.heatmap_loss
+    real = losses.heatmap_loss
 
     def flaky(pred, target, encoding, pos_weight=100.0):
         calls["n"] += 1
         loss = real(pred, target, encoding, pos_weight)
         return loss * float("nan") if calls["n"] > 2 else loss  # epoch 1 = 2 steps, then NaN
 
-    monkeypatch.setattr(training, "heatmap_loss", flaky)
+    monkeypatch.setattr(losses, "heatmap_loss", flaky)
     run_dir = tmp_path / "run"
     with pytest.raises(training.NonFiniteLoss, match="diverged"):
         train(tiny_config(epochs=3), run_dir=run_dir)

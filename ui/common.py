@@ -65,8 +65,10 @@ def sidebar_menu() -> None:
 
 
 def runs_root() -> Path:
-    """The folder holding training runs (``$LMKVIZ_RUNS`` or ``runs``)."""
-    return Path(os.environ.get("LMKVIZ_RUNS", "runs"))
+    """The folder holding training runs (:func:`lmkviz.runs.runs_root`: ``$LMKVIZ_RUNS`` or ``runs``)."""
+    from lmkviz.runs import runs_root as library_runs_root
+
+    return library_runs_root()
 
 
 def show_error(err: BaseException, hint: str | None = None) -> None:
@@ -318,7 +320,7 @@ def sample_picker(reader, key: str, container=None, default: int = 0) -> int:
 @st.cache_resource(show_spinner=False)
 def compute_device() -> str:
     """"NVIDIA H100 80GB HBM3 (CUDA)" or "CPU (2 threads, x86_64)"."""
-    from lmkviz.training import device_label, resolve_device
+    from lmkviz.devices import device_label, resolve_device
 
     device = resolve_device("auto")
     label = device_label(device)

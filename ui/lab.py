@@ -100,12 +100,10 @@ def ensure_choice(key: str, options, default=None) -> None:
 
 
 def heatmap_sizes(model: str, input_size: int) -> list[int]:
-    """Heatmap sides a model can output for an input side: U-Nets strides 1, 2 and 4, HRNets 4."""
-    if model.startswith("unet"):
-        return [input_size // s for s in (1, 2, 4) if input_size % s == 0]
-    from lmkviz import models
+    """Heatmap sides a model can output for an input side (:func:`lmkviz.training.heatmap_sizes`)."""
+    from lmkviz.training import heatmap_sizes as allowed
 
-    return [max(1, input_size // models.describe(model).stride)]
+    return allowed(model, input_size)
 
 
 def train_images(dataset: dict, split: str, limit: Optional[int]) -> int:
@@ -146,12 +144,6 @@ def form_values() -> dict:
     """The form's current values without the prefix."""
     n = len(FORM_PREFIX)
     return {k[n:]: v for k, v in st.session_state.items() if str(k).startswith(FORM_PREFIX)}
-
-
-def landmark_spec(indices, num_points: int) -> str:
-    """A TrainConfig landmark spec for chosen indices ("all" when every point)."""
-    indices = list(indices)
-    return "all" if indices == list(range(num_points)) else ",".join(str(int(i)) for i in indices)
 
 
 def plan_text(config, dataset: dict, num_landmarks: int) -> str:
@@ -241,20 +233,11 @@ def explain_error(error: Optional[str]) -> str:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def read_metrics(path: str, mtime: float, size: int) -> tuple[list[dict], list[dict]]:
-    """(step records, epoch records) of a run's metrics.jsonl (cached per file version)."""
-    from lmkviz.training import RunFolder
+    """(step records, epoch records) of a run's metrics.jsonl, one per step and epoch after
+    resumes (:meth:`lmkviz.runs.RunFolder.history`; cached per file version)."""
+    from lmkviz.runs import RunFolder
 
-    records = RunFolder(path).metrics()
-    steps = [r for r in records if r.get("kind") == "step"]
-    epochs = {}
-    for r in records:
-        if r.get("kind") == "epoch":
-            epochs[r["epoch"]] = r  # a resumed epoch replaces the interrupted one
-    # a resumed run logs the redone steps again: keep the last record of each step
-    by_step = {}
-    for r in steps:
-        by_step[r["step"]] = r
-    return [by_step[s] for s in sorted(by_step)], [epochs[e] for e in sorted(epochs)]
+    return RunFolder(path).history()
 
 
 def metrics_of(run: Path) -> tuple[list[dict], list[dict]]:
@@ -268,18 +251,17 @@ def metrics_of(run: Path) -> tuple[list[dict], list[dict]]:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def read_preview(path: str, mtime: float) -> Optional[dict]:
-    """The arrays of a run's preview.npz (cached per file version), None when unreadable."""
-    try:
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError):
-        return None
+    """The arrays of a run's preview.npz (:meth:`lmkviz.runs.RunFolder.preview`; cached per
+    file version), None when unreadable."""
+    from lmkviz.runs import RunFolder
+
+    return RunFolder(path).preview()
 
 
 def preview_of(run: Path) -> Optional[dict]:
     path = Path(run) / "preview.npz"
     try:
-        return read_preview(str(path), path.stat().st_mtime)
+        return read_preview(str(run), path.stat().st_mtime)
     except OSError:
         return None
 
@@ -294,23 +276,20 @@ def best_epoch(epochs: list[dict], decoder: str) -> tuple[Optional[int], Optiona
     return epoch, value
 
 
-def preview_errors(preview: dict, decoder: str, eye_corners=(36, 45)) -> Optional[list[float]]:
-    """Per-image NME (%) of the preview images when the eye corners are among the landmarks."""
-    idx = [int(i) for i in preview.get("indices", [])]
-    if not all(c in idx for c in eye_corners) or f"pred_{decoder}" not in preview:
+def preview_errors(preview: dict, decoder: str) -> Optional[list[float]]:
+    """Per-image NME (%) of the preview images as the training loop scored them (stored in
+    preview.npz as ``nme_<decoder>``); None for runs made before it was stored."""
+    values = preview.get(f"nme_{decoder}")
+    if values is None or not np.isfinite(values).any():
         return None
-    target = preview["target"].astype(float)
-    a, b = idx.index(eye_corners[0]), idx.index(eye_corners[1])
-    norm = np.linalg.norm(target[:, a] - target[:, b], axis=-1)
-    err = np.nanmean(np.linalg.norm(preview[f"pred_{decoder}"] - target, axis=-1), axis=-1)
-    return list(100 * err / np.maximum(norm, 1e-9))
+    return [float(v) * 100 for v in values]
 
 
 def lr_find_result(run: Path) -> Optional[dict]:
     """``lr_find.json`` of a finder run ({"lr", "loss", "suggested"}), None when not there yet."""
-    from lmkviz.training import read_json
+    from lmkviz.runs import RunFolder
 
-    return read_json(Path(run) / "lr_find.json")
+    return RunFolder(run).lr_find_result()
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -420,9 +399,9 @@ def mtime(path: str) -> float:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def evaluation_cached(checkpoint: str, checkpoint_mtime: float, dataset: str, split: str, n: int):
-    """:func:`lmkviz.inference.evaluate` of a checkpoint on the first ``n`` images of a split,
+    """:func:`lmkviz.evaluation.evaluate` of a checkpoint on the first ``n`` images of a split,
     with a progress bar while it runs (cached per checkpoint version, dataset, split and n)."""
-    from lmkviz.inference import evaluate
+    from lmkviz.evaluation import evaluate
     from ui.common import predictor_cached
 
     bar = st.progress(0.0, text=f"Evaluating {n} images with every decoder…")

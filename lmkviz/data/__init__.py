@@ -4,7 +4,7 @@ Points are continuous ``(x, y)`` pixel coordinates (pixel ``j`` spans ``[j, j + 
 see :mod:`lmkviz`); NaN marks an invisible point.
 
 * :mod:`~lmkviz.data.schemes`: :class:`LandmarkScheme`, ``IBUG68``, ``LAPA106``,
-  :func:`scheme_for`, :func:`parse_subset`.
+  :func:`scheme_for`, :func:`parse_subset`, :func:`subset_flip_perm`.
 * :mod:`~lmkviz.data.folder`: :func:`read_image`, :func:`read_landmarks`,
   :class:`FolderSplit`, :func:`check_dataset`, :func:`discover_datasets`.
 * :mod:`~lmkviz.data.dataset`: :class:`LandmarkDataset`, :func:`open_split`.
@@ -41,13 +41,16 @@ from lmkviz.data.schemes import (
     MAIN_GROUPS,
     SCHEMES,
     LandmarkScheme,
+    flip_perm_for,
     parse_subset,
     scheme_for,
+    subset_flip_perm,
 )
 
 _LAZY = {
     "LandmarkDataset": "lmkviz.data.dataset",
     "open_split": "lmkviz.data.dataset",
+    "points_per_face": "lmkviz.data.dataset",
     "to_tensors": "lmkviz.data.dataset",
     "AugmentConfig": "lmkviz.data.augment",
     "build_transform": "lmkviz.data.augment",
@@ -67,6 +70,8 @@ __all__ = [
     "LandmarkScheme",
     "parse_subset",
     "scheme_for",
+    "subset_flip_perm",
+    "flip_perm_for",
     "IMAGE_EXTENSIONS",
     "SPLITS",
     "DatasetInfo",

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from lmkviz.data.folder import FolderSplit, discover_datasets
 from lmkviz.paths import display_path
 
-__all__ = ["Transform", "to_tensors", "LandmarkDataset", "open_split"]
+__all__ = ["Transform", "to_tensors", "LandmarkDataset", "open_split", "points_per_face"]
 
 Transform = Callable[[np.ndarray, np.ndarray], tuple[torch.Tensor, torch.Tensor]]
 """(image (H, W, 3) uint8, points (K, 2)) -> (image (3, H', W') float32, points (K, 2) float32)."""
@@ -53,7 +53,10 @@ class LandmarkDataset(Dataset):
         :func:`lmkviz.data.augment.build_transform`.
 
     ``ds[i]`` is ``{"image": (3, H, W) float32 in [0, 1], "points": (k, 2) float32
-    xy pixels of that image (NaN = invisible), "name": str}``. A sample that fails to
+    xy pixels of that image (NaN = invisible), "name": str, "original_size": (2,) int64
+    (H, W) of the image before the transform, "original_points": (k, 2) float32 xy
+    pixels of that original image}``. The last two let an evaluator map predictions
+    on a resized image back to the original pixels (see :mod:`lmkviz.evaluation`). A sample that fails to
     load (e.g. a corrupt image found only when decoding) is reported with
     ``warnings.warn``, recorded in ``skipped`` as ``(file, reason)`` and replaced by
     the next good sample. With ``DataLoader(num_workers > 0)`` each worker keeps its
@@ -113,13 +116,22 @@ class LandmarkDataset(Dataset):
                 continue
             image, points = self.transform(sample.image, sample.points)
             points = torch.as_tensor(points, dtype=torch.float32)
+            original = torch.as_tensor(np.asarray(sample.points, dtype=np.float32))
             if self.indices is not None:
                 points = points[list(self.indices)]
-            return {"image": image, "points": points, "name": sample.name}
+                original = original[list(self.indices)]
+            size = torch.tensor(sample.image.shape[:2], dtype=torch.int64)
+            return {"image": image, "points": points, "name": sample.name, "original_size": size,
+                    "original_points": original}
         raise ValueError(
             f"no sample of this dataset could be loaded ({len(self.skipped)} failures); "
             "run `python -m lmkviz data check` on the dataset folder"
         )
+
+
+def points_per_face(split: Any) -> int:
+    """K of a split reader: its ``num_points``, else the point count of its first sample."""
+    return int(getattr(split, "num_points", 0) or split[0].points.shape[0])
 
 
 def open_split(dataset: Union[str, os.PathLike], split: str = "train", **kwargs: Any) -> Any:

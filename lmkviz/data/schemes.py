@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 __all__ = [
     "LandmarkScheme",
@@ -34,6 +34,8 @@ __all__ = [
     "BLOG_FIVE",
     "scheme_for",
     "parse_subset",
+    "subset_flip_perm",
+    "flip_perm_for",
 ]
 
 MAIN_GROUPS = ("jaw", "brows", "nose", "eyes", "mouth")
@@ -342,3 +344,32 @@ def parse_subset(scheme: LandmarkScheme, spec: str) -> tuple[int, ...]:
     if not indices:
         raise ValueError(f"landmark subset {spec!r} selects no points; give at least one index")
     return tuple(sorted(indices))
+
+
+def subset_flip_perm(flip_perm: Optional[Sequence[int]], indices: Sequence[int]) -> Optional[list[int]]:
+    """The flip permutation of a landmark subset, in positions of ``indices``.
+
+    flip_perm: a scheme's permutation over all K points (or None). indices: the
+    subset (k points, e.g. a checkpoint's predicted landmarks). Returns k positions
+    ``p`` with ``indices[p[i]] == flip_perm[indices[i]]``, so that channel ``i`` of a
+    mirrored subset prediction comes from channel ``p[i]``; None when ``flip_perm``
+    is None or a left/right partner of a chosen point is not in the subset.
+    """
+    if flip_perm is None:
+        return None
+    pos = {int(j): i for i, j in enumerate(indices)}
+    try:
+        return [pos[int(flip_perm[int(j)])] for j in indices]
+    except KeyError:
+        return None
+
+
+def flip_perm_for(scheme: LandmarkScheme, indices: Sequence[int]) -> list[int]:
+    """:func:`subset_flip_perm` of ``scheme`` for a flip test; ValueError saying why when impossible."""
+    if scheme.flip_perm is None:
+        raise ValueError(f"flip test needs a left/right flip permutation; scheme {scheme.name} has none")
+    perm = subset_flip_perm(scheme.flip_perm, indices)
+    if perm is None:
+        raise ValueError("flip test needs every left/right partner of the predicted landmarks; "
+                         "use a checkpoint trained on a symmetric landmark subset or turn the flip test off")
+    return perm

@@ -1,6 +1,6 @@
 """Figures of the Compare decoders page: error curves, per-landmark errors, one sample's points.
 
-Errors come from :class:`lmkviz.inference.Evaluation`: per-image NME as fractions of
+Errors come from :class:`lmkviz.evaluation.Evaluation`: per-image NME as fractions of
 the inter-ocular distance (shown in %), points in original image pixels. The
 pixel-level zoom on a predicted heatmap is :func:`lmkviz.viz.encoding.zoom_figure`.
 """

@@ -46,9 +46,6 @@ def photo_uri(image: np.ndarray) -> str:
     return _encode(image.tobytes(), image.shape, "JPEG")
 
 
-_png_uri = png_uri  # old private name
-
-
 @lru_cache(maxsize=4)
 def _lut(colourscale: str) -> np.ndarray:
     import plotly.colors as pc

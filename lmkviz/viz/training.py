@@ -1,6 +1,6 @@
 """Figures of the Train page: loss and NME curves, the LR schedule, the LR finder, previews.
 
-Inputs are the plain records of a run folder (see :mod:`lmkviz.training`):
+Inputs are the plain records of a run folder (see :mod:`lmkviz.runs`):
 ``metrics.jsonl`` step records ``{"kind": "step", "epoch", "step", "loss", "lr"}`` and
 epoch records ``{"kind": "epoch", "epoch", "train_loss", "val_loss", "val_nme": {decoder: %}}``,
 ``lr_find.json`` and the arrays of ``preview.npz``.

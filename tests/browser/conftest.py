@@ -150,7 +150,7 @@ _OBSERVER = """
 })();
 """
 
-_IDLE = """
+IDLE_SCRIPT = """
 ([minRuns, settleMs]) => {
   const app = document.querySelector('[data-testid="stApp"]');
   const idle = app && (window.__lmkRuns || 0) >= minRuns
@@ -190,7 +190,7 @@ class AppDriver:
         skeleton placeholder, no stale element, every plotly chart drawn, all of it
         unchanged for ``settle_ms``.
         """
-        self.page.wait_for_function(_IDLE, arg=[min_runs, settle_ms], timeout=timeout, polling=100)
+        self.page.wait_for_function(IDLE_SCRIPT, arg=[min_runs, settle_ms], timeout=timeout, polling=100)
 
     def interact(self, action, timeout: float = 120_000, retry_after: float = 20_000) -> None:
         """Run ``action()`` (a click, a key press) and wait for the rerun it triggers.

@@ -49,7 +49,8 @@ def finished_run(app_server) -> Path:
     """A finished run in the test server's runs folder: the one the Train test launched, or a tiny
     one trained here when that test did not run."""
     from lmkviz import jobs
-    from lmkviz.training import PRESETS, RunFolder, train
+    from lmkviz.runs import RunFolder
+    from lmkviz.training import PRESETS, train
 
     done = [r for r in jobs.list_runs(app_server.runs) if r.state == "done" and (r.path / "best.pt").exists()]
     if done:

@@ -1,0 +1,323 @@
+"""The one evaluator: training validation, ``lmkviz evaluate``, the Compare page and the benchmarks.
+
+    result = evaluate("runs/RUN/best.pt", "face68", "val")    # a checkpoint on a dataset split
+    result.summary()        # {"n", "points", "nme": {decoder: %}, "fr10": {...}, "auc10": {...}}
+    result.per_landmark()   # {decoder: (k,) mean error / inter-ocular distance}
+
+What is measured, the same way everywhere:
+
+* Dataset images are face crops (the LaPa layout). Each whole image is resized to
+  the network's S x S input (:func:`evaluation_dataset`, the validation transform
+  of training), so a non-square image is stretched on the way in.
+* The network's heatmaps (optionally flip-averaged, :func:`predict_heatmaps`) are
+  decoded by every decoder into input pixels and mapped back to each ORIGINAL image
+  per axis with :func:`lmkviz.coords.rescale_batch`.
+* NME = mean point error / inter-ocular distance of the full ground-truth point set,
+  between the scheme's own outer eye corners (:attr:`LandmarkScheme.eye_corners`:
+  36/45 for iBUG 68, 66/79 for LaPa 106), all in original pixels. FR@10 and AUC@10
+  come from :mod:`lmkviz.metrics`.
+
+The training loop logs ``val_nme`` from :func:`evaluate_model` on the same dataset
+in fp32, so ``lmkviz evaluate --checkpoint RUN/best.pt --split val`` gives the NME
+logged for the best epoch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from lmkviz import coords, metrics
+from lmkviz.decoding import DECODERS, flip_heatmaps
+from lmkviz.encoding import HeatmapCodec
+from lmkviz.losses import heatmap_loss
+
+__all__ = ["Evaluation", "Evaluator", "evaluate", "evaluate_model", "evaluation_dataset", "predict_heatmaps",
+           "primary_decoder"]
+
+Progress = Optional[Callable[[int, int], None]]
+
+
+def primary_decoder(encoding: str) -> str:
+    """The decoder a run is judged by (best.pt, the Train page): "topk" for binary maps
+    (logits, the H3R setup), "dark" for Gaussian maps."""
+    return "topk" if encoding == "binary" else "dark"
+
+
+def predict_heatmaps(model: nn.Module, images: torch.Tensor, *, flip_perm: Optional[Sequence[int]] = None,
+                     logits: bool = False, amp: bool = False, channels_last: bool = False) -> torch.Tensor:
+    """Run ``model`` on a batch: (N, 3, S, S) float on the model's device -> (N, K, h, w) float32.
+
+    flip_perm: the flip test. The mirrored images are run too, their heatmaps are
+        mirrored back and their channels reordered by ``flip_perm`` (a permutation of
+        the K output channels, e.g. :func:`lmkviz.data.schemes.flip_perm_for`), and the
+        two are averaged in the codec's output space: probabilities for ``logits``
+        (the result is the logit of the mean probability), the maps themselves otherwise.
+    amp: bfloat16 autocast. channels_last: NHWC input layout.
+    Returns the raw output (logits when ``logits``). The caller chooses no_grad /
+    inference_mode and eval mode.
+    """
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
+        out = model(images).float()
+        if flip_perm is not None:
+            mirrored = flip_heatmaps(model(images.flip(-1)).float(), flip_perm)
+            if logits:
+                out = torch.logit((torch.sigmoid(out) + torch.sigmoid(mirrored)) / 2, eps=1e-6)
+            else:
+                out = (out + mirrored) / 2
+    return out
+
+
+def evaluation_dataset(split: Any, input_size: int, limit: Optional[int] = None):
+    """The dataset the evaluator scores: every image of a split reader resized to
+    ``input_size`` x ``input_size`` (no augmentation), items carrying their original size
+    and points; the first ``limit`` images when ``limit`` is a positive number."""
+    from lmkviz.data.augment import AugmentConfig, build_transform
+    from lmkviz.data.dataset import LandmarkDataset
+
+    ds = LandmarkDataset(split, transform=build_transform(AugmentConfig(input_size=input_size), train=False))
+    if limit:
+        ds = torch.utils.data.Subset(ds, range(min(int(limit), len(ds))))
+    return ds
+
+
+@dataclass
+class Evaluation:
+    """A model scored on N images (every coordinate in ORIGINAL image pixels).
+
+    names: N sample names. target: (N, k, 2) annotated points of the k predicted
+    landmarks. pred: {decoder: (N, k, 2)}. confidence: (N, k) peak scores (sigmoid
+    of the logit for binary models). nme: {decoder: (N,) per-image NME, a fraction}.
+    norm: (N,) inter-ocular distances (of the full point set). indices: the k
+    landmarks of the scheme. image_sizes: (N, 2) original (H, W). heatmaps: (N, k, h, w)
+    float16 raw network output (flip-averaged with the flip test) when asked for.
+    loss: mean validation loss when asked for. codec: the model's heatmap codec.
+    """
+
+    names: list
+    target: np.ndarray
+    pred: dict
+    confidence: np.ndarray
+    nme: dict
+    norm: np.ndarray
+    indices: list
+    image_sizes: np.ndarray
+    flip_test: bool = False
+    heatmaps: Optional[np.ndarray] = None
+    loss: Optional[float] = None
+    codec: Optional[HeatmapCodec] = None
+    scheme_name: str = ""
+    checkpoint: str = ""
+    dataset: str = ""
+    split: str = ""
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def mean_nme(self) -> dict:
+        """{decoder: mean NME in %} (NaN when nothing could be scored)."""
+        return {m: float(np.mean(e) * 100) if len(e) else float("nan") for m, e in self.nme.items()}
+
+    def summary(self) -> dict:
+        """{"n", "points", "nme": {dec: %}, "fr10": {dec: %}, "auc10": {dec: %}} (4 decimals)."""
+        out = {"n": self.n, "points": len(self.indices), "nme": {}, "fr10": {}, "auc10": {}}
+        for m, e in self.nme.items():
+            s = metrics.summarize(torch.as_tensor(e, dtype=torch.float64))
+            out["nme"][m] = round(s["nme"], 4)
+            out["fr10"][m] = round(s["fr10"], 4)
+            out["auc10"][m] = round(s["auc10"], 4)
+        return out
+
+    def per_landmark(self) -> dict:
+        """{decoder: (k,) mean error of each landmark / inter-ocular distance, a fraction}."""
+        return {m: np.nanmean(np.linalg.norm(p - self.target, axis=-1) / self.norm[:, None], axis=0)
+                for m, p in self.pred.items()}
+
+
+class Evaluator:
+    """Accumulates the scores of one model batch by batch (:func:`evaluate_model` drives it).
+
+    model, codec: the network (in eval mode, on ``device``) and its heatmap codec.
+    indices: the k landmarks the model predicts, of a scheme with K points.
+    eye_corners: indices (into the K points) of the scheme's outer eye corners, or
+        None (NME is then NaN). flip_perm: flip test (see :func:`predict_heatmaps`).
+    pos_weight: also compute the heatmap loss (the training loss) when given.
+    keep_heatmaps: keep the raw output as float16.
+
+    A sample whose name was already seen is left out: a dataset replaces an unreadable
+    image by the next good one, which must not count twice.
+    """
+
+    def __init__(self, model: nn.Module, codec: HeatmapCodec, *, indices: Sequence[int],
+                 eye_corners: Optional[Sequence[int]], device: torch.device, flip_perm: Optional[Sequence[int]] = None,
+                 amp: bool = False, channels_last: bool = False, decoders: Sequence[str] = DECODERS,
+                 pos_weight: Optional[float] = None, keep_heatmaps: bool = False):
+        self.model, self.codec, self.device = model, codec, torch.device(device)
+        self.indices = [int(i) for i in indices]
+        self.eye_corners = None if eye_corners is None else tuple(int(i) for i in eye_corners)
+        self.flip_perm = None if flip_perm is None else [int(i) for i in flip_perm]
+        self.amp, self.channels_last = amp, channels_last
+        self.decoders = tuple(decoders)
+        self.pos_weight, self.keep_heatmaps = pos_weight, keep_heatmaps
+        self._idx = torch.as_tensor(self.indices, dtype=torch.long)
+        self._idx_dev = self._idx.to(self.device)
+        self._seen: set = set()
+        self._names: list = []
+        self._parts: dict[str, list] = {k: [] for k in ("target", "norm", "sizes", "confidence", "heatmaps")}
+        self._pred: dict[str, list] = {m: [] for m in self.decoders}
+        self._loss_sum, self._loss_n = 0.0, 0
+
+    @torch.no_grad()
+    def add(self, batch: dict) -> Optional[torch.Tensor]:
+        """Score one collated batch of an :func:`evaluation_dataset` ({"image", "points",
+        "name", "original_size", "original_points"}). Returns the raw (N, k, h, w) output
+        of the kept samples (None when all were seen before)."""
+        names = list(batch["name"])
+        keep = []
+        for i, name in enumerate(names):
+            if name not in self._seen:
+                self._seen.add(name)
+                keep.append(i)
+        if not keep:
+            return None
+        rows = slice(None) if len(keep) == len(names) else torch.as_tensor(keep)
+        images = batch["image"][rows].to(self.device, non_blocking=True)
+        out = predict_heatmaps(self.model, images, flip_perm=self.flip_perm, logits=self.codec.outputs_logits,
+                               amp=self.amp, channels_last=self.channels_last)
+        if self.pos_weight is not None:
+            target_in = batch["points"][rows].to(self.device)[:, self._idx_dev]
+            loss = heatmap_loss(out, self.codec.encode(target_in), self.codec.encoding, self.pos_weight)
+            self._loss_sum += loss.item() * len(keep)
+            self._loss_n += len(keep)
+        sizes = batch["original_size"][rows].to(torch.int64)
+        full = batch["original_points"][rows].to(torch.float64)
+        self._names += [names[i] for i in keep]
+        self._parts["sizes"].append(sizes.numpy())
+        self._parts["target"].append(full[:, self._idx].numpy())
+        if self.eye_corners is not None:
+            self._parts["norm"].append(metrics.interocular(full, self.eye_corners).numpy())
+        else:
+            self._parts["norm"].append(np.full(len(keep), np.nan))
+        confidence = None
+        for m in self.decoders:
+            points, conf = self.codec.decode(out, m, return_confidence=True)
+            confidence = conf if confidence is None else confidence
+            original = coords.rescale_batch(points.cpu().to(torch.float64), self.codec.image_size, sizes)
+            self._pred[m].append(original.numpy())
+        self._parts["confidence"].append(confidence.float().cpu().numpy())
+        if self.keep_heatmaps:
+            self._parts["heatmaps"].append(out.to(torch.float16).cpu().numpy())
+        return out
+
+    def result(self, **meta: Any) -> Evaluation:
+        """The :class:`Evaluation` of everything added (``meta``: scheme_name, checkpoint, dataset, split)."""
+        k = len(self.indices)
+
+        def cat(parts: list, empty_shape: tuple) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(empty_shape)
+
+        target = cat(self._parts["target"], (0, k, 2))
+        norm = cat(self._parts["norm"], (0,))
+        pred = {m: cat(v, (0, k, 2)) for m, v in self._pred.items()}
+        if self.eye_corners is None or not len(norm):
+            nme = {m: np.full(len(norm), np.nan) for m in pred}
+        else:
+            nme = {m: metrics.nme(p, target, norm=norm).numpy() for m, p in pred.items()}
+        return Evaluation(
+            names=list(self._names), target=target, pred=pred,
+            confidence=cat(self._parts["confidence"], (0, k)).astype(np.float32), nme=nme, norm=norm,
+            indices=list(self.indices), image_sizes=cat(self._parts["sizes"], (0, 2)).astype(np.int64),
+            flip_test=self.flip_perm is not None,
+            heatmaps=np.concatenate(self._parts["heatmaps"]) if self.keep_heatmaps and self._parts["heatmaps"] else None,
+            loss=self._loss_sum / self._loss_n if self._loss_n else None, codec=self.codec, **meta)
+
+
+def evaluate_model(model: nn.Module, codec: HeatmapCodec, dataset, *, indices: Sequence[int], scheme,
+                   device: Union[str, torch.device] = "cpu", flip_perm: Optional[Sequence[int]] = None,
+                   batch_size: int = 16, workers: int = 0, amp: bool = False, channels_last: bool = False,
+                   decoders: Sequence[str] = DECODERS, pos_weight: Optional[float] = None,
+                   keep_heatmaps: bool = False, progress: Progress = None) -> Evaluation:
+    """Score ``model`` on an :func:`evaluation_dataset` (see the module docstring).
+
+    scheme: the dataset's :class:`~lmkviz.data.schemes.LandmarkScheme` (its eye corners
+    normalise the NME). The model is put in eval mode. progress: callable(done, total)
+    after each batch, in images. Other arguments: see :class:`Evaluator`.
+    """
+    device = torch.device(device)
+    model.eval()
+    evaluator = Evaluator(model, codec, indices=indices, eye_corners=scheme.eye_corners, device=device,
+                          flip_perm=flip_perm, amp=amp, channels_last=channels_last, decoders=decoders,
+                          pos_weight=pos_weight, keep_heatmaps=keep_heatmaps)
+    total = len(dataset)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=max(1, min(int(batch_size), total)), shuffle=False, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=False)
+    done = 0
+    for batch in loader:
+        evaluator.add(batch)
+        done += len(batch["name"])
+        if progress:
+            progress(done, total)
+    return evaluator.result(scheme_name=scheme.name)
+
+
+def evaluate(
+    checkpoint: Union[str, os.PathLike, Any],
+    data: Union[str, os.PathLike],
+    split: str = "test",
+    *,
+    limit: Optional[int] = None,
+    flip_test: bool = False,
+    batch_size: int = 16,
+    decoders: Sequence[str] = DECODERS,
+    progress: Progress = None,
+    device: str = "cpu",
+    keep_heatmaps: bool = False,
+    workers: int = 0,
+) -> Evaluation:
+    """Score a checkpoint on a dataset split with every decoder.
+
+    checkpoint: a .pt path, "default", or a loaded :class:`lmkviz.inference.Predictor`
+        (its model, codec and device are used; ``device`` is then ignored).
+    data: a LaPa-layout folder, a discovered dataset name or "synthetic".
+    limit: only the first N images. flip_test: average with the mirrored images
+        (needs the scheme's flip permutation). keep_heatmaps: keep the raw heatmaps
+        (float16) in the result. progress: callable(done, total).
+
+    Raises ValueError when the dataset's point count differs from the checkpoint's,
+    the scheme has no eye corners, or no image can be read.
+    """
+    from lmkviz.data import open_split, points_per_face, scheme_for
+    from lmkviz.data.schemes import flip_perm_for
+    from lmkviz.inference import Predictor
+
+    predictor = checkpoint if isinstance(checkpoint, Predictor) else Predictor(checkpoint, device=device)
+    loaded = predictor.loaded
+    reader = open_split(data, split)
+    if len(reader) == 0:
+        raise ValueError(f"{data}/{split}: the split has no images")
+    k = points_per_face(reader)
+    if k != loaded.num_points:
+        raise ValueError(
+            f"the checkpoint predicts {loaded.scheme_name} landmarks ({loaded.num_points} "
+            f"points) but {data} has {k} points per face; pick a matching dataset"
+        )
+    scheme = scheme_for(k)
+    if scheme.eye_corners is None:
+        raise ValueError(f"{data}: the {k}-point scheme has no eye corners for inter-ocular normalisation")
+    flip_perm = flip_perm_for(scheme, loaded.indices) if flip_test else None
+    dataset = evaluation_dataset(reader, predictor.input_size, limit=limit)
+    result = evaluate_model(predictor.model, predictor.codec, dataset, indices=loaded.indices, scheme=scheme,
+                            device=predictor.device, flip_perm=flip_perm, batch_size=batch_size, workers=workers,
+                            channels_last=predictor.channels_last, decoders=decoders, keep_heatmaps=keep_heatmaps,
+                            progress=progress)
+    result.checkpoint, result.dataset, result.split = str(loaded.path), str(data), split
+    return result

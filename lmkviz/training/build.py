@@ -1,0 +1,93 @@
+"""From a :class:`~lmkviz.training.config.TrainConfig` to the objects a run needs:
+datasets, the model and its heatmap codec."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lmkviz.encoding import HeatmapCodec
+from lmkviz.training.config import TrainConfig
+
+__all__ = ["UNET_STRIDES", "build_datasets", "build_model", "make_codec", "heatmap_sizes"]
+
+UNET_STRIDES = (1, 2, 4)
+"""The output strides a U-Net can be built with (HRNets are fixed at their own stride)."""
+
+
+def build_datasets(config: TrainConfig):
+    """(train_dataset, val_dataset, scheme, indices) for a config.
+
+    Both datasets yield full point sets (the subset ``indices`` is taken in the loop,
+    after flips). The training set applies the augmentation of ``config.augment``; the
+    validation set is :func:`lmkviz.evaluation.evaluation_dataset` (resize only, with
+    the original size and points of each image), the one ``lmkviz evaluate`` uses.
+    """
+    from lmkviz.data import LandmarkDataset, open_split, points_per_face
+    from lmkviz.data.augment import AugmentConfig, build_transform
+    from lmkviz.data.schemes import parse_subset, scheme_for
+    from lmkviz.evaluation import evaluation_dataset
+
+    train_splits = [open_split(d, config.train_split) for d in config.data]
+    val_split = open_split(config.val_data or config.data[0], config.val_split)
+    k = points_per_face(train_splits[0])
+    for d, s in zip(config.data[1:], train_splits[1:]):
+        if points_per_face(s) != k:
+            raise ValueError(f"dataset {d!r} has {points_per_face(s)} points per face, but {config.data[0]!r} has {k}")
+    if points_per_face(val_split) != k:
+        raise ValueError(f"validation data has {points_per_face(val_split)} points per face, training data {k}")
+    scheme = scheme_for(k)
+    indices = parse_subset(scheme, config.landmarks)
+    aug = AugmentConfig(input_size=config.input_size, strength=config.augment)
+    train_tf = build_transform(aug, flip_perm=scheme.flip_perm, train=config.augment > 0)
+    parts = [LandmarkDataset(s, transform=train_tf) for s in train_splits]
+    train_ds = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
+    if config.limit_train:
+        train_ds = torch.utils.data.Subset(train_ds, range(min(config.limit_train, len(train_ds))))
+    val_ds = evaluation_dataset(val_split, config.input_size, limit=config.limit_val)
+    if len(train_ds) == 0 or len(val_ds) == 0:
+        raise ValueError("training or validation split is empty; check the dataset with `lmkviz data check`")
+    return train_ds, val_ds, scheme, indices
+
+
+def make_codec(config: TrainConfig, stride: int) -> HeatmapCodec:
+    """The heatmap codec of a run: input_size -> heatmap_size (default input_size / stride)."""
+    hm = config.heatmap_size or max(1, config.input_size // stride)
+    return HeatmapCodec(image_size=config.input_size, heatmap_size=hm, encoding=config.encoding, sigma=config.sigma)
+
+
+def heatmap_sizes(model: str, input_size: int) -> list[int]:
+    """Heatmap sides ``model`` can output for ``input_size`` inputs, finest first.
+
+    U-Nets: input_size / s for each stride s of :data:`UNET_STRIDES` dividing it;
+    other models: input_size / their fixed stride.
+    """
+    if model.startswith("unet"):
+        return [input_size // s for s in UNET_STRIDES if input_size % s == 0]
+    from lmkviz import models
+
+    return [max(1, input_size // models.describe(model).stride)]
+
+
+def build_model(config: TrainConfig, num_points: int) -> tuple[nn.Module, dict]:
+    """The model for a config and the kwargs that rebuild it from a checkpoint."""
+    from lmkviz import models
+
+    kwargs = dict(config.model_kwargs)
+    if config.model.startswith("unet") and config.heatmap_size:
+        stride = config.input_size // config.heatmap_size
+        if stride * config.heatmap_size != config.input_size or stride not in UNET_STRIDES:
+            raise ValueError(
+                f"heatmap_size {config.heatmap_size} with input_size {config.input_size} needs stride "
+                f"{config.input_size / config.heatmap_size:g}; U-Nets support strides "
+                + ", ".join(map(str, UNET_STRIDES))
+            )
+        kwargs["stride"] = stride
+    net = models.create(config.model, num_points, pretrained="auto" if config.pretrained else False, **kwargs)
+    if config.heatmap_size and config.input_size // net.stride != config.heatmap_size:
+        raise ValueError(
+            f"model {config.model} outputs {config.input_size // net.stride} px heatmaps for "
+            f"{config.input_size} px inputs (stride {net.stride}), not {config.heatmap_size}; "
+            "change heatmap_size or input_size"
+        )
+    return net, kwargs

@@ -1,0 +1,176 @@
+"""What defines a training run: :class:`TrainConfig` (saved as a run's ``config.json``) and presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from lmkviz.encoding import ENCODINGS
+
+__all__ = ["TrainConfig", "PRESETS", "PRESET_LABELS"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json``).
+
+    data: training datasets (LaPa-layout folders, discovered dataset names, or
+        "synthetic"); their ``train_split`` splits are concatenated.
+    val_data: dataset for validation (default: the first of ``data``).
+    landmarks: subset spec ("all", "blog5", a group name, "36,45,48-54").
+    model: an architecture of :data:`lmkviz.models.ARCHITECTURES`.
+    encoding: "gaussian" (sub-pixel, MSE), "gaussian_int" (integer centre, MSE)
+        or "binary" (randomized rounding, BCE-with-logits with ``pos_weight``).
+    sigma: Gaussian sigma in heatmap pixels.
+    input_size: square network input side in pixels.
+    heatmap_size: heatmap side; None = input_size / the model's stride. For
+        U-Nets it selects the stride (1, 2 or 4); HRNet is fixed at stride 4.
+    schedule: "onecycle" (cosine one-cycle, ``lr`` is the peak) or "constant".
+    augment: augmentation strength in [0, 1] (0 = resize only).
+    device: "auto" (cuda > mps > cpu), "cuda", "cuda:1", "mps" or "cpu".
+    amp: bfloat16 autocast on CUDA (ignored elsewhere).
+    limit_train / limit_val: use only the first n samples (quick demos, tests).
+    log_every: log a step line every n optimiser steps.
+    """
+
+    name: str = "run"
+    data: tuple[str, ...] = ("synthetic",)
+    train_split: str = "train"
+    val_data: Optional[str] = None
+    val_split: str = "val"
+    landmarks: str = "all"
+    model: str = "hrnet18_small"
+    model_kwargs: dict = field(default_factory=dict)
+    pretrained: bool = False
+    encoding: str = "gaussian"
+    sigma: float = 2.0
+    pos_weight: float = 100.0
+    input_size: int = 128
+    heatmap_size: Optional[int] = None
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 2e-3
+    schedule: str = "onecycle"
+    weight_decay: float = 1e-4
+    augment: float = 1.0
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    seed: int = 0
+    workers: int = 2
+    limit_train: Optional[int] = None
+    limit_val: Optional[int] = None
+    log_every: int = 10
+    preview: int = 4
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):
+            object.__setattr__(self, "data", (self.data,))
+        object.__setattr__(self, "data", tuple(str(d) for d in self.data))
+        errors = []
+        if not self.data:
+            errors.append("data: give at least one training dataset")
+        if self.encoding not in ENCODINGS:
+            errors.append(f"encoding: {self.encoding!r} is not one of {', '.join(ENCODINGS)}")
+        if self.schedule not in ("onecycle", "constant"):
+            errors.append(f"schedule: {self.schedule!r} is not 'onecycle' or 'constant'")
+        for name in ("epochs", "batch_size", "input_size", "log_every"):
+            if int(getattr(self, name)) < 1:
+                errors.append(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0:
+            errors.append(f"workers: must be >= 0, got {self.workers}")
+        if not self.sigma > 0:
+            errors.append(f"sigma: must be > 0, got {self.sigma}")
+        if not self.lr > 0:
+            errors.append(f"lr: must be > 0, got {self.lr}")
+        if not 0 <= self.augment <= 1:
+            errors.append(f"augment: must be in [0, 1], got {self.augment}")
+        if self.heatmap_size is not None and self.heatmap_size < 1:
+            errors.append(f"heatmap_size: must be >= 1, got {self.heatmap_size}")
+        if errors:
+            raise ValueError("invalid training config: " + "; ".join(errors))
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["data"] = list(self.data)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        """Build from a dict; an unknown or mistyped field is a ValueError naming it."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ValueError(f"unknown training config field(s): {', '.join(unknown)}")
+        clean = {}
+        for key, value in data.items():
+            default = names[key].default
+            try:
+                if key == "data":
+                    value = tuple(value) if isinstance(value, (list, tuple)) else (str(value),)
+                elif key == "model_kwargs":
+                    if not isinstance(value, dict):
+                        raise TypeError("expected an object")
+                elif value is None:
+                    pass
+                elif isinstance(default, bool):
+                    if not isinstance(value, bool):
+                        raise TypeError("expected true or false")
+                elif isinstance(default, int) or key in ("heatmap_size", "limit_train", "limit_val"):
+                    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                        raise TypeError("expected an integer")
+                    value = int(value)
+                elif isinstance(default, float):
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        raise TypeError("expected a number")
+                    value = float(value)
+                elif isinstance(default, str) or key == "val_data":
+                    if not isinstance(value, str):
+                        raise TypeError("expected text")
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"training config field {key!r}: {err} (got {value!r})") from None
+            clean[key] = value
+        return cls(**clean)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"training config is not valid JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise ValueError("training config must be a JSON object")
+        return cls.from_dict(data)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    "quick-demo": TrainConfig(
+        name="quick-demo", data=("synthetic",), model="hrnet18_small", encoding="gaussian",
+        sigma=1.5, input_size=128, epochs=12, batch_size=16, lr=3e-3, limit_train=128,
+        limit_val=32, workers=0, augment=0.5, log_every=2,
+    ),
+    "blog-unet": TrainConfig(
+        name="blog-unet", model="unet_resnet18", encoding="gaussian_int", sigma=10.0,
+        input_size=256, heatmap_size=256, epochs=10, batch_size=24, lr=1e-3, augment=1.0,
+        pretrained=True,
+    ),
+    "blog-hrnet": TrainConfig(
+        name="blog-hrnet", model="hrnet18", encoding="binary", input_size=256, heatmap_size=64,
+        epochs=10, batch_size=24, lr=5e-3, pos_weight=100.0, augment=1.0,
+    ),
+}
+"""Starting points for the Train page and ``lmkviz train --preset``."""
+
+PRESET_LABELS = {
+    "quick-demo": "Quick CPU demo",
+    "blog-unet": "Blog: UNet-ResNet18, Gaussian + MSE",
+    "blog-hrnet": "Blog: HRNet-18, binary + BCE",
+}

@@ -1,0 +1,501 @@
+"""The training loop: epochs of optimiser steps, validation, checkpoints, resume, DDP.
+
+    path = train(TrainConfig(...))            # a new run folder under runs_root()
+    train(resume=path)                        # continue it after a stop, crash or kill
+
+:func:`train` sets up the run folder (:mod:`lmkviz.runs`), signal handling and the
+final state; a :class:`Trainer` built from one :class:`TrainJob` runs the epochs.
+Each epoch: optimiser steps (:func:`train_step`), then on rank 0 validation with
+:func:`lmkviz.evaluation.evaluate_model` (NME in original image pixels, in fp32),
+``last.pt`` (with optimiser, scheduler and RNG state), ``best.pt`` when the primary
+decoder's NME improved, ``preview.npz``, an epoch record in ``metrics.jsonl``.
+
+Resume continues from ``last.pt``: the interrupted epoch is redone from its start
+with the same data order and augmentation draws, so a resumed run ends with the
+same weights as an uninterrupted one.
+
+Heatmaps are encoded per batch on the training device with the vectorised encoders
+of :mod:`lmkviz.encoding`; the loss is :func:`lmkviz.losses.heatmap_loss`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import random
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from lmkviz import checkpoint as ckpt
+from lmkviz import coords, losses
+from lmkviz.devices import device_label, tune_for_training
+from lmkviz.encoding import HeatmapCodec
+from lmkviz.evaluation import Evaluation, Evaluator, evaluate_model, primary_decoder
+from lmkviz.runs import RunFolder, new_run_dir
+from lmkviz.training.build import build_datasets, build_model, make_codec
+from lmkviz.training.config import TrainConfig
+from lmkviz.training.distributed import Distributed
+
+__all__ = ["train", "train_step", "Trainer", "TrainJob", "StopFlag", "StopTraining", "NonFiniteLoss", "set_seed"]
+
+log = logging.getLogger("lmkviz.training")
+
+
+class StopTraining(Exception):
+    """Raised inside the loop when a stop was requested (SIGTERM / SIGINT / STOP file)."""
+
+
+class NonFiniteLoss(Exception):
+    """The training loss became NaN or infinite (the message says what to do)."""
+
+
+class StopFlag:
+    """Set by the SIGTERM / SIGINT handlers of :func:`train`: finish the step, then stop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self, *_: object) -> None:
+        self.requested = True
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Everything a :class:`Trainer` needs: what to train, where, as which process.
+
+    config: the run's settings. run: its folder. resuming: continue from ``last.pt``
+    (when there is one). dist: this process under torchrun. stop: set by signal
+    handlers. progress_bar: tqdm per epoch (default: when stderr is a terminal).
+    """
+
+    config: TrainConfig
+    run: RunFolder
+    resuming: bool = False
+    dist: Distributed = Distributed()
+    stop: StopFlag = field(default_factory=StopFlag)
+    progress_bar: Optional[bool] = None
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, codec: HeatmapCodec,
+               indices: torch.Tensor, config: TrainConfig, device: torch.device, *, amp: bool = False,
+               channels_last: bool = False, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """One optimiser step on a DataLoader batch; returns the (detached-able) loss.
+
+    batch: {"image": (N, 3, S, S) float, "points": (N, K_all, 2) input px}. The
+    points of ``indices`` are encoded on ``device`` as targets (per batch, with
+    ``generator`` for binary draws), the model runs under bfloat16 autocast when
+    ``amp``, and the loss of ``config.encoding`` is back-propagated. The
+    learning-rate schedule is the caller's.
+    """
+    images = batch["image"].to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    points = batch["points"].to(device, non_blocking=True)[:, indices]
+    target = codec.encode(points, generator=generator)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        out = model(images)
+    loss = losses.heatmap_loss(out, target, config.encoding, config.pos_weight)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _restore_rng(state: dict, device: torch.device) -> None:
+    if "torch" in state:
+        torch.set_rng_state(state["torch"].cpu())
+    if "python" in state:
+        random.setstate((3, tuple(int(v) for v in state["python"]), None))
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def _fmt_eta(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Trainer:
+    """One training process of a run: builds data, model and optimiser, then :meth:`fit`."""
+
+    def __init__(self, job: TrainJob):
+        self.job = job
+        self.config = config = job.config
+        self.run = job.run
+        self.dist = job.dist
+        self.is_main = job.dist.is_main
+        self.dist.init(config.device)
+        self.device = device = self.dist.device(config.device)
+        set_seed(config.seed + self.dist.rank)
+        self.amp = config.amp and device.type == "cuda"
+        self.channels_last = config.channels_last and device.type == "cuda"
+        tune_for_training(device)
+
+        self.train_ds, self.val_ds, self.scheme, self.indices = build_datasets(config)
+        net, self.model_kwargs = build_model(config, len(self.indices))
+        self.codec = make_codec(config, net.stride)
+        net = net.to(device)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.net = net
+        self.model = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None) if self.dist.enabled else net
+
+        self.batch_size = min(config.batch_size, len(self.train_ds))
+        self.steps_per_epoch = max(1, len(self.train_ds) // (self.batch_size * self.dist.world))
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        if config.schedule == "onecycle" and self.total_steps >= 4:
+            # warm up over a quarter of the run (at least 2 steps), then cosine down
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=config.lr, total_steps=self.total_steps,
+                pct_start=max(0.25, 2.5 / self.total_steps), div_factor=25.0, final_div_factor=1e3)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
+
+        self.primary = primary_decoder(config.encoding)
+        self.start_epoch, self.best, self.best_epoch, self.previous_time = 0, math.inf, -1, 0.0
+        self.indices_t = torch.as_tensor(list(self.indices), device=device)
+        self.encode_gen = torch.Generator(device=device)
+        self.epoch_times: list[float] = []
+        self.last_lr = config.lr  # the rate of the latest optimiser step
+        self.t_start = time.time()
+
+    # ------------------------------------------------------------------ start
+
+    def restore(self) -> bool:
+        """Load weights, optimiser, scheduler, RNG and the best score from ``last.pt``;
+        False when there is none (the run starts from scratch)."""
+        if not self.run.last_path.exists():
+            return False
+        data = ckpt.load(self.run.last_path, model=self.config.model, num_points=len(self.indices),
+                         map_location=self.device)
+        self.net.load_state_dict(data["state_dict"])
+        state = data.get("training_state", {})
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.best = float(state.get("best", math.inf))
+        self.best_epoch = int(state.get("best_epoch", -1))
+        self.previous_time = float(state.get("elapsed_s", 0.0))
+        _restore_rng(state.get("rng", {}), self.device)
+        return True
+
+    def fit(self) -> None:
+        """Train from the start (or the resumed epoch) to the last epoch."""
+        config = self.config
+        if self.job.resuming and self.restore():
+            if self.is_main:
+                log.info("resuming %s from epoch %d of %d", self.run.path, self.start_epoch + 1, config.epochs)
+        elif self.is_main:
+            log.info("run %s: %s on %s, %d training / %d validation images, %d of %d landmarks",
+                     self.run.path.name, config.model, device_label(self.device), len(self.train_ds),
+                     len(self.val_ds), len(self.indices), self.scheme.num_points)
+            log.info("heatmaps %dx%d, encoding %s, sigma %g; %d epochs x %d steps",
+                     self.codec.heatmap_size[0], self.codec.heatmap_size[1], config.encoding, config.sigma,
+                     config.epochs, self.steps_per_epoch)
+        self.t_start = time.time()
+        for epoch in range(self.start_epoch, config.epochs):
+            t_epoch = time.time()
+            train_loss, seen = self.train_epoch(epoch)
+            train_time = time.time() - t_epoch
+            if self.is_main:  # validation and checkpoints on rank 0; the others wait at the barrier
+                evaluation = self.validate()
+                self.epoch_times.append(time.time() - t_epoch)
+                self.end_epoch(epoch, train_loss, evaluation, train_time, seen)
+            self.dist.barrier()
+            if self.should_stop():
+                raise StopTraining()
+
+    # ------------------------------------------------------------------ one epoch
+
+    def should_stop(self) -> bool:
+        """A stop was asked for (signal or STOP file); under DDP all ranks agree, so that
+        none of them is left waiting in a collective."""
+        return self.dist.any(self.job.stop.requested or self.run.stop_requested(), self.device)
+
+    def train_loader(self, epoch: int):
+        """This epoch's loader: a fixed shuffle per (seed, epoch, rank), the last partial batch dropped."""
+        config, dist = self.config, self.dist
+        gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch * 101 + dist.rank)
+        common = dict(batch_size=self.batch_size, num_workers=config.workers, pin_memory=self.device.type == "cuda",
+                      drop_last=True, generator=gen, persistent_workers=False)
+        if dist.enabled:
+            sampler = torch.utils.data.distributed.DistributedSampler(
+                self.train_ds, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=config.seed,
+                drop_last=True)
+            sampler.set_epoch(epoch)
+            return torch.utils.data.DataLoader(self.train_ds, sampler=sampler, **common)
+        return torch.utils.data.DataLoader(self.train_ds, shuffle=True, **common)
+
+    def train_epoch(self, epoch: int) -> tuple[float, int]:
+        """Optimiser steps over one epoch; returns (mean training loss over all ranks, images seen here)."""
+        config = self.config
+        self.encode_gen.manual_seed(config.seed * 7919 + epoch)
+        self.model.train()
+        t_epoch = time.time()
+        running, seen = 0.0, 0
+        bar = self._progress_bar(epoch)
+        for step, batch in enumerate(self.train_loader(epoch)):
+            if step >= self.steps_per_epoch:
+                break
+            if self.should_stop():
+                raise StopTraining()
+            lr = self.scheduler.get_last_lr()[0]  # the rate this step uses
+            loss = train_step(self.model, self.optimizer, batch, self.codec, self.indices_t, config, self.device,
+                              amp=self.amp, channels_last=self.channels_last, generator=self.encode_gen)
+            self.scheduler.step()
+            self.last_lr = lr
+            value = loss.detach()
+            if not torch.isfinite(value):
+                raise NonFiniteLoss(
+                    f"loss became {value.item()} at epoch {epoch + 1}, step {step + 1}: training diverged. "
+                    "Lower the learning rate (e.g. by 10x) and resume or restart; "
+                    f"the last good checkpoint is {self.run.last_path}"
+                )
+            value = float(value)
+            running += value * len(batch["image"])
+            seen += len(batch["image"])
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.4g}")
+            global_step = epoch * self.steps_per_epoch + step + 1
+            if self.is_main and (global_step % config.log_every == 0 or step + 1 == self.steps_per_epoch):
+                self.log_step(epoch, step, value, lr, seen, time.time() - t_epoch, quiet=bar is not None)
+        if bar is not None:
+            bar.close()
+        total, count = self.dist.sum([running, float(seen)], self.device)
+        return total / max(count, 1), seen
+
+    def _progress_bar(self, epoch: int):
+        show = sys.stderr.isatty() if self.job.progress_bar is None else self.job.progress_bar
+        if not (show and self.is_main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+                    dynamic_ncols=True)
+
+    def log_step(self, epoch: int, step: int, loss: float, lr: float, seen: int, elapsed: float,
+                 quiet: bool = False) -> None:
+        """A step record in metrics.jsonl (``lr``: the rate the step used) and the status (with
+        the ETA); a log line unless ``quiet``."""
+        config, per_epoch = self.config, self.steps_per_epoch
+        per_step = elapsed / (step + 1)
+        epoch_est = (sum(self.epoch_times) / len(self.epoch_times)) if self.epoch_times else per_step * per_epoch
+        remaining = (per_epoch - step - 1) * per_step + (config.epochs - epoch - 1) * epoch_est
+        global_step = epoch * per_epoch + step + 1
+        self.run.append_metrics({"kind": "step", "epoch": epoch + 1, "step": global_step, "loss": loss, "lr": lr,
+                                 "time": time.time()})
+        self.run.write_status(state="running", epoch=epoch + 1, step=global_step, steps_per_epoch=per_epoch,
+                              total_steps=self.total_steps, eta_s=remaining,
+                              images_per_s=seen * self.dist.world / max(elapsed, 1e-9))
+        if not quiet:
+            log.info("epoch %d/%d step %d/%d loss %.5g lr %.3g eta %s", epoch + 1, config.epochs, step + 1,
+                     per_epoch, loss, lr, _fmt_eta(remaining))
+
+    # ------------------------------------------------------------------ end of an epoch (rank 0)
+
+    def validate(self) -> Evaluation:
+        """The evaluator on the validation set, in fp32 (as ``lmkviz evaluate`` scores a checkpoint)."""
+        return evaluate_model(self.net, self.codec, self.val_ds, indices=self.indices, scheme=self.scheme,
+                              device=self.device, batch_size=max(1, min(self.config.batch_size, len(self.val_ds))),
+                              workers=self.config.workers, channels_last=self.channels_last,
+                              pos_weight=self.config.pos_weight)
+
+    def end_epoch(self, epoch: int, train_loss: float, evaluation: Evaluation, train_time: float, seen: int) -> None:
+        """Checkpoints, preview, the epoch record, the status and a log line."""
+        config = self.config
+        val_nme = evaluation.mean_nme()
+        val_loss = evaluation.loss
+        score = val_nme[self.primary] if math.isfinite(val_nme[self.primary]) else val_loss
+        elapsed = self.previous_time + (time.time() - self.t_start)
+        improved = score < self.best
+        if improved:
+            self.best, self.best_epoch = score, epoch
+        summary = {
+            "epoch": epoch + 1, "epochs": config.epochs, "train_loss": train_loss,
+            "val_loss": val_loss, "val_nme": val_nme, "primary_decoder": self.primary,
+            "best_epoch": self.best_epoch + 1, "best_val_nme": self.best if math.isfinite(self.best) else None,
+            "train_images": len(self.train_ds), "val_images": len(self.val_ds),
+            "device": device_label(self.device), "world_size": self.dist.world, "elapsed_s": elapsed,
+            "torch": str(torch.__version__),
+        }
+        self.save_checkpoints(epoch, summary, improved, elapsed)
+        self.write_preview(evaluation)
+        images_per_s = seen * self.dist.world / max(train_time, 1e-9)
+        self.run.append_metrics({"kind": "epoch", "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                                 "val_nme": val_nme, "lr": self.last_lr,
+                                 "epoch_time_s": train_time, "images_per_s": images_per_s, "time": time.time()})
+        remaining = (config.epochs - epoch - 1) * (sum(self.epoch_times) / len(self.epoch_times))
+        self.run.write_status(state="running", epoch=epoch + 1, step=(epoch + 1) * self.steps_per_epoch,
+                              eta_s=remaining, best_epoch=self.best_epoch + 1, val_nme=val_nme)
+        log.info("epoch %d/%d train loss %.5g val loss %.5g val NME %% %s (%.0fs, %.1f img/s)%s",
+                 epoch + 1, config.epochs, train_loss, val_loss,
+                 " ".join(f"{m} {v:.3f}" for m, v in val_nme.items()), train_time, images_per_s,
+                 " *best*" if improved else "")
+
+    def save_checkpoints(self, epoch: int, summary: dict, improved: bool, elapsed: float) -> None:
+        """``best.pt`` when the score improved; ``last.pt`` always, with what resuming needs."""
+        payload = ckpt.checkpoint_payload(self.net, self.config, self.model_kwargs, self.codec, self.scheme,
+                                          self.indices, summary)
+        if improved:
+            ckpt.save(payload, self.run.best_path)
+        payload["training_state"] = {
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "epoch": epoch, "best": self.best, "best_epoch": self.best_epoch, "elapsed_s": elapsed,
+            "rng": _rng_state(self.device),
+        }
+        ckpt.save(payload, self.run.last_path)
+
+    def write_preview(self, evaluation: Evaluation) -> None:
+        """``preview.npz``: the first few validation images (see :meth:`RunFolder.preview`),
+        scored by the evaluator, so their NME is the one ``evaluation`` counted."""
+        count = min(self.config.preview, len(self.val_ds))
+        if count <= 0:
+            return
+        batch = torch.utils.data.default_collate([self.val_ds[i] for i in range(count)])
+        scorer = Evaluator(self.net, self.codec, indices=self.indices, eye_corners=self.scheme.eye_corners,
+                           device=self.device, channels_last=self.channels_last)
+        out = scorer.add(batch)
+        result = scorer.result()
+        maps = torch.sigmoid(out) if self.codec.outputs_logits else out
+        size = self.codec.image_size
+        arrays = {
+            "images": (batch["image"].permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8),
+            "target": batch["points"][:, list(self.indices)].numpy(),
+            "heatmaps": maps.cpu().numpy().astype(np.float16),
+            "indices": np.asarray(list(self.indices)),
+            "image_size": np.asarray(size),
+        }
+        for m, pred in result.pred.items():
+            on_input = coords.rescale_batch(torch.from_numpy(pred), result.image_sizes, size)
+            arrays[f"pred_{m}"] = on_input.numpy().astype(np.float32)
+            arrays[f"nme_{m}"] = result.nme[m].astype(np.float64)
+        self.run.write_preview(arrays)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+def _setup_logging(run: Optional[RunFolder]) -> logging.Handler | None:
+    log.setLevel(logging.INFO)
+    if run is None:
+        return None
+    handler = logging.FileHandler(run.log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(handler)
+    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) for h in log.handlers):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(console)
+    return handler
+
+
+def train(
+    config: Optional[TrainConfig] = None,
+    *,
+    run_dir: Optional[Path | str] = None,
+    resume: Optional[Path | str] = None,
+    runs_root: Optional[Path | str] = None,
+    progress_bar: Optional[bool] = None,
+) -> Path:
+    """Train a model; returns the run folder.
+
+    config: the run's settings (ignored with ``resume``, which reads config.json).
+    run_dir: write into this folder (created if needed) instead of a new
+        ``runs_root/<timestamp>-<name>`` (runs_root: default :func:`lmkviz.runs.runs_root`).
+    resume: continue the run in this folder from its ``last.pt`` (or from scratch if
+        no epoch had finished).
+    progress_bar: tqdm on a terminal (default: when stderr is a TTY); plain log
+        lines otherwise.
+
+    The final state is written to ``status.json``: done, stopped (SIGTERM/SIGINT
+    or a STOP file in the run folder), or failed (with the error). Errors are
+    re-raised after being recorded, except a requested stop.
+    """
+    dist = Distributed.from_env()
+    if resume is not None:
+        run = RunFolder(resume)
+        config = run.config()
+    else:
+        if config is None:
+            raise ValueError("train() needs a config or resume=RUN_DIR")
+        path = None
+        if dist.is_main:
+            path = Path(run_dir) if run_dir is not None else new_run_dir(config.name, runs_root)
+            path.mkdir(parents=True, exist_ok=True)
+        if dist.enabled:  # every rank needs the folder rank 0 created (STOP file, resume)
+            dist.init(config.device)
+            shared = dist.broadcast(str(path) if path is not None else None)
+            path = Path(shared)
+        run = RunFolder(path)
+    is_main = dist.is_main
+    handler = _setup_logging(run if is_main else None)
+    stop = StopFlag()
+    old_handlers = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            old_handlers[sig] = signal.signal(sig, stop.set)
+        except ValueError:  # not in the main thread
+            pass
+    try:
+        if is_main:
+            run.write_config(config)
+            run.write_status(state="running", pid=os.getpid(), started=time.time(), error=None, waiting_for=None,
+                             epochs=config.epochs, host=platform.node())
+        job = TrainJob(config=config, run=run, resuming=resume is not None, dist=dist, stop=stop,
+                       progress_bar=progress_bar)
+        Trainer(job).fit()
+        if is_main:
+            run.write_status(state="done", eta_s=0)
+            log.info("done: %s", run.path)
+    except StopTraining:
+        if is_main:
+            run.write_status(state="stopped")
+            log.info("stopped; resume with: python -m lmkviz train --resume %s", run.path)
+    except NonFiniteLoss as err:
+        if is_main:
+            run.write_status(state="failed", error=str(err))
+            log.error("%s", err)
+        raise
+    except BaseException as err:
+        if is_main:
+            message = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            run.write_status(state="failed", error=message)
+            log.error("failed: %s", message)
+        raise
+    finally:
+        for sig, old in old_handlers.items():
+            signal.signal(sig, old)
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()
+        dist.shutdown()
+    return run.path

@@ -1,0 +1,177 @@
+"""The one evaluator: NME in original image pixels with the scheme's own eye corners, the flip
+test written once, kept heatmaps, and the agreement between training validation and
+``lmkviz evaluate``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lmkviz import cli, coords
+from lmkviz.data import LAPA106, IBUG68, open_split
+from lmkviz.encoding import HeatmapCodec
+from lmkviz.evaluation import (
+    evaluate,
+    evaluate_model,
+    evaluation_dataset,
+    predict_heatmaps,
+    primary_decoder,
+)
+from lmkviz.runs import RunFolder
+from lmkviz.training import train
+from tests.helpers import make_checkpoint, tiny_config
+
+S = 64  # network input side of these tests
+
+
+class Oracle(nn.Module):
+    """A "model" that returns the heatmaps it was given, batch after batch."""
+
+    def __init__(self, maps: torch.Tensor):
+        super().__init__()
+        self.maps = maps
+        self.pos = 0
+        self.weight = nn.Parameter(torch.zeros(()))  # a parameter, like any model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.maps[self.pos:self.pos + len(x)]
+        self.pos += len(x)
+        return out
+
+
+def oracle_for(dataset, codec: HeatmapCodec, shift: tuple[float, float]) -> Oracle:
+    """Heatmaps whose points are each image's ORIGINAL annotation moved by ``shift`` original
+    pixels, drawn in the network input (so the evaluator must map them back per axis)."""
+    maps = []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        moved = item["original_points"].double() + torch.tensor(shift, dtype=torch.float64)
+        on_input = coords.rescale_batch(moved[None], item["original_size"][None], S)
+        maps.append(codec.encode(on_input.float()))
+    return Oracle(torch.cat(maps))
+
+
+def score(folder, scheme, shift, split="val"):
+    codec = HeatmapCodec(image_size=S, heatmap_size=S, encoding="gaussian", sigma=2.0)
+    dataset = evaluation_dataset(open_split(folder.root, split), S)
+    model = oracle_for(dataset, codec, shift)
+    return evaluate_model(model, codec, dataset, indices=range(scheme.num_points), scheme=scheme, batch_size=2)
+
+
+def test_nme_is_measured_in_the_original_pixels_of_non_square_images(make_lapa_folder):
+    # 40 x 100 images are squashed into 64 x 64: x by 0.64, y by 1.6
+    folder = make_lapa_folder(n_per_split=3, size=40, width=100, margin=6, bad_files=False, splits=("val",))
+    result = score(folder, IBUG68, shift=(3.0, -4.0))  # 5 original pixels off, every point
+    assert result.image_sizes.tolist() == [[40, 100]] * 3
+    reader = open_split(folder.root, "val")
+    truth = np.stack([reader[i].points for i in range(3)]).astype(np.float64)
+    np.testing.assert_allclose(result.target, truth)
+    iod = np.linalg.norm(truth[:, 36] - truth[:, 45], axis=-1)
+    np.testing.assert_allclose(result.norm, iod)
+    # DARK reads the sub-pixel Gaussians back: every point 5 px from its annotation
+    errors = np.linalg.norm(result.pred["dark"] - result.target, axis=-1)
+    np.testing.assert_allclose(errors, 5.0, atol=0.05)
+    np.testing.assert_allclose(result.nme["dark"], 5.0 / iod, rtol=0.01)
+    assert result.summary()["nme"]["dark"] == pytest.approx(100 * np.mean(5.0 / iod), rel=0.01)
+
+
+def test_nme_uses_the_eye_corners_of_the_scheme_lapa106(make_lapa_folder):
+    folder = make_lapa_folder(n_per_split=3, num_points=106, size=80, width=60, margin=8, bad_files=False,
+                              splits=("val",))
+    result = score(folder, LAPA106, shift=(2.0, 0.0))
+    reader = open_split(folder.root, "val")
+    truth = np.stack([reader[i].points for i in range(3)]).astype(np.float64)
+    assert LAPA106.eye_corners == (66, 79)
+    iod = np.linalg.norm(truth[:, 66] - truth[:, 79], axis=-1)  # not 36/45: brow points in LaPa-106
+    np.testing.assert_allclose(result.norm, iod)
+    np.testing.assert_allclose(result.nme["dark"], 2.0 / iod, rtol=0.02)
+    per_landmark = result.per_landmark()["dark"]
+    np.testing.assert_allclose(per_landmark, np.mean(2.0 / iod), rtol=0.05)
+
+
+def test_unreadable_images_are_not_counted_twice(make_lapa_folder):
+    folder = make_lapa_folder(n_per_split=3, bad_files=True, splits=("train",))
+    codec = HeatmapCodec(image_size=S, heatmap_size=S // 4, encoding="gaussian", sigma=1.0)
+    dataset = evaluation_dataset(open_split(folder.root, "train"), S)
+    model = nn.Conv2d(3, 68, 4, stride=4)
+    with pytest.warns(UserWarning, match="skipping"):
+        result = evaluate_model(model, codec, dataset, indices=range(68), scheme=IBUG68, batch_size=4)
+    # the truncated JPEG is replaced by the next good image by the dataset: scored once only
+    assert sorted(result.names) == folder.good["train"]
+
+
+def test_predict_heatmaps_flip_test_averages_probabilities_for_logits():
+    torch.manual_seed(0)
+    model = nn.Conv2d(3, 2, 3, padding=1).eval()
+    x = torch.rand(2, 3, 8, 8)
+    perm = [1, 0]
+    with torch.no_grad():
+        plain, mirrored = model(x), model(x.flip(-1)).flip(-1)[:, perm]
+        gauss = predict_heatmaps(model, x, flip_perm=perm)
+        logits = predict_heatmaps(model, x, flip_perm=perm, logits=True)
+    torch.testing.assert_close(gauss, (plain + mirrored) / 2)
+    torch.testing.assert_close(torch.sigmoid(logits), (torch.sigmoid(plain) + torch.sigmoid(mirrored)) / 2)
+
+
+def test_primary_decoder_rule():
+    assert primary_decoder("binary") == "topk"
+    assert primary_decoder("gaussian") == primary_decoder("gaussian_int") == "dark"
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.pt")
+
+
+def test_kept_heatmaps_are_the_predictors_output(tiny_ckpt, make_lapa_folder):
+    from lmkviz.inference import Predictor
+
+    folder = make_lapa_folder(n_per_split=3, size=48, width=72, bad_files=False, splits=("val",))
+    predictor = Predictor(tiny_ckpt)
+    result = evaluate(predictor, folder.root, "val", keep_heatmaps=True)
+    assert result.heatmaps.dtype == np.float16 and result.heatmaps.shape == (3, 68, 16, 16)
+    dataset = evaluation_dataset(open_split(folder.root, "val"), 64)
+    raw = predictor.heatmaps(torch.stack([dataset[i]["image"] for i in range(3)]))
+    np.testing.assert_allclose(result.heatmaps.astype(np.float32), raw.numpy(), rtol=2e-3, atol=2e-3)
+    # decoded on the kept maps and mapped back: the evaluation's own points
+    dark = predictor.codec.decode(raw, "dark").double()
+    np.testing.assert_allclose(result.pred["dark"], coords.rescale_batch(dark, 64, result.image_sizes).numpy(),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(result.confidence.shape, (3, 68))
+
+
+def test_flip_test_of_the_evaluator_matches_the_predictor(tiny_ckpt, make_lapa_folder):
+    from lmkviz.inference import Predictor
+
+    folder = make_lapa_folder(n_per_split=2, bad_files=False, splits=("val",))
+    plain = evaluate(tiny_ckpt, folder.root, "val", keep_heatmaps=True)
+    flipped = evaluate(tiny_ckpt, folder.root, "val", keep_heatmaps=True, flip_test=True)
+    assert flipped.flip_test and not plain.flip_test
+    dataset = evaluation_dataset(open_split(folder.root, "val"), 64)
+    images = torch.stack([dataset[i]["image"] for i in range(2)])
+    expected = Predictor(tiny_ckpt, flip_test=True).heatmaps(images)
+    np.testing.assert_allclose(flipped.heatmaps.astype(np.float32), expected.numpy(), rtol=2e-3, atol=2e-3)
+    assert not np.allclose(flipped.heatmaps, plain.heatmaps, atol=1e-3)
+
+
+def test_validation_nme_equals_lmkviz_evaluate_on_best_pt(tmp_path, make_lapa_folder, capsys):
+    """The NME logged for the best epoch is what `lmkviz evaluate` gives for best.pt, on
+    non-square images (so the scale back to original pixels matters)."""
+    folder = make_lapa_folder(n_per_split=5, size=48, width=96, bad_files=False, splits=("train", "val"))
+    config = tiny_config(data=(str(folder.root),), epochs=2, limit_train=4, limit_val=None, augment=0.0)
+    path = train(config, runs_root=tmp_path / "runs", progress_bar=False)
+    best = torch.load(path / "best.pt", weights_only=True)["summary"]["epoch"]
+    _, epochs = RunFolder(path).history()
+    logged = next(r for r in epochs if r["epoch"] == best)["val_nme"]
+    capsys.readouterr()
+    code = cli.main(["evaluate", "--checkpoint", str(path / "best.pt"), "--data", str(folder.root),
+                     "--split", "val", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 5
+    for decoder, value in logged.items():
+        assert abs(out["nme"][decoder] - value) < 0.01, (decoder, out["nme"][decoder], value)

@@ -1,0 +1,79 @@
+"""The run-folder format: where runs live ($LMKVIZ_RUNS for every entry point) and how they are read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lmkviz import cli, jobs
+from lmkviz.runs import RunFolder, dedupe_history, new_run_dir, read_json, runs_root
+from tests.helpers import tiny_config
+
+
+def test_runs_root_is_lmkviz_runs_or_runs(monkeypatch, tmp_path):
+    monkeypatch.delenv("LMKVIZ_RUNS", raising=False)
+    assert runs_root() == Path("runs")
+    monkeypatch.setenv("LMKVIZ_RUNS", str(tmp_path / "elsewhere"))
+    assert runs_root() == tmp_path / "elsewhere"
+    path = new_run_dir("my run/1")
+    assert path.parent == tmp_path / "elsewhere" and path.name.endswith("-my-run-1")
+    assert new_run_dir("my run/1").name == path.name + "-1"  # same second: suffixed
+
+
+def test_the_app_uses_the_same_runs_root(monkeypatch, tmp_path):
+    import ui.common
+
+    monkeypatch.setenv("LMKVIZ_RUNS", str(tmp_path))
+    assert ui.common.runs_root() == runs_root() == tmp_path
+
+
+def test_history_keeps_the_last_record_of_each_step_and_epoch():
+    records = [
+        {"kind": "step", "epoch": 1, "step": 1, "loss": 3.0},
+        {"kind": "step", "epoch": 1, "step": 2, "loss": 2.0},
+        {"kind": "epoch", "epoch": 1, "val_nme": {"dark": 9.0}},
+        {"kind": "step", "epoch": 2, "step": 3, "loss": 1.5},  # killed here, resumed from epoch 1
+        {"kind": "step", "epoch": 2, "step": 3, "loss": 1.4},
+        {"kind": "step", "epoch": 2, "step": 4, "loss": 1.2},
+        {"kind": "epoch", "epoch": 2, "val_nme": {"dark": 7.0}},
+    ]
+    steps, epochs = dedupe_history(records)
+    assert [(r["step"], r["loss"]) for r in steps] == [(1, 3.0), (2, 2.0), (3, 1.4), (4, 1.2)]
+    assert [r["val_nme"]["dark"] for r in epochs] == [9.0, 7.0]
+
+
+def test_run_folder_reads_what_it_writes(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.path.mkdir()
+    assert run.status() == {} and run.metrics() == [] and run.preview() is None and run.lr_find_result() is None
+    run.write_config(tiny_config(name="x"))
+    assert run.config() == tiny_config(name="x")
+    run.write_status(state="running", epoch=1)
+    assert run.write_status(epoch=2)["state"] == "running" and run.status()["epoch"] == 2
+    run.append_metrics({"kind": "step", "step": 1, "epoch": 1, "loss": 0.5})
+    with open(run.metrics_path, "a") as f:
+        f.write('{"kind": "step", "st')  # a torn line from a kill
+    assert run.metrics() == [{"kind": "step", "step": 1, "epoch": 1, "loss": 0.5}]
+    run.write_preview({"nme_dark": np.array([0.05, 0.07])})
+    np.testing.assert_array_equal(run.preview()["nme_dark"], [0.05, 0.07])
+    run.lr_find_path.write_text(json.dumps({"lr": [1e-3], "loss": [1.0], "suggested": None}))
+    assert run.lr_find_result()["lr"] == [1e-3]
+    assert read_json(tmp_path / "missing.json") is None
+
+
+def test_cli_and_jobs_honour_lmkviz_runs(monkeypatch, tmp_path, capsys):
+    root = tmp_path / "elsewhere"
+    monkeypatch.setenv("LMKVIZ_RUNS", str(root))
+    monkeypatch.chdir(tmp_path)  # runs/ relative to the cwd would land in tmp_path / "runs"
+    code = cli.main(["train", "--data", "synthetic", "--epochs", "1", "--limit-train", "4", "--limit-val", "2",
+                     "--input-size", "64", "--batch-size", "4", "--workers", "0", "--name", "env"])
+    assert code == 0
+    made = [p.name for p in root.iterdir()]
+    assert len(made) == 1 and made[0].endswith("-env") and not (tmp_path / "runs").exists()
+    assert [r.name for r in jobs.list_runs()] == made
+    capsys.readouterr()
+    assert cli.main(["runs", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [Path(r["run"]).name for r in listed] == made and listed[0]["state"] == "done"
