@@ -21,8 +21,8 @@ in TensorFlow's Lite models, ``(255 x - 127) / 128`` for x in [0, 1] (about
 [-1, 1]), not with the usual ImageNet mean and std; the models below do this
 themselves (non-persistent buffers), so they take RGB in [0, 1] like every model
 of :mod:`lmkviz.models`. Convolutions use symmetric zero padding (k // 2) instead
-of TensorFlow's "SAME" padding (so that a horizontally flipped image gives flipped
-features); the classifier still gives the same top classes (with "SAME" padding
+of TensorFlow's "SAME" padding (no separate padding op, as in torchvision's
+models); the classifier still gives the same top classes (with "SAME" padding
 the logits match the reference model's to 1e-5). BatchNorm keeps the checkpoints'
 eps of 1e-3 and PyTorch's default momentum (0.1, not TensorFlow's 0.01), so that
 the running statistics follow fine-tuning quickly.
