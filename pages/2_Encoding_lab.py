@@ -137,7 +137,8 @@ def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma
     result = cached.roundtrip(input_size, heatmap_size, sigma, encoding, noise, blur, margin, k)
     left, right = st.columns([1, 1.2], gap="large")
     with left:
-        for row in (list(result.mean)[:2], list(result.mean)[2:]):
+        names = list(result.mean)
+        for row in (names[i:i + 2] for i in range(0, len(names), 2)):
             for col, m in zip(st.columns(2), row):
                 col.metric(DECODER_LABELS[m], f"{result.mean[m]:.2f} px", lab.percent_iod(result.mean[m], iod),
                            delta_color="off", delta_arrow="off",

@@ -58,23 +58,23 @@ def test_mean_argmax_of_2000_binary_draws_is_the_point():
     assert (decode(maps, "argmax").mean(0) - points[0]).norm(dim=-1).max() <= 0.05
 
 
-def test_dark_falls_back_to_argmax_at_the_border():
-    points = torch.tensor([[[0.3, 10.2], [20.4, 63.8], [63.6, 0.2]]])
+def test_dark_is_exact_on_the_border_cells_with_a_one_sided_stencil():
+    points = torch.tensor([[[0.3, 10.2], [20.4, 63.8], [63.6, 0.2], [0.05, 63.95]]])
     maps = gaussian_heatmaps(points, 64, 2.0)
-    dark, argmax = decode(maps, "dark"), decode(maps, "argmax")
-    assert torch.equal(dark, argmax)
-    assert torch.isfinite(dark).all()
+    torch.testing.assert_close(decode(maps, "dark"), points, atol=1e-4, rtol=0)
+    assert not torch.equal(decode(maps, "dark"), decode(maps, "argmax"))
 
 
-def test_dark_falls_back_where_the_hessian_is_not_negative_definite():
-    flat = torch.zeros(1, 1, 16, 16)  # constant map: Hessian zero
-    assert torch.equal(decode(flat, "dark"), decode(flat, "argmax"))
+def test_dark_keeps_the_peak_cell_where_the_hessian_is_not_negative_definite():
     saddle = torch.zeros(1, 1, 16, 16)
     saddle[0, 0, 8, :] = 1.0  # ridge along x: flat direction
     saddle[0, 0, 8, 5] = 1.01
     out = decode(saddle, "dark")
     assert torch.isfinite(out).all()
     assert abs(out[0, 0, 0].item() - 5.5) <= 1.0
+    saddle = torch.full((1, 1, 16, 16), 0.05)  # strong cross term: det(H) < 0 at the peak
+    saddle[0, 0, 7:10, 7:10] = torch.tensor([[0.1, 0.9, 0.95], [0.8, 1.0, 0.9], [0.95, 0.9, 0.1]])
+    assert torch.equal(decode(saddle, "dark"), decode(saddle, "argmax"))
 
 
 def test_dark_uses_the_cross_term_on_correlated_gaussians():
@@ -190,3 +190,76 @@ def test_gaussian_blur_matches_a_zero_padded_depthwise_convolution(shape, sigma)
     kernel = (taps[:, None] * taps[None, :]).view(1, 1, 2 * radius + 1, 2 * radius + 1)
     ref = F.conv2d(maps.reshape(-1, 1, *shape[-2:]), kernel, padding=radius).reshape(shape)
     torch.testing.assert_close(gaussian_blur(maps, sigma), ref)
+
+
+# --------------------------------------------------------------------------- issue 11: bugs
+
+
+BORDER_XS = [0.05, 0.3, 0.6, 0.9, 1.2, 1.6, 2.0, 2.4]
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.0])
+def test_dark_with_modulation_does_not_drift_inward_at_the_border(sigma):
+    """Bug 1: the peak and the Newton step were taken on a zero-padded blurred map."""
+    points = torch.tensor([[[x, 32.3] for x in BORDER_XS]])
+    maps = gaussian_heatmaps(points, 64, sigma)
+    for blur in (0.0, sigma):
+        found = decode(maps, "dark", blur=blur)
+        err = (found - points).abs()[0]
+        assert err.max() <= 0.05, (blur, found[0, :, 0].tolist())
+    # the same sweep along y, and from the far borders
+    flipped = torch.stack([64 - points[..., 1], 64 - points[..., 0]], -1)
+    found = decode(gaussian_heatmaps(flipped, 64, sigma), "dark", blur=sigma)
+    assert (found - flipped).abs().max() <= 0.05
+
+
+def test_dark_with_modulation_keeps_an_all_negative_map():
+    """Bug 2: negative values were clipped to zero before the blur, flattening the map."""
+    points = torch.tensor([[[7.5, 9.5], [20.3, 11.8]]])
+    maps = 0.05 * gaussian_heatmaps(points, 32, 2.0) - 0.1  # every cell negative, peak -0.05
+    for blur in (0.0, 2.0):
+        found, conf = decode(maps, "dark", blur=blur, return_confidence=True)
+        assert (found - points).norm(dim=-1).max() <= 0.1, (blur, found)
+        torch.testing.assert_close(conf, maps.amax(dim=(-1, -2)))
+
+
+def test_dark_with_modulation_stays_on_the_highest_peak():
+    """Bug 3: a 1.0 spike next to a broad 0.8 blob; the blur moved the peak onto the blob."""
+    maps = 0.8 * gaussian_heatmaps(torch.tensor([[[22.5, 16.5]]]), 32, 4.0)
+    maps[0, 0, 16, 10] = 1.0  # spike at (10.5, 16.5)
+    for blur in (0.0, 1.0, 2.0):
+        found, conf = decode(maps, "dark", blur=blur, return_confidence=True)
+        assert abs(found[0, 0, 0].item() - 10.5) <= 1.0 and abs(found[0, 0, 1].item() - 16.5) <= 1.0, (blur, found)
+        assert conf.item() == 1.0
+
+
+def test_topk_is_local_to_the_highest_peak_by_default():
+    """Bug 4: the k best cells of the whole map can belong to two peaks (or to a flat background)."""
+    two = gaussian_heatmaps(torch.tensor([[[8.3, 16.5]]]), 32, 1.5) \
+        + 0.95 * gaussian_heatmaps(torch.tensor([[[24.2, 16.5]]]), 32, 1.5)
+    found = decode(two, "topk")
+    assert abs(found[0, 0, 0].item() - 8.3) <= 0.3, found
+    background = torch.full((1, 1, 32, 32), 0.3)
+    background[0, 0, 20, 12] = 1.0
+    torch.testing.assert_close(decode(background, "topk"), torch.tensor([[[12.5, 20.5]]]))
+    # H3R's global top-k stays available: it averages the two peaks / the background
+    assert 12.0 <= decode(two, "topk", local=False)[0, 0, 0].item() <= 20.0
+    assert (decode(background, "topk", local=False) - torch.tensor([[[12.5, 20.5]]])).norm() > 5
+
+
+def test_dark_modulation_reads_only_a_window_around_the_peak(monkeypatch):
+    """Bug 6: the modulation blurred whole maps (113 ms for 3,392 maps against 7.9 ms without).
+
+    Cells beyond the modulation window cannot change the estimate, not even a NaN,
+    and no whole-map blur runs (bench/codecs.py times it)."""
+    from lmkviz import decoding
+
+    points = torch.tensor([[[20.3, 30.7], [40.6, 12.2]]])
+    maps = gaussian_heatmaps(points, 64, 2.0)
+    reference = decode(maps, "dark", blur=1.0)
+    corrupted = maps.clone()
+    corrupted[0, 0, 2, 60] = float("nan")
+    corrupted[0, 1, 60, 2] = -1e6
+    monkeypatch.setattr(decoding, "gaussian_blur", lambda *a, **k: pytest.fail("whole-map blur"))
+    torch.testing.assert_close(decode(corrupted, "dark", blur=1.0), reference)
+    assert (reference - points).norm(dim=-1).max() <= 0.02
