@@ -226,10 +226,11 @@ class UDPHeatmapCodec(HeatmapCodec):
 
     (and the inverse ``x_img = (x_hm - 0.5) * (W_img - 1) / (W_hm - 1) + 0.5``),
     against lmkviz's edge-aligned ``x_hm = x_img * W_hm / W_img``. The two
-    differ by an offset that grows towards the borders: for 256 px images and
-    64-cell maps, image pixel 0's centre (x = 0.5) is heatmap x = 0.5 under UDP
-    and 0.125 edge-aligned; the image centre x = 128 is 32.38 under UDP and 32.0
-    edge-aligned. UDP's factor (W_img - 1) / (W_hm - 1) = 4.05 is not the
+    agree at the image centre and differ by an offset that grows towards the
+    borders: for 256 px images and 64-cell maps, the image centre x = 128 is
+    heatmap x = 32 under both; x = 64 is 16.19 under UDP and 16.0 edge-aligned;
+    image pixel 0's centre (x = 0.5) is 0.5 under UDP (the centre of cell 0)
+    and 0.125 edge-aligned. UDP's factor (W_img - 1) / (W_hm - 1) = 4.05 is not the
     network's stride (4), so a UDP heatmap cell is not the block of pixels a
     stride-4 network pools. Both maps are exact inverses of themselves, so both
     codecs round-trip; what UDP fixes in mmpose (flip and resize mixing index

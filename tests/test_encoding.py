@@ -195,3 +195,24 @@ def test_cuda_matches_cpu():
     torch.testing.assert_close(cpu, gpu, atol=1e-6, rtol=0)
     g = torch.Generator().manual_seed(0)
     assert binary_heatmaps(points.cuda(), 64, generator=g).sum() == 80
+
+
+def test_gaussian_maps_hold_no_subnormal_numbers():
+    """Subnormal floats make every later pass over the maps slow on CPUs; they are 9 sigma out."""
+    maps = gaussian_heatmaps(random_points(4, 30, 64, seed=12), 64, 2.0)
+    nonzero = maps[maps > 0]
+    assert nonzero.min() >= torch.finfo(maps.dtype).tiny
+    assert (maps > 0).float().mean() > 0.2  # only the far tails are cut
+
+
+def test_gaussian_vectors_are_the_1d_labels():
+    from lmkviz.encoding import gaussian_vectors
+
+    positions = torch.tensor([[3.25, float("nan"), -2.0, 40.0]])
+    vectors = gaussian_vectors(positions, 40, 1.5)
+    assert vectors.shape == (1, 4, 40)
+    bins = torch.arange(40) + 0.5
+    torch.testing.assert_close(vectors[0, 0], torch.exp(-((bins - 3.25) ** 2) / 4.5))
+    assert vectors[0, 1].abs().sum() == 0  # NaN: nothing
+    assert 0 < vectors[0, 2].max() < 0.5 and vectors[0, 2].argmax() == 0  # partly inside
+    assert vectors[0, 3].argmax() == 39
