@@ -69,10 +69,21 @@ class HeatmapCodec:
 
     image_size: (H, W) of the network input; heatmap_size: (H, W) of its output.
     encoding: one of :data:`lmkviz.encoding.ENCODINGS`; sigma in heatmap pixels
-    (Gaussians only). blur: DARK's default modulation sigma in heatmap pixels;
-    None (default) follows the encoding: ``sigma`` for the Gaussians (the
-    modulation then matches the blob the network was trained to paint), 0 for
-    binary maps. Checkpoints written before ``blur`` existed load with None.
+    (Gaussians only). Default decoding options (:meth:`decode_options`; None
+    follows the encoding, and checkpoints written before these fields existed
+    load with None):
+
+    * blur: DARK's modulation sigma in heatmap pixels. None: ``sigma`` for the
+      Gaussians (the modulation then matches the blob the network was trained
+      to paint), 0 for binary maps.
+    * temperature: soft-argmax's temperature. None: 0.5 for the Gaussians (the
+      weights are the squared scores, which keeps an MSE network's background
+      from pulling the estimate to the map centre; exact on clean targets all
+      the same), 1 for binary maps (a plain softmax of the logits).
+
+    On the shipped model (face68/val, 128 px, sigma 1.5) DARK's NME goes from
+    4.16 % without modulation to 4.10 % with blur = sigma, and soft-argmax's
+    from 5.30 % at temperature 1 to 4.09 % at 0.5.
 
     ``encode`` takes (N, K, 2) image-pixel points and returns (N, K, H, W) target
     heatmaps and (N, K) keypoint weights; ``decode`` takes (N, K, H, W) network
@@ -92,10 +103,13 @@ class HeatmapCodec:
     encoding: str = "gaussian"
     sigma: float = 2.0
     blur: Optional[float] = None
+    temperature: Optional[float] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", as_hw(self.image_size))
         object.__setattr__(self, "heatmap_size", as_hw(self.heatmap_size))
+        if self.temperature is not None and not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 or None, got {self.temperature}")
         if self.encoding not in encoding.ENCODINGS:
             raise ValueError(
                 f"unknown encoding {self.encoding!r}; choose one of {', '.join(encoding.ENCODINGS)}"
@@ -134,9 +148,12 @@ class HeatmapCodec:
 
     def decode_options(self, method: str) -> dict:
         """Default options of ``decode(outputs, method)`` for this codec."""
+        binary = self.encoding == "binary"
         if method == "dark":
-            blur = self.blur if self.blur is not None else (0.0 if self.encoding == "binary" else self.sigma)
-            return {"blur": float(blur)}
+            return {"blur": float(self.blur if self.blur is not None else (0.0 if binary else self.sigma))}
+        if method == "softargmax":
+            return {"temperature": float(self.temperature if self.temperature is not None
+                                         else (1.0 if binary else 0.5))}
         return {}
 
     def encode(self, points: torch.Tensor, visibility: Optional[torch.Tensor] = None, *,

@@ -20,12 +20,13 @@ that are NaN or infinite are ignored). Methods (:data:`DECODERS`):
     non-negative scores (Gaussian targets, MSE outputs, probabilities) pass
     ``logits=False``: the weights become the scores themselves,
     ``softmax(log p) = p / sum(p)``, a local centre of mass (negative scores
-    weigh 0). ``local=True`` (default) takes the ``k`` cells among the smallest
-    odd square window around the peak that holds ``k`` cells (3 x 3 for
-    ``k = 9``), so a second peak or a flat background elsewhere cannot pull the
-    estimate away. ``local=False`` is H3R's global top-k over the whole map:
-    with two similar peaks it lands between them, and with a flat background
-    the ties pick arbitrary cells.
+    weigh 0). ``local=True`` (default) takes the ``k`` best cells of a window
+    around the peak: the smallest odd square holding ``k`` cells plus one ring
+    (5 x 5 for ``k = 9``), and cells tied with the k-th best share the slots
+    left, so a second peak or a flat background elsewhere cannot pull the
+    estimate away and ties stay symmetric. ``local=False`` is H3R's global
+    top-k over the whole map: with two similar peaks it lands between them, and
+    on a flat background ``torch.topk`` picks arbitrary tied cells.
 ``dark``
     DARK (Zhang et al. 2020): on the log of the map around the peak, gradient
     and full 2x2 Hessian (cross term included) by central differences from the
@@ -158,42 +159,42 @@ def _quarter(flat, row, col, h, w, dtype):
     return torch.stack([dx, dy], -1).to(dtype)
 
 
-def _topk_weights(scores: torch.Tensor, logits: bool) -> torch.Tensor:
-    """(..., M) scores (-inf = excluded) -> (..., M) weights summing to 1, or all 0."""
-    if logits:
-        return torch.softmax(scores, dim=-1)
-    weights = torch.where(torch.isfinite(scores), scores, torch.zeros_like(scores)).clamp_min(0)
-    total = weights.sum(-1, keepdim=True)
-    return weights / total.clamp_min(_EPS)
-
-
 def _topk(flat, row, col, h, w, k, logits, local, dtype):
     work = _work_dtype(dtype)
     k = max(1, int(k))
     if local:
-        radius = max(1, math.ceil((math.sqrt(k) - 1) / 2)) if k > 1 else 0
+        radius = math.ceil((math.sqrt(k) - 1) / 2) + 1
         offsets = torch.arange(-radius, radius + 1, device=flat.device)
-        r = row[..., None, None] + offsets[:, None]
-        c = col[..., None, None] + offsets[None, :]
+        r = row[:, None, None] + offsets[:, None]
+        c = col[:, None, None] + offsets[None, :]
         r, c = torch.broadcast_tensors(r, c)
-        r, c = r.flatten(-2), c.flatten(-2)
+        r, c = r.flatten(1), c.flatten(1)
         inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
         scores = _gather(flat, r.clamp(0, h - 1), c.clamp(0, w - 1), w).to(work)
         scores = torch.where(inside, scores, torch.full((), -math.inf, dtype=work, device=flat.device))
-        if k < scores.shape[-1]:
-            scores, pick = scores.topk(k, dim=-1)
-            r, c = r.gather(-1, pick), c.gather(-1, pick)
-    else:
+        # the k best cells of the window; cells tied with the k-th share the slots left
+        kth = scores.topk(k, dim=-1).values[:, -1:]
+        above, tied = scores > kth, scores == kth
+        left = k - above.sum(-1, keepdim=True)
+        share = above.to(work) + tied.to(work) * (left / tied.sum(-1, keepdim=True).clamp_min(1)).to(work)
+    else:  # H3R: the k best cells of the whole map (ties broken by torch.topk)
         scores, index = flat.topk(min(k, flat.shape[-1]), dim=-1)
         scores = scores.to(work)
         r, c = index // w, index % w
-    weights = _topk_weights(scores, logits)
-    x = (weights * (c.to(work) + 0.5)).sum(-1)
-    y = (weights * (r.to(work) + 0.5)).sum(-1)
+        share = torch.ones_like(scores)
+    if logits:  # softmax over the chosen cells
+        base = torch.exp(scores - scores.amax(-1, keepdim=True))
+    else:  # scores weigh themselves (softmax of their log); negative ones weigh 0
+        base = torch.where(torch.isfinite(scores), scores, torch.zeros((), dtype=work, device=flat.device))
+        base = base.clamp_min(0)
+    weights = share * base
+    total = weights.sum(-1)
+    safe = torch.where(total > 0, total, torch.ones_like(total))
+    x = (weights * (c.to(work) + 0.5)).sum(-1) / safe
+    y = (weights * (r.to(work) + 0.5)).sum(-1) / safe
     # no positive score to weigh (an all-negative map read as scores): the peak cell
-    ok = weights.sum(-1) > 0.5
-    x = torch.where(ok, x, col.to(work) + 0.5)
-    y = torch.where(ok, y, row.to(work) + 0.5)
+    x = torch.where(total > 0, x, col.to(work) + 0.5)
+    y = torch.where(total > 0, y, row.to(work) + 0.5)
     return torch.stack([x, y], -1).to(dtype)
 
 
@@ -465,11 +466,10 @@ def decode_vectors(
         raise ValueError(f"unknown vector decoder {method!r}; choose one of {', '.join(VECTOR_DECODERS)}")
     maps = vectors
     if logits:
-        finite = torch.isfinite(vectors)
-        clean = torch.where(finite, vectors, torch.full((), -math.inf, dtype=vectors.dtype, device=vectors.device))
-        maps = torch.softmax(clean, dim=-1)
-        # a vector with no finite logit stays empty (softmax of all -inf is NaN)
-        maps = torch.where(finite.any(-1, keepdim=True), maps, torch.full_like(maps, math.nan))
+        if not bool(torch.isfinite(vectors).all()):  # NaN and inf entries are ignored, as in decode()
+            vectors = torch.where(torch.isfinite(vectors), vectors,
+                                  torch.full((), -math.inf, dtype=vectors.dtype, device=vectors.device))
+        maps = torch.softmax(vectors, dim=-1)  # no finite entry: all NaN, which decode() flags empty
     points, confidence = decode(maps.unsqueeze(-2), method, blur=blur, temperature=temperature,
                                 logits=False, return_confidence=True)
     positions = points[..., 0]

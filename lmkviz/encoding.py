@@ -28,6 +28,7 @@ importable from here too.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -66,13 +67,15 @@ def _gaussian_reach(centre: torch.Tensor, h: int, w: int, sigma: float) -> torch
 def _gaussian_1d(centre: torch.Tensor, n: int, sigma: float) -> torch.Tensor:
     """(...,) centres -> (..., n) exp(-d^2 / 2 sigma^2) at cell centres j + 0.5.
 
-    Values below the square root of the dtype's smallest normal number are set to
-    0, so that products of two of them hold no subnormal numbers (slow on CPUs);
-    they are more than 9 sigma from the centre.
+    Values below the square root of the smallest normal float32 (or float64) are
+    set to 0, so that products of two of them hold no subnormal numbers (slow on
+    CPUs); they are more than 9 sigma (float64: 26 sigma) from the centre.
     """
     cells = torch.arange(n, dtype=centre.dtype, device=centre.device) + 0.5
-    values = torch.exp((cells - centre[..., None]).square() * (-0.5 / float(sigma) ** 2))
-    tiny = torch.finfo(centre.dtype).tiny ** 0.5
+    tiny = torch.finfo(torch.float32 if centre.dtype == torch.float16 else centre.dtype).tiny ** 0.5
+    # exponents below log(tiny) give 0 anyway; clamping them keeps exp off its slow underflow path
+    exponent = ((cells - centre[..., None]).square() * (-0.5 / float(sigma) ** 2)).clamp_min(math.log(tiny) - 1)
+    values = torch.exp(exponent)
     return torch.where(values >= tiny, values, torch.zeros((), dtype=values.dtype, device=values.device))
 
 

@@ -48,6 +48,12 @@ def test_default_decoding_options_come_from_the_codec():
     assert loaded.decode_options("dark") == {"blur": 3.0}
     assert HeatmapCodec.from_dict(codec.with_(blur=1.0).to_dict()).decode_options("dark") == {"blur": 1.0}
     assert HeatmapCodec(encoding="binary").decode_options("dark") == {"blur": 0.0}
+    # soft-argmax's temperature likewise: squared scores for Gaussian codecs, plain softmax for logits
+    assert loaded.decode_options("softargmax") == {"temperature": 0.5}
+    assert HeatmapCodec(encoding="binary").decode_options("softargmax") == {"temperature": 1.0}
+    torch.testing.assert_close(codec.decode(maps, "softargmax"),
+                               decode(maps, "softargmax", temperature=0.5) * codec.stride)
+    assert codec.decode_options("argmax") == {}
 
 
 # --------------------------------------------------------------------------- shared helpers
