@@ -247,10 +247,15 @@ def _dark_step(flat, which, row, col, h, w, blur, logits, work):
         bad = ~finite.flatten(1).all(-1)
         stencil = window
     else:
-        used_x = tx.sum(-2) > 0 if tx is not None else torch.ones(len(which), sx, dtype=torch.bool, device=device)
-        used_y = ty.sum(-2) > 0 if ty is not None else torch.ones(len(which), sy, dtype=torch.bool, device=device)
-        bad = (~finite & used_y[:, :, None] & used_x[:, None, :]).flatten(1).any(-1)
-        stencil = torch.where(finite, window, torch.zeros((), dtype=work, device=device))
+        if bool(finite.all()):  # the common case: nothing to mask
+            bad = torch.zeros(len(which), dtype=torch.bool, device=device)
+        else:  # a non-finite cell spoils the step only where a tap reads it
+            ones = torch.ones((), dtype=torch.bool, device=device)
+            used_x = tx.sum(-2) > 0 if tx is not None else ones.expand(len(which), sx)
+            used_y = ty.sum(-2) > 0 if ty is not None else ones.expand(len(which), sy)
+            bad = (~finite & used_y[:, :, None] & used_x[:, None, :]).flatten(1).any(-1)
+            window = torch.where(finite, window, torch.zeros((), dtype=work, device=device))
+        stencil = window
         if ty is not None:
             stencil = ty @ stencil
         if tx is not None:

@@ -29,7 +29,7 @@ def test_every_model_and_encoding_learns_a_batch(name, encoding):
     g = torch.Generator().manual_seed(1)
     images = torch.rand(2, 3, size, size, generator=g)
     points = torch.rand(2, 5, 2, generator=g) * (size - 8) + 4
-    target = codec.encode(points, generator=torch.Generator().manual_seed(2))
+    target, _ = codec.encode(points, generator=torch.Generator().manual_seed(2))
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
     losses = []
     net.train()
