@@ -11,6 +11,7 @@ import torch
 
 from lmkviz import checkpoint as ckpt
 from lmkviz import models, training
+from lmkviz.decoding import DECODERS
 from lmkviz.encoding import ENCODINGS, HeatmapCodec
 from lmkviz.training import RunFolder, TrainConfig, heatmap_loss, train
 from tests.helpers import tiny_config
@@ -81,7 +82,7 @@ def test_train_writes_a_complete_run_folder(tmp_path):
     epochs = [r for r in records if r["kind"] == "epoch"]
     steps = [r for r in records if r["kind"] == "step"]
     assert [r["epoch"] for r in epochs] == [1, 2] and len(steps) >= 4
-    assert set(epochs[-1]["val_nme"]) == {"argmax", "quarter", "topk", "dark"}
+    assert set(epochs[-1]["val_nme"]) == set(DECODERS)
     assert all("lr" in r and "loss" in r for r in steps)
     for name in ("config.json", "train.log", "last.pt", "best.pt", "preview.npz"):
         assert (path / name).exists(), name
