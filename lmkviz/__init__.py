@@ -20,7 +20,8 @@ Shape letters: ``N`` images in a batch, ``K`` landmarks, ``H`` x ``W`` heatmap
 (or image) rows x columns.
 
 Modules, one per concept: :mod:`lmkviz.encoding` (points -> heatmaps),
-:mod:`lmkviz.decoding` (heatmaps -> points), :mod:`lmkviz.metrics`,
+:mod:`lmkviz.decoding` (heatmaps -> points), :mod:`lmkviz.codecs` (encode/decode
+pairs: heatmap, UDP, SimCC; keypoint weights), :mod:`lmkviz.metrics`,
 :mod:`lmkviz.data` (schemes, datasets, synthetic faces, augmentation),
 :mod:`lmkviz.models`, :mod:`lmkviz.training`, :mod:`lmkviz.jobs`,
 :mod:`lmkviz.inference`, :mod:`lmkviz.viz` (plotly figures) and :mod:`lmkviz.cli`.
