@@ -1,10 +1,12 @@
 """Encode / decode speed of lmkviz's codecs next to the seeds' per-point loops.
 
 Prints a table per setting: the time of each operation, the memory floor (the
-time to fill a tensor of the output's size) and the per-point loops of the two
-seed documents, re-implemented here for comparison (the blog's Gaussian paste
-and randomized rounding, one point at a time; the DARK note's decoder, one
-channel and one connected component at a time). Settings:
+time to fill a tensor of the output's size), every codec (heatmap, UDP, SimCC at
+ratio 2) and decoder (argmax, quarter, local and global top-k, DARK with and
+without modulation, soft-argmax), and the per-point loops of the two seed
+documents, re-implemented here for comparison (the blog's Gaussian paste and
+randomized rounding, one point at a time; the DARK note's decoder, one channel
+and one connected component at a time). Settings:
 
 - H3R on LaPa: N=32, K=106, 64x64, sigma=2
 - the blog's UNet: N=32, K=5, 256x256, sigma=10
@@ -27,7 +29,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmkviz.decoding import decode  # noqa: E402
+from lmkviz.codecs import HeatmapCodec, SimCCCodec, UDPHeatmapCodec  # noqa: E402
+from lmkviz.decoding import decode, gaussian_blur  # noqa: E402
 from lmkviz.encoding import binary_heatmaps, gaussian_heatmaps  # noqa: E402
 
 
@@ -148,14 +151,53 @@ def run_setting(n, k, size, sigma, device, repeats, loops=True):
     buffer = torch.empty(n, k, size, size, device=device)
     binary_out = timeit(lambda: binary_heatmaps(points, size, out=buffer), repeats, device)
     rows.append(("binary_heatmaps, float32 into a reused buffer (out=)", binary_out, None))
+    # the codecs work in image pixels: a 4x larger image for the heatmap codecs, SimCC at ratio 2
+    image = 4 * size
+    heatmap_codec = HeatmapCodec(image, size, "gaussian", sigma)
+    udp = UDPHeatmapCodec(image, size, "gaussian", sigma)
+    simcc = SimCCCodec(image, ratio=2.0, sigma=3.0 * sigma)
+    image_points = points * 4
+    codec_encode = timeit(lambda: heatmap_codec.encode(image_points), repeats, device)
+    rows.append(("HeatmapCodec.encode (maps and keypoint weights)", codec_encode, None))
+    rows.append(("UDPHeatmapCodec.encode", timeit(lambda: udp.encode(image_points), repeats, device), None))
+    wx, hy = simcc.lengths
+    simcc_floor = timeit(lambda: (torch.ones(n, k, wx, device=device), torch.ones(n, k, hy, device=device)),
+                         repeats, device)
+    rows.append((f"fill floor of SimCC's labels ({wx} + {hy} bins)", simcc_floor, None))
+    simcc_encode = timeit(lambda: simcc.encode(image_points), repeats, device)
+    rows.append(("SimCCCodec.encode (ratio 2)", simcc_encode, None))
     argmax = timeit(lambda: decode(maps, "argmax"), repeats, device)
     rows.append(("decode argmax", argmax, None))
-    for m in ("quarter", "topk"):
-        rows.append((f"decode {m}", timeit(lambda: decode(maps, m), repeats, device), None))
+    rows.append(("decode quarter", timeit(lambda: decode(maps, "quarter"), repeats, device), None))
+    topk = timeit(lambda: decode(maps, "topk"), repeats, device)
+    rows.append(("decode topk (local, default)", topk, None))
+    rows.append(("decode topk (global, local=False)", timeit(lambda: decode(maps, "topk", local=False), repeats,
+                                                           device), None))
     dark = timeit(lambda: decode(maps, "dark"), repeats, device)
     rows.append(("decode dark (no modulation)", dark, None))
-    rows.append(("decode dark (modulation, blur=1)", timeit(lambda: decode(maps, "dark", blur=1.0), repeats, device), None))
-    ratios = {"gaussian / fill floor": gauss / floor, "dark / argmax": dark / argmax}
+    dark1 = timeit(lambda: decode(maps, "dark", blur=1.0), repeats, device)
+    rows.append(("decode dark (modulation, blur=1)", dark1, None))
+    dark_sigma = timeit(lambda: decode(maps, "dark", blur=sigma), repeats, device)
+    rows.append((f"decode dark (modulation, blur=sigma={sigma:g}: the codec default)", dark_sigma, None))
+    whole = timeit(lambda: gaussian_blur(maps, 1.0), repeats, device)
+    rows.append(("whole-map blur, blur=1 (what the modulation used to cost)", whole, None))
+    soft = timeit(lambda: decode(maps, "softargmax"), repeats, device)
+    rows.append(("decode softargmax (scores)", soft, None))
+    soft_logits = timeit(lambda: decode(maps, "softargmax", logits=True), repeats, device)
+    rows.append(("decode softargmax (logits)", soft_logits, None))
+    rows.append(("UDPHeatmapCodec.decode dark (default blur)", timeit(lambda: udp.decode(maps, "dark"), repeats,
+                                                                   device), None))
+    labels, _ = simcc.encode(image_points)
+    logits = tuple(torch.log(v.clamp_min(1e-30)) for v in labels)
+    simcc_times = {}
+    for m in simcc.decoders:
+        simcc_times[m] = timeit(lambda: simcc.decode(logits, m), repeats, device)
+        rows.append((f"SimCCCodec.decode {m} (logits, both axes)", simcc_times[m], None))
+    ratios = {"gaussian / fill floor": gauss / floor, "dark / argmax": dark / argmax,
+              "dark blur=1 / dark": dark1 / dark, f"dark blur={sigma:g} / dark": dark_sigma / dark,
+              "whole-map blur / dark blur=1": whole / dark1, "topk local / argmax": topk / argmax,
+              "softargmax / argmax": soft / argmax, "SimCC encode / its fill floor": simcc_encode / simcc_floor,
+              "SimCC decode dark / heatmap argmax": simcc_times["dark"] / argmax}
     if loops:
         loop_repeats = max(1, min(repeats, 2))
         t = timeit(lambda: blog_gaussian_loop(points, size, sigma), loop_repeats, device)

@@ -20,7 +20,8 @@ Shape letters: ``N`` images in a batch, ``K`` landmarks, ``H`` x ``W`` heatmap
 (or image) rows x columns.
 
 Modules, one per concept: :mod:`lmkviz.coords`, :mod:`lmkviz.encoding` (points ->
-heatmaps), :mod:`lmkviz.decoding` (heatmaps -> points), :mod:`lmkviz.metrics`,
+heatmaps), :mod:`lmkviz.decoding` (heatmaps -> points), :mod:`lmkviz.codecs` (encode/decode
+pairs: heatmap, UDP, SimCC; keypoint weights), :mod:`lmkviz.metrics`,
 :mod:`lmkviz.evaluation` (the one evaluator), :mod:`lmkviz.losses`,
 :mod:`lmkviz.data` (schemes, datasets, synthetic faces, augmentation),
 :mod:`lmkviz.models`, :mod:`lmkviz.training` (config, builders, loop, lr_find),

@@ -249,11 +249,14 @@ def build_model(data: dict, path: PathLike = "checkpoint", device: Union[str, to
     return net.to(device).eval()
 
 
-def codec_of(data: dict, path: PathLike = "checkpoint") -> HeatmapCodec:
-    """The :class:`HeatmapCodec` a checkpoint was trained with; :class:`CheckpointError`
-    naming ``path`` when the codec entry is not a valid codec."""
+def codec_of(data: dict, path: PathLike = "checkpoint"):
+    """The codec a checkpoint was trained with (a :mod:`lmkviz.codecs` class: heatmap,
+    UDP or SimCC); :class:`CheckpointError` naming ``path`` when the entry is not a
+    valid codec."""
+    from lmkviz.codecs import codec_from_dict
+
     try:
-        return HeatmapCodec.from_dict(dict(data["codec"]))
+        return codec_from_dict(dict(data["codec"]))
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CheckpointError(f"{path}: checkpoint's codec entry is not a valid codec ({_short(err)})") from None
 

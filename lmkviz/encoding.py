@@ -7,21 +7,33 @@ pixels). Shapes: ``points`` (N, K, 2) -> heatmaps (N, K, H, W). Any leading
 batch shape ``(..., K, 2)`` works too. The output follows the input's device;
 its dtype is the input's floating dtype (float32 for integer input).
 
-A point that is NaN (invisible) or lies outside ``[0, W) x [0, H)`` gives an
-all-zero map: never an error, never a wrapped index.
+Which points get a map (never an error, never a wrapped index):
 
-:class:`HeatmapCodec` pairs each encoding with its decoding over one set of
-parameters (image size, heatmap size, sigma), in the manner of mmpose's codecs.
+* Gaussians: a finite point whose 3 sigma box ``[x - 3 sigma, x + 3 sigma] x
+  [y - 3 sigma, y + 3 sigma]`` holds at least one cell centre. A point just
+  outside the map thus gets the part of its Gaussian that falls inside (as
+  mmpose's codecs do); a point farther out, or NaN, gets an all-zero map.
+* Binary: a finite point inside ``[0, W) x [0, H)``; others get an all-zero map.
+
+:func:`keypoint_weights` gives the matching (N, K) weights: 1 where a point has
+a map and is visible, 0 elsewhere, so a loss can leave missing points out
+instead of training them as "nothing here". :func:`gaussian_vectors` renders
+the 1-D Gaussian labels of SimCC.
+
+The codecs (:class:`HeatmapCodec`, :class:`~lmkviz.codecs.UDPHeatmapCodec`,
+:class:`~lmkviz.codecs.SimCCCodec`) pair each encoding with its decoding over one
+set of parameters; they live in :mod:`lmkviz.codecs` and ``HeatmapCodec`` is
+importable from here too.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import math
 from typing import Optional
 
 import torch
 
-from lmkviz import coords, decoding
+from lmkviz import coords
 from lmkviz.coords import Size, as_hw
 
 ENCODINGS = ("gaussian", "gaussian_int", "binary")
@@ -44,6 +56,44 @@ def _float_points(points: torch.Tensor) -> torch.Tensor:
     return points
 
 
+def _gaussian_reach(centre: torch.Tensor, h: int, w: int, sigma: float) -> torch.Tensor:
+    """(..., 2) Gaussian centres -> (...) bool: finite, and the 3 sigma box holds a cell centre."""
+    x, y = centre[..., 0], centre[..., 1]
+    reach = 3.0 * float(sigma)
+    return (torch.isfinite(x) & torch.isfinite(y) & (x + reach >= 0.5) & (x - reach <= w - 0.5)
+            & (y + reach >= 0.5) & (y - reach <= h - 0.5))
+
+
+def _gaussian_1d(centre: torch.Tensor, n: int, sigma: float) -> torch.Tensor:
+    """(...,) centres -> (..., n) exp(-d^2 / 2 sigma^2) at cell centres j + 0.5.
+
+    Values below the square root of the smallest normal float32 (or float64) are
+    set to 0, so that products of two of them hold no subnormal numbers (slow on
+    CPUs); they are more than 9 sigma (float64: 26 sigma) from the centre.
+    """
+    cells = torch.arange(n, dtype=centre.dtype, device=centre.device) + 0.5
+    tiny = torch.finfo(torch.float32 if centre.dtype == torch.float16 else centre.dtype).tiny ** 0.5
+    # exponents below log(tiny) give 0 anyway; clamping them keeps exp off its slow underflow path
+    exponent = ((cells - centre[..., None]).square() * (-0.5 / float(sigma) ** 2)).clamp_min(math.log(tiny) - 1)
+    values = torch.exp(exponent)
+    return torch.where(values >= tiny, values, torch.zeros((), dtype=values.dtype, device=values.device))
+
+
+def _gaussian(points: torch.Tensor, size: Size, sigma: float, subpixel: bool = True):
+    """Gaussian maps (..., K, H, W) and which points have one (..., K)."""
+    points = _float_points(points)
+    h, w = as_hw(size)
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0 (heatmap pixels), got {sigma}")
+    centre = points if subpixel else torch.floor(points) + 0.5
+    valid = _gaussian_reach(centre, h, w, sigma)
+    centre = torch.where(valid[..., None], centre, torch.zeros_like(centre))
+    gx = _gaussian_1d(centre[..., 0], w, sigma)  # (..., K, W)
+    gy = _gaussian_1d(centre[..., 1], h, sigma)  # (..., K, H)
+    gy = gy * valid[..., None].to(gy.dtype)  # zero rows -> zero map for points without one
+    return gy[..., :, None] * gx[..., None, :], valid
+
+
 def gaussian_heatmaps(
     points: torch.Tensor, size: Size, sigma: float, subpixel: bool = True
 ) -> torch.Tensor:
@@ -60,31 +110,37 @@ def gaussian_heatmaps(
 
     Returns (N, K, H, W) with values in [0, 1]; the value is exp(-d^2 / 2 sigma^2)
     evaluated at cell centres, so the maximum is 1 only when the centre falls on
-    a cell centre. NaN or outside points give an all-zero map.
+    a cell centre. A point outside the map whose 3 sigma box still holds a cell
+    centre gets the part of its Gaussian inside the map; NaN or farther points
+    give an all-zero map (see :func:`keypoint_weights`).
 
     The map is the outer product of two 1-D Gaussians, so the cost is one
     (H x W) multiply per map: close to the time needed to fill the output.
     """
-    points = _float_points(points)
-    h, w = as_hw(size)
+    return _gaussian(points, size, sigma, subpixel)[0]
+
+
+def gaussian_vectors(positions: torch.Tensor, length: int, sigma: float) -> torch.Tensor:
+    """1-D Gaussian labels (SimCC): (...,) positions in bins -> (..., length).
+
+    Bin b spans [b, b+1) with its centre at b + 0.5; the value at bin b is
+    ``exp(-(b + 0.5 - position)^2 / 2 sigma^2)`` (peak 1 when the position is a
+    bin centre). NaN positions give all-zero vectors; positions outside
+    ``[0, length)`` give the part of the Gaussian that falls inside (whether it
+    counts is up to the caller, see :func:`keypoint_weights`).
+    """
+    positions = torch.as_tensor(positions)
+    if not positions.is_floating_point():
+        positions = positions.to(torch.get_default_dtype())
     if not sigma > 0:
-        raise ValueError(f"sigma must be > 0 (heatmap pixels), got {sigma}")
-    valid = coords.inside(points, (h, w))
-    centre = torch.where(valid[..., None], points, torch.zeros_like(points))
-    if not subpixel:
-        centre = torch.floor(centre) + 0.5
-    dtype, device = points.dtype, points.device
-    xs = torch.arange(w, dtype=dtype, device=device) + 0.5
-    ys = torch.arange(h, dtype=dtype, device=device) + 0.5
-    inv = -0.5 / float(sigma) ** 2
-    gx = torch.exp((xs - centre[..., 0:1]).square() * inv)  # (..., K, W)
-    gy = torch.exp((ys - centre[..., 1:2]).square() * inv)  # (..., K, H)
-    gy = gy * valid[..., None].to(dtype)  # zero rows -> zero map for invalid points
-    return gy[..., :, None] * gx[..., None, :]
+        raise ValueError(f"sigma must be > 0 (bins), got {sigma}")
+    finite = torch.isfinite(positions)
+    vectors = _gaussian_1d(torch.where(finite, positions, torch.zeros_like(positions)), int(length), sigma)
+    return vectors * finite[..., None].to(vectors.dtype)
 
 
 def binary_heatmaps(
-    points: torch.Tensor, size: Size, generator: Optional[torch.Generator] = None,
+    points: torch.Tensor, size: Size, *, generator: Optional[torch.Generator] = None,
     dtype: Optional[torch.dtype] = None, out: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Randomized-rounding binary heatmaps (H3R): exactly one 1 per map.
@@ -144,12 +200,13 @@ def encode(
     size: Size,
     encoding: str = "gaussian",
     sigma: float = 2.0,
+    *,
     generator: Optional[torch.Generator] = None,
 ) -> torch.Tensor:
     """Dispatch to an encoder by name (see :data:`ENCODINGS`).
 
     points: (N, K, 2) in heatmap pixels -> (N, K, H, W). ``sigma`` is ignored
-    by ``"binary"``, ``generator`` by the Gaussians.
+    by ``"binary"``, ``generator`` (keyword only) by the Gaussians.
     """
     if encoding == "gaussian":
         return gaussian_heatmaps(points, size, sigma, subpixel=True)
@@ -160,87 +217,49 @@ def encode(
     raise ValueError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
 
 
-@dataclass(frozen=True)
-class HeatmapCodec:
-    """One encoding paired with its decoding, from image pixels to heatmaps and back.
+def keypoint_weights(
+    points: torch.Tensor,
+    size: Size,
+    encoding: str = "gaussian",
+    sigma: float = 2.0,
+    visibility: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """Which points count: (N, K, 2) heatmap px -> (N, K) weights, 1 or 0.
 
-    image_size: (H, W) of the network input; heatmap_size: (H, W) of its output.
-    encoding: one of :data:`ENCODINGS`; sigma in heatmap pixels (Gaussians only).
-
-    ``encode`` takes (N, K, 2) image-pixel points and returns (N, K, H, W) target
-    heatmaps; ``decode`` takes (N, K, H, W) network outputs (or targets) and
-    returns (N, K, 2) image-pixel points. A binary codec's network output is a
-    map of logits (trained with BCE-with-logits): ``decode`` tells the decoder so.
+    A point counts when it is visible (``visibility`` (N, K) bool, or numbers
+    where >= 0.5 means visible; None: all visible) and its map is not empty
+    under the rule of the encoding (:func:`encode`): for the Gaussians, finite
+    with a cell centre inside its 3 sigma box (a point just outside the map
+    counts: its partial Gaussian is a valid target); for ``binary``, finite and
+    inside the map. The dtype is the points' float dtype.
     """
+    points = _float_points(points)
+    h, w = as_hw(size)
+    if encoding in ("gaussian", "gaussian_int"):
+        centre = points if encoding == "gaussian" else torch.floor(points) + 0.5
+        valid = _gaussian_reach(centre, h, w, sigma)
+    elif encoding == "binary":
+        valid = coords.inside(points, (h, w))
+    else:
+        raise ValueError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    if visibility is not None:
+        valid = valid & _visible(visibility, points)
+    return valid.to(points.dtype)
 
-    image_size: tuple[int, int] = (256, 256)
-    heatmap_size: tuple[int, int] = (64, 64)
-    encoding: str = "gaussian"
-    sigma: float = 2.0
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "image_size", as_hw(self.image_size))
-        object.__setattr__(self, "heatmap_size", as_hw(self.heatmap_size))
-        if self.encoding not in ENCODINGS:
-            raise ValueError(
-                f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODINGS)}"
-            )
-        if self.encoding != "binary" and not self.sigma > 0:
-            raise ValueError(f"sigma must be > 0 (heatmap pixels), got {self.sigma}")
+def _visible(visibility, points: torch.Tensor) -> torch.Tensor:
+    """(N, K) bool from a visibility tensor (bool, or numbers >= 0.5), checked against points."""
+    visibility = torch.as_tensor(visibility, device=points.device)
+    if tuple(visibility.shape) != tuple(points.shape[:-1]):
+        raise ValueError(f"visibility must have shape {tuple(points.shape[:-1])} (one flag per point), "
+                         f"got {tuple(visibility.shape)}")
+    return visibility if visibility.dtype == torch.bool else visibility >= 0.5
 
-    @property
-    def stride(self) -> float:
-        """Image pixels per heatmap pixel along x."""
-        return self.image_size[1] / self.heatmap_size[1]
 
-    @property
-    def outputs_logits(self) -> bool:
-        """True when a network trained on these targets outputs logits (binary/BCE)."""
-        return self.encoding == "binary"
+def __getattr__(name: str):
+    # HeatmapCodec lives in lmkviz.codecs (with the other codecs); it stays importable from here
+    if name == "HeatmapCodec":
+        from lmkviz.codecs import HeatmapCodec
 
-    def encode(
-        self, points: torch.Tensor, generator: Optional[torch.Generator] = None
-    ) -> torch.Tensor:
-        """(N, K, 2) image pixels -> (N, K, H, W) target heatmaps."""
-        hm_points = coords.image_to_heatmap(_float_points(points), self.image_size, self.heatmap_size)
-        return encode(hm_points, self.heatmap_size, self.encoding, self.sigma, generator)
-
-    def decode(
-        self,
-        heatmaps: torch.Tensor,
-        method: str = "argmax",
-        logits: Optional[bool] = None,
-        return_confidence: bool = False,
-        **options,
-    ):
-        """(N, K, H, W) heatmaps -> (N, K, 2) image pixels (and (N, K) confidence).
-
-        ``logits`` defaults to :attr:`outputs_logits`; pass False to decode target
-        maps of a binary codec. ``options`` go to :func:`lmkviz.decoding.decode`.
-        """
-        if logits is None:
-            logits = self.outputs_logits
-        points, confidence = decoding.decode(
-            heatmaps, method, logits=logits, return_confidence=True, **options
-        )
-        points = coords.heatmap_to_image(points, self.heatmap_size, self.image_size)
-        return (points, confidence) if return_confidence else points
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (for configs and checkpoints)."""
-        data = asdict(self)
-        data["image_size"] = list(self.image_size)
-        data["heatmap_size"] = list(self.heatmap_size)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "HeatmapCodec":
-        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
-        unknown = set(data) - {"image_size", "heatmap_size", "encoding", "sigma"}
-        if unknown:
-            raise ValueError(f"unknown codec field(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-    def with_(self, **changes) -> "HeatmapCodec":
-        """A copy with some fields changed."""
-        return replace(self, **changes)
+        return HeatmapCodec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -194,7 +194,8 @@ class Evaluator:
                                amp=self.amp, channels_last=self.channels_last)
         if self.pos_weight is not None:
             target_in = batch["points"][rows].to(self.device)[:, self._idx_dev]
-            loss = heatmap_loss(out, self.codec.encode(target_in), self.codec.encoding, self.pos_weight)
+            maps, weights = self.codec.encode(target_in)
+            loss = heatmap_loss(out, maps, self.codec.encoding, self.pos_weight, weights=weights)
             self._loss_sum += loss.item() * len(keep)
             self._loss_n += len(keep)
         sizes = batch["original_size"][rows].to(torch.int64)

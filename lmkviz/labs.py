@@ -88,9 +88,10 @@ class RoundTrip:
 
 def window_size(heatmap_size: int, encoding: str, sigma: float, blur: float = 0.0) -> int:
     """Side of the window decoded around each point: the Gaussian (3 sigma), the DARK
-    blur (3 blur) and 4 cells of slack on each side, at most the whole map."""
+    blur (3 blur) and 4 cells of slack on each side of the point's cell (an odd side,
+    so that the window is symmetric about that cell), at most the whole map."""
     spread = (0.0 if encoding == "binary" else 3.0 * float(sigma)) + 3.0 * float(blur)
-    return int(min(heatmap_size, 2 * (math.ceil(spread) + 4)))
+    return int(min(heatmap_size, 2 * (math.ceil(spread) + 4) + 1))
 
 
 def roundtrip(image_size: int, heatmap_size: int, sigma: float, encoding: str, *, noise: float = 0.0,

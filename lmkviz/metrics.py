@@ -3,7 +3,11 @@
 All functions take torch tensors or numpy arrays and return torch tensors.
 Points are (N, K, 2) xy in the same pixel space for prediction and target
 (image pixels, lmkviz convention). Invisible target points are NaN and are
-left out of the means.
+left out of the means. A *missing prediction* (NaN where the target is visible:
+the decoders return NaN for a map without a peak) is a failed point, never left
+out: ``nme`` counts it as an error of one normalising distance (100 % of the
+inter-ocular distance) and ``nmae`` as an error of the whole image size, so the
+means stay finite and a model cannot look better by missing points.
 
 ``nme``
     Normalised mean error per image: the mean Euclidean point error divided by
@@ -73,13 +77,21 @@ def nme(
     distances, e.g. the inter-ocular distance of the full 68-point target when
     only a subset of points is predicted.
 
-    Returns (N,): mean over visible points of |pred - target| / norm.
+    Returns (N,): mean over visible points of |pred - target| / norm; a visible
+    point without a prediction (NaN) counts as an error of ``norm``.
     """
     errors = point_errors(pred, target)
     norm = interocular(target, eye_corners) if norm is None else _tensor(norm).to(errors.dtype)
     if (norm <= 0).any():
         raise ValueError("normalising distance is zero for some image (eye corners coincide)")
+    errors = torch.where(_missing(pred, target), norm[..., None].to(errors.dtype), errors)
     return errors.nanmean(dim=-1) / norm
+
+
+def _missing(pred: ArrayLike, target: ArrayLike) -> torch.Tensor:
+    """(N, K) bool: the target is visible but the prediction is not a finite point."""
+    pred, target = _tensor(pred), _tensor(target)
+    return torch.isfinite(target).all(-1) & ~torch.isfinite(pred).all(-1)
 
 
 def failure_rate(nme_per_image: ArrayLike, threshold: float = 0.10) -> torch.Tensor:
@@ -108,12 +120,15 @@ def ced(nme_per_image: ArrayLike, thresholds: ArrayLike) -> torch.Tensor:
 def nmae(pred: ArrayLike, target: ArrayLike, size: Size) -> torch.Tensor:
     """The blog's normalised mean absolute error: mean(|dx| / W, |dy| / H). Scalar.
 
-    pred, target: (N, K, 2) in pixels of an image of ``size`` (H, W).
+    pred, target: (N, K, 2) in pixels of an image of ``size`` (H, W). A visible
+    point without a prediction (NaN) counts as an error of the whole size (1).
     """
     pred, target = _tensor(pred), _tensor(target)
     h, w = as_hw(size)
     scale = target.new_tensor([w, h])
-    return ((pred.to(target.dtype) - target).abs() / scale).nanmean()
+    errors = (pred.to(target.dtype) - target).abs() / scale
+    errors = torch.where(_missing(pred, target)[..., None], torch.ones_like(errors), errors)
+    return errors.nanmean()
 
 
 def summarize(nme_per_image: ArrayLike, threshold: float = 0.10) -> dict:

@@ -114,7 +114,9 @@ def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma
     blur = c[1].slider("DARK blur (modulation σ)", 0.0, 3.0, 0.0, 0.25, key="enc_blur",
                        help="DARK first smooths the map with a Gaussian of this σ (cells), then takes "
                             "derivatives of its log. 0 = no smoothing.")
-    k = c[2].slider("top-k: k cells", 1, 25, 9, key="enc_k", help="H3R averages the k highest cells.")
+    k = c[2].slider("top-k: k cells", 1, 25, 9, key="enc_k",
+                    help="H3R averages the k highest cells; lmkviz takes them around the highest peak only "
+                         "(a 5 × 5 window for k = 9), so a second peak cannot pull the estimate away.")
     radius = c[3].slider("Zoom (cells around the point)", 2, 10, 4, key="enc_radius")
     noisy = labs.add_noise(torch.as_tensor(heatmap)[None, None], noise, seed=7)
     with labs.torch_threads(1):
@@ -137,7 +139,8 @@ def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma
     result = cached.roundtrip(input_size, heatmap_size, sigma, encoding, noise, blur, margin, k)
     left, right = st.columns([1, 1.2], gap="large")
     with left:
-        for row in (list(result.mean)[:2], list(result.mean)[2:]):
+        names = list(result.mean)
+        for row in (names[i:i + 2] for i in range(0, len(names), 2)):
             for col, m in zip(st.columns(2), row):
                 col.metric(DECODER_LABELS[m], f"{result.mean[m]:.2f} px", lab.percent_iod(result.mean[m], iod),
                            delta_color="off", delta_arrow="off",

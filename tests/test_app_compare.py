@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, rerun, st, switch_to
 from tests.helpers import make_checkpoint, tiny_config
 
 PAGE = str(REPO_ROOT / "pages" / "4_Compare_decoders.py")
-DECODER_NAMES = ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK"]
+DECODER_NAMES = [DECODER_LABELS[m] for m in DECODERS]  # every heatmap decoder, in order
 
 
 @pytest.fixture
@@ -112,7 +113,7 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
     assert len(grid["layout"]["annotations"]) >= 68  # one title per heatmap channel
     zoom = chart(at, "cmp_zoom")
     assert zoom["data"][0]["type"] == "heatmap"
-    assert sum(1 for t in zoom["data"] if str(t.get("name", "")).split(":")[0] in DECODER_NAMES) == 4
+    assert sum(1 for t in zoom["data"] if str(t.get("name", "")).split(":")[0] in DECODER_NAMES) == len(DECODERS)
 
     # hide decoders: they leave the picture and the zoom
     at.get("button_group")[-1].set_value(["dark"])

@@ -111,7 +111,8 @@ def test_noise_hurts_dark_and_blur_helps(lab):
     blurred = px(metric(at, "DARK"))
     assert clean < blurred < noisy
     rows = at.dataframe[0].value  # decoder estimates in the zoom view
-    assert list(rows["decoder"]) == ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK"]
+    assert list(rows["decoder"]) == ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK",
+                                     "soft-argmax (integral)"]
 
 
 def test_subset_dataset_and_bad_spec(lab, env):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lmkviz.decoding import DECODERS
 from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, st
 from tests.helpers import make_checkpoint, tiny_config
@@ -191,16 +192,16 @@ def test_downloads_are_in_original_pixels(checkpoint):
     loaded = LoadedImage(array=image, original_size=(512, 512), scale=0.5, notes=["downscaled"])
     names = [f"p{i}" for i in range(68)]
     rows = lab.landmark_records(prediction.points, loaded.scale, prediction.indices, names, prediction.confidence)
-    assert len(rows) == 4 * 68
+    assert len(rows) == len(DECODERS) * 68
     first = next(r for r in rows if r["decoder"] == "dark" and r["landmark"] == 10)
     assert first["x"] == pytest.approx(prediction.points["dark"][10, 0] * 2, abs=1e-3)
 
     table = list(csv.DictReader(io.StringIO(lab.landmarks_csv(rows).decode())))
-    assert table[0].keys() == {"decoder", "landmark", "name", "x", "y", "confidence"} and len(table) == 4 * 68
+    assert table[0].keys() == {"decoder", "landmark", "name", "x", "y", "confidence"} and len(table) == len(DECODERS) * 68
 
     data = json.loads(lab.landmarks_json(prediction, loaded, rows, "face.png", str(checkpoint)))
     assert data["image"] == {"source": "face.png", "width": 512, "height": 512}
-    assert set(data["points"]) == {"argmax", "quarter", "topk", "dark"}
+    assert set(data["points"]) == set(DECODERS)
     assert data["points"]["dark"][10][0] == pytest.approx(first["x"])
     assert data["crop"] == pytest.approx([40, 40, 472, 472])
 

@@ -58,23 +58,23 @@ def test_mean_argmax_of_2000_binary_draws_is_the_point():
     assert (decode(maps, "argmax").mean(0) - points[0]).norm(dim=-1).max() <= 0.05
 
 
-def test_dark_falls_back_to_argmax_at_the_border():
-    points = torch.tensor([[[0.3, 10.2], [20.4, 63.8], [63.6, 0.2]]])
+def test_dark_is_exact_on_the_border_cells_with_a_one_sided_stencil():
+    points = torch.tensor([[[0.3, 10.2], [20.4, 63.8], [63.6, 0.2], [0.05, 63.95]]])
     maps = gaussian_heatmaps(points, 64, 2.0)
-    dark, argmax = decode(maps, "dark"), decode(maps, "argmax")
-    assert torch.equal(dark, argmax)
-    assert torch.isfinite(dark).all()
+    torch.testing.assert_close(decode(maps, "dark"), points, atol=1e-4, rtol=0)
+    assert not torch.equal(decode(maps, "dark"), decode(maps, "argmax"))
 
 
-def test_dark_falls_back_where_the_hessian_is_not_negative_definite():
-    flat = torch.zeros(1, 1, 16, 16)  # constant map: Hessian zero
-    assert torch.equal(decode(flat, "dark"), decode(flat, "argmax"))
+def test_dark_keeps_the_peak_cell_where_the_hessian_is_not_negative_definite():
     saddle = torch.zeros(1, 1, 16, 16)
     saddle[0, 0, 8, :] = 1.0  # ridge along x: flat direction
     saddle[0, 0, 8, 5] = 1.01
     out = decode(saddle, "dark")
     assert torch.isfinite(out).all()
     assert abs(out[0, 0, 0].item() - 5.5) <= 1.0
+    saddle = torch.full((1, 1, 16, 16), 0.05)  # strong cross term: det(H) < 0 at the peak
+    saddle[0, 0, 7:10, 7:10] = torch.tensor([[0.1, 0.9, 0.95], [0.8, 1.0, 0.9], [0.95, 0.9, 0.1]])
+    assert torch.equal(decode(saddle, "dark"), decode(saddle, "argmax"))
 
 
 def test_dark_uses_the_cross_term_on_correlated_gaussians():
@@ -190,3 +190,230 @@ def test_gaussian_blur_matches_a_zero_padded_depthwise_convolution(shape, sigma)
     kernel = (taps[:, None] * taps[None, :]).view(1, 1, 2 * radius + 1, 2 * radius + 1)
     ref = F.conv2d(maps.reshape(-1, 1, *shape[-2:]), kernel, padding=radius).reshape(shape)
     torch.testing.assert_close(gaussian_blur(maps, sigma), ref)
+
+
+# --------------------------------------------------------------------------- issue 11: bugs
+
+
+BORDER_XS = [0.05, 0.3, 0.6, 0.9, 1.2, 1.6, 2.0, 2.4]
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.0])
+def test_dark_with_modulation_does_not_drift_inward_at_the_border(sigma):
+    """Bug 1: the peak and the Newton step were taken on a zero-padded blurred map."""
+    points = torch.tensor([[[x, 32.3] for x in BORDER_XS]])
+    maps = gaussian_heatmaps(points, 64, sigma)
+    for blur in (0.0, sigma):
+        found = decode(maps, "dark", blur=blur)
+        err = (found - points).abs()[0]
+        assert err.max() <= 0.05, (blur, found[0, :, 0].tolist())
+    # the same sweep along y, and from the far borders
+    flipped = torch.stack([64 - points[..., 1], 64 - points[..., 0]], -1)
+    found = decode(gaussian_heatmaps(flipped, 64, sigma), "dark", blur=sigma)
+    assert (found - flipped).abs().max() <= 0.05
+
+
+def test_dark_with_modulation_keeps_an_all_negative_map():
+    """Bug 2: negative values were clipped to zero before the blur, flattening the map."""
+    points = torch.tensor([[[7.5, 9.5], [20.3, 11.8]]])
+    maps = 0.05 * gaussian_heatmaps(points, 32, 2.0) - 0.1  # every cell negative, peak -0.05
+    for blur in (0.0, 2.0):
+        found, conf = decode(maps, "dark", blur=blur, return_confidence=True)
+        assert (found - points).norm(dim=-1).max() <= 0.1, (blur, found)
+        torch.testing.assert_close(conf, maps.amax(dim=(-1, -2)))
+
+
+def test_dark_with_modulation_stays_on_the_highest_peak():
+    """Bug 3: a 1.0 spike next to a broad 0.8 blob; the blur moved the peak onto the blob."""
+    maps = 0.8 * gaussian_heatmaps(torch.tensor([[[22.5, 16.5]]]), 32, 4.0)
+    maps[0, 0, 16, 10] = 1.0  # spike at (10.5, 16.5)
+    for blur in (0.0, 1.0, 2.0):
+        found, conf = decode(maps, "dark", blur=blur, return_confidence=True)
+        assert abs(found[0, 0, 0].item() - 10.5) <= 1.0 and abs(found[0, 0, 1].item() - 16.5) <= 1.0, (blur, found)
+        assert conf.item() == 1.0
+
+
+def test_topk_is_local_to_the_highest_peak_by_default():
+    """Bug 4: the k best cells of the whole map can belong to two peaks (or to a flat background)."""
+    two = gaussian_heatmaps(torch.tensor([[[8.3, 16.5]]]), 32, 1.5) \
+        + 0.95 * gaussian_heatmaps(torch.tensor([[[24.2, 16.5]]]), 32, 1.5)
+    found = decode(two, "topk")
+    assert abs(found[0, 0, 0].item() - 8.3) <= 0.3, found
+    background = torch.full((1, 1, 32, 32), 0.3)
+    background[0, 0, 20, 12] = 1.0
+    torch.testing.assert_close(decode(background, "topk"), torch.tensor([[[12.5, 20.5]]]))
+    # H3R's global top-k stays available: it averages the two peaks / the background
+    assert 12.0 <= decode(two, "topk", local=False)[0, 0, 0].item() <= 20.0
+    assert (decode(background, "topk", local=False) - torch.tensor([[[12.5, 20.5]]])).norm() > 5
+
+
+def test_dark_modulation_reads_only_a_window_around_the_peak(monkeypatch):
+    """Bug 6: the modulation blurred whole maps (113 ms for 3,392 maps against 7.9 ms without).
+
+    Cells beyond the modulation window cannot change the estimate, not even a NaN,
+    and no whole-map blur runs (bench/codecs.py times it)."""
+    from lmkviz import decoding
+
+    points = torch.tensor([[[20.3, 30.7], [40.6, 12.2]]])
+    maps = gaussian_heatmaps(points, 64, 2.0)
+    reference = decode(maps, "dark", blur=1.0)
+    corrupted = maps.clone()
+    corrupted[0, 0, 2, 60] = float("nan")
+    corrupted[0, 1, 60, 2] = -1e6
+    monkeypatch.setattr(decoding, "gaussian_blur", lambda *a, **k: pytest.fail("whole-map blur"))
+    torch.testing.assert_close(decode(corrupted, "dark", blur=1.0), reference)
+    assert (reference - points).norm(dim=-1).max() <= 0.02
+
+
+# --------------------------------------------------------------------------- edge cases, every decoder
+
+from lmkviz.decoding import VECTOR_DECODERS, decode_vectors, soft_argmax  # noqa: E402
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize("method", DECODERS)
+def test_empty_maps_decode_to_nan_with_zero_confidence(method, logits):
+    maps = torch.stack([torch.zeros(16, 16), torch.full((16, 16), 0.3), torch.full((16, 16), -2.0),
+                        torch.full((16, 16), NAN), torch.full((16, 16), float("inf"))])[None]
+    points, conf = decode(maps, method, logits=logits, return_confidence=True)
+    assert torch.isnan(points).all(), points
+    assert torch.equal(conf, torch.zeros(1, 5))
+
+
+@pytest.mark.parametrize("method", DECODERS)
+def test_all_negative_logits_still_decode_the_peak(method):
+    points = torch.tensor([[[5.3, 9.6], [12.5, 3.5]]])
+    maps = 3.0 * gaussian_heatmaps(points, 16, 1.5) - 5.0  # logits in [-5, -2]
+    for logits in (True, False):  # as logits, and as (negative) scores of an MSE network
+        found, conf = decode(maps, method, logits=logits, return_confidence=True)
+        assert torch.isfinite(found).all()
+        if not (method == "softargmax" and logits):  # a softmax over 256 cells of -5 vs a peak of -2:
+            assert (found - points).norm(dim=-1).max() <= 0.75, (logits, found)  # the background wins
+        peak = maps.amax(dim=(-1, -2))
+        torch.testing.assert_close(conf, torch.sigmoid(peak) if logits else peak)
+
+
+@pytest.mark.parametrize("method", DECODERS)
+def test_a_nan_or_inf_cell_is_ignored(method):
+    points = torch.tensor([[[10.3, 20.6], [30.2, 8.7]]])
+    maps = gaussian_heatmaps(points, 40, 2.0)
+    clean = decode(maps, method)
+    far = maps.clone()
+    far[0, 0, 35, 3] = NAN
+    far[0, 1, 30, 30] = float("inf")
+    found, conf = decode(far, method, return_confidence=True)
+    tol = 1e-3 if method != "softargmax" else 1e-2
+    torch.testing.assert_close(found, clean, atol=tol, rtol=0)
+    torch.testing.assert_close(conf, maps.amax(dim=(-1, -2)))
+    near = maps.clone()
+    near[0, 0, 20, 11] = NAN  # next to the peak cell (20, 10)
+    found = decode(near, method)
+    assert torch.isfinite(found).all() and (found - points).norm(dim=-1).max() <= 1.0
+
+
+BORDER_POINTS = torch.tensor([[[0.3, 16.2], [31.7, 16.2], [16.2, 0.3], [16.2, 31.7],
+                               [0.3, 0.3], [31.7, 0.3], [0.3, 31.7], [31.7, 31.7]]])
+
+
+@pytest.mark.parametrize("method", DECODERS)
+def test_peaks_on_every_border_and_corner(method):
+    maps = gaussian_heatmaps(BORDER_POINTS, 32, 2.0)
+    found, conf = decode(maps, method, return_confidence=True)
+    assert torch.isfinite(found).all() and (conf > 0.9).all()
+    err = (found - BORDER_POINTS).norm(dim=-1)
+    if method == "dark":
+        assert err.max() <= 1e-3  # one-sided stencil: exact on the border cells
+        assert (decode(maps, method, blur=2.0) - BORDER_POINTS).norm(dim=-1).max() <= 1e-3
+    elif method == "softargmax":  # half the blob is cut off: pulled inward, but stays near
+        inward = torch.where(BORDER_POINTS < 16, found - BORDER_POINTS, BORDER_POINTS - found)
+        assert (inward >= -1e-4).all() and err.max() <= 2.5
+    elif method == "topk":  # a centre of mass of cells that all lie inside: pulled inward (global too)
+        assert err.max() <= 1.5
+        torch.testing.assert_close(found, decode(maps, method, local=False))
+    else:
+        assert err.max() <= 2 ** 0.5 / 2 + 1e-4
+
+
+@pytest.mark.parametrize("method", DECODERS)
+def test_tiny_and_thin_maps(method):
+    for shape in ((1, 1), (1, 7), (7, 1), (2, 2)):
+        maps = torch.rand(3, 2, *shape, generator=torch.Generator().manual_seed(1))
+        found = decode(maps, method)
+        assert found.shape == (3, 2, 2)
+        finite = torch.isfinite(found).all(-1)
+        if shape != (1, 1):  # a one-cell map holds no position: empty
+            assert finite.all()
+            assert (found[..., 0] >= 0).all() and (found[..., 0] <= shape[1]).all()
+            assert (found[..., 1] >= 0).all() and (found[..., 1] <= shape[0]).all()
+
+
+# --------------------------------------------------------------------------- 1-D vectors (SimCC)
+
+
+def vectors_of(positions, length, sigma):
+    bins = torch.arange(length) + 0.5
+    return torch.exp(-((bins - positions[..., None]) ** 2) / (2 * sigma**2))
+
+
+@pytest.mark.parametrize("method", VECTOR_DECODERS)
+def test_vector_decoders_edge_cases(method):
+    empty = torch.stack([torch.zeros(20), torch.full((20,), 0.3), torch.full((20,), NAN)])
+    found, conf = decode_vectors(empty, method, return_confidence=True)
+    assert torch.isnan(found).all() and torch.equal(conf, torch.zeros(3))
+    found, conf = decode_vectors(torch.full((2, 20), 4.0), method, logits=True, return_confidence=True)
+    assert torch.isnan(found).all() and torch.equal(conf, torch.zeros(2))
+    positions = torch.tensor([0.2, 19.8, 7.3, 12.6])
+    vectors = vectors_of(positions, 20, 1.5)
+    vectors[2, 15] = NAN
+    found = decode_vectors(vectors, method)
+    assert torch.isfinite(found).all()
+    tol = {"argmax": 0.5 + 1e-5, "dark": 1e-3, "softargmax": 1.5}[method]
+    assert (found - positions).abs().max() <= tol
+    negative = decode_vectors(vectors_of(positions[2:], 20, 1.5) - 2.0, method)  # every entry negative
+    assert (negative - positions[2:]).abs().max() <= 0.75
+
+
+def test_vector_dark_reads_logits_as_log_probabilities():
+    positions = torch.rand(6, 4, generator=torch.Generator().manual_seed(2)) * 380 + 2
+    labels = vectors_of(positions, 384, 6.0)
+    logits = torch.log(labels.clamp_min(1e-30)) - 7.0
+    for method, tol in (("dark", 1e-3), ("argmax", 0.5 + 1e-4)):
+        found = decode_vectors(logits, method, logits=True)
+        assert (found - positions).abs().max() <= tol
+    found, conf = decode_vectors(logits, "dark", logits=True, blur=6.0, return_confidence=True)
+    assert (found - positions).abs().max() <= 1e-3
+    torch.testing.assert_close(conf, torch.softmax(logits, -1).amax(-1))
+
+
+# --------------------------------------------------------------------------- soft-argmax
+
+
+def test_soft_argmax_round_trip_and_logits_match_scores():
+    points = random_points(8, 68, 64, seed=14, margin=6.0)  # 3 sigma inside the map
+    maps = gaussian_heatmaps(points, 64, 2.0)
+    assert (decode(maps, "softargmax") - points).norm(dim=-1).max() <= 0.02
+    # softmax(log g) is g normalised: the same estimate from logits
+    torch.testing.assert_close(soft_argmax(torch.log(maps.clamp_min(1e-30)), logits=True),
+                               soft_argmax(maps), atol=1e-4, rtol=0)
+    # temperature < 1 sharpens: g ** (1/T) is a narrower Gaussian at the same place
+    assert (soft_argmax(maps, temperature=0.5) - points).norm(dim=-1).max() <= 0.02
+
+
+def test_soft_argmax_is_differentiable():
+    g = torch.Generator().manual_seed(15)
+    for logits in (True, False):
+        maps = torch.randn(2, 3, 6, 5, generator=g, dtype=torch.float64).abs().requires_grad_()
+        assert torch.autograd.gradcheck(lambda m: soft_argmax(m, temperature=0.7, logits=logits), (maps,))
+    # a zero map (no positive score) gives a finite gradient, not NaN
+    maps = torch.zeros(1, 1, 8, 8, requires_grad=True)
+    soft_argmax(maps).sum().backward()
+    assert torch.isfinite(maps.grad).all()
+    # moving the blob moves the estimate: d x / d (shift) is about 1
+    shift = torch.tensor(0.0, requires_grad=True)
+    centre = torch.stack([20.3 + shift, torch.tensor(10.0)])[None, None]
+    ys, xs = torch.meshgrid(torch.arange(32.0) + 0.5, torch.arange(32.0) + 0.5, indexing="ij")
+    blob = torch.exp(-((xs - centre[..., 0, None, None]) ** 2 + (ys - centre[..., 1, None, None]) ** 2) / 8)
+    soft_argmax(blob)[0, 0, 0].backward()
+    assert shift.grad.item() == pytest.approx(1.0, abs=1e-3)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from lmkviz.decoding import decode
-from lmkviz.encoding import ENCODINGS, HeatmapCodec, binary_heatmaps, encode, gaussian_heatmaps
+from lmkviz.encoding import (ENCODINGS, HeatmapCodec, binary_heatmaps, encode, gaussian_heatmaps,
+                             keypoint_weights)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -22,7 +23,8 @@ def loop_gaussian(points, size, sigma):
     for i in range(n):
         for j in range(k):
             x, y = points[i, j].double()
-            if 0 <= x < size and 0 <= y < size:
+            reach = 3 * sigma  # the 3 sigma box must hold a cell centre
+            if -reach + 0.5 <= x <= size - 0.5 + reach and -reach + 0.5 <= y <= size - 0.5 + reach:
                 out[i, j] = torch.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
     return out
 
@@ -66,13 +68,32 @@ def test_integer_centre_reproduces_the_blog_rounding():
 
 
 @pytest.mark.parametrize("encoder", ["gaussian", "gaussian_int", "binary"])
-def test_invalid_points_give_all_zero_maps(encoder):
-    pts = torch.tensor([[[float("nan"), 3.0], [3.0, float("nan")], [-0.001, 5.0], [16.0, 2.0], [2.0, 16.0],
-                         [float("inf"), 1.0], [-1e9, 1e9], [15.99, 15.99]]])
+def test_invalid_points_give_all_zero_maps_and_near_ones_a_partial_gaussian(encoder):
+    pts = torch.tensor([[[float("nan"), 3.0], [3.0, float("nan")], [float("inf"), 1.0], [-1e9, 1e9],
+                         [-9.6, 5.0], [25.7, 2.0], [15.99, 15.99],
+                         [-0.001, 5.0], [16.0, 2.0], [2.0, 16.0], [-8.2, 5.0]]])
     maps = encode(pts, 16, encoder, sigma=3.0)
     assert torch.isfinite(maps).all()
     sums = maps.sum(dim=(-1, -2))[0]
-    assert torch.all(sums[:7] == 0) and sums[7] > 0
+    assert torch.all(sums[:6] == 0) and sums[6] > 0
+    weights = keypoint_weights(pts, 16, encoder, sigma=3.0)[0]
+    assert torch.equal(weights > 0, sums > 0)
+    if encoder == "binary":  # a single 1 cannot be partly inside: outside points get nothing
+        assert torch.all(sums[7:] == 0)
+    else:  # within 3 sigma of a cell centre: the part of the Gaussian inside the map
+        assert torch.all(sums[7:] > 0)
+        ref = torch.exp(-((torch.arange(16) + 0.5 - pts[0, 7, 0]) ** 2) / 18)
+        if encoder == "gaussian":
+            torch.testing.assert_close(maps[0, 7].sum(0) / maps[0, 7].sum(0).max(), ref / ref.max())
+
+
+def test_keypoint_weights_follow_visibility_and_check_its_shape():
+    pts = random_points(2, 4, 16, seed=4)
+    vis = torch.tensor([[1.0, 0.0, 0.7, 0.2], [1.0, 1.0, 1.0, 1.0]])
+    assert torch.equal(keypoint_weights(pts, 16, visibility=vis), (vis >= 0.5).float())
+    assert torch.equal(keypoint_weights(pts, 16, visibility=vis > 0.5), (vis > 0.5).float())
+    with pytest.raises(ValueError, match="visibility must have shape"):
+        keypoint_weights(pts, 16, visibility=torch.ones(4))
 
 
 def test_binary_has_exactly_one_one_at_one_of_the_four_surrounding_cells():
@@ -145,8 +166,8 @@ def test_encoders_do_not_mutate_their_input():
 def test_codec_round_trips_image_points_and_serialises():
     codec = HeatmapCodec(image_size=256, heatmap_size=64, encoding="gaussian", sigma=2.0)
     points = random_points(4, 68, 256, seed=11, margin=8)
-    maps = codec.encode(points)
-    assert maps.shape == (4, 68, 64, 64)
+    maps, weights = codec.encode(points)
+    assert maps.shape == (4, 68, 64, 64) and weights.shape == (4, 68) and torch.all(weights == 1)
     back = codec.decode(maps, "dark")
     assert (back - points).norm(dim=-1).mean() < 0.02 * codec.stride
     assert HeatmapCodec.from_dict(codec.to_dict()) == codec
@@ -174,3 +195,24 @@ def test_cuda_matches_cpu():
     torch.testing.assert_close(cpu, gpu, atol=1e-6, rtol=0)
     g = torch.Generator().manual_seed(0)
     assert binary_heatmaps(points.cuda(), 64, generator=g).sum() == 80
+
+
+def test_gaussian_maps_hold_no_subnormal_numbers():
+    """Subnormal floats make every later pass over the maps slow on CPUs; they are 9 sigma out."""
+    maps = gaussian_heatmaps(random_points(4, 30, 64, seed=12), 64, 2.0)
+    nonzero = maps[maps > 0]
+    assert nonzero.min() >= torch.finfo(maps.dtype).tiny
+    assert (maps > 0).float().mean() > 0.2  # only the far tails are cut
+
+
+def test_gaussian_vectors_are_the_1d_labels():
+    from lmkviz.encoding import gaussian_vectors
+
+    positions = torch.tensor([[3.25, float("nan"), -2.0, 40.0]])
+    vectors = gaussian_vectors(positions, 40, 1.5)
+    assert vectors.shape == (1, 4, 40)
+    bins = torch.arange(40) + 0.5
+    torch.testing.assert_close(vectors[0, 0], torch.exp(-((bins - 3.25) ** 2) / 4.5))
+    assert vectors[0, 1].abs().sum() == 0  # NaN: nothing
+    assert 0 < vectors[0, 2].max() < 0.5 and vectors[0, 2].argmax() == 0  # partly inside
+    assert vectors[0, 3].argmax() == 39

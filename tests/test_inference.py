@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from lmkviz.data.synthetic import render_face
+from lmkviz.decoding import DECODERS
 from lmkviz.evaluation import evaluate
 from lmkviz.inference import Box, Predictor, crop_from_points, crop_image, detect_faces, load_image
 from tests.helpers import make_checkpoint
@@ -121,7 +122,7 @@ def test_predictor_maps_points_back_to_image_pixels(tiny_ckpt):
     pred = Predictor(tiny_ckpt)
     crop = Box(40, 30, 200, 190)
     out = pred.predict(image, crop=crop)
-    assert set(out.points) == {"argmax", "quarter", "topk", "dark"}
+    assert set(out.points) == set(DECODERS)
     assert out.heatmaps.shape == (68, 16, 16) and out.crop_image.shape == (64, 64, 3)
     # argmax points are cell centres of the 16x16 map, mapped into the 160 px crop
     argmax = out.points["argmax"]
@@ -154,7 +155,7 @@ def test_evaluate_on_a_lapa_folder(tiny_ckpt, make_lapa_folder):
     folder = make_lapa_folder(n_per_split=5, bad_files=False)
     result = evaluate(tiny_ckpt, folder.root, "test")
     s = result.summary()
-    assert s["n"] == 5 and s["points"] == 68 and set(s["nme"]) == {"argmax", "quarter", "topk", "dark"}
+    assert s["n"] == 5 and s["points"] == 68 and set(s["nme"]) == set(DECODERS)
     for m, e in result.nme.items():
         assert s["nme"][m] == pytest.approx(100 * e.mean(), abs=1e-4)
         assert s["fr10"][m] == pytest.approx(100 * (e > 0.10).mean(), abs=1e-4)
@@ -185,7 +186,7 @@ def test_cli_evaluate_json(tiny_ckpt, make_lapa_folder):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) == {"n", "points", "nme", "fr10", "auc10"} and out["n"] == 4 and out["points"] == 68
-    assert set(out["nme"]) == set(out["fr10"]) == set(out["auc10"]) == {"argmax", "quarter", "topk", "dark"}
+    assert set(out["nme"]) == set(out["fr10"]) == set(out["auc10"]) == set(DECODERS)
     assert out == evaluate(tiny_ckpt, folder.root, "test").summary()  # the library's numbers
 
 

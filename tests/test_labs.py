@@ -56,7 +56,8 @@ def test_roundtrip_tells_the_decoders_apart():
     clean = labs.roundtrip(256, 64, 2.0, "gaussian")
     assert clean.mean["dark"] < 0.01 < clean.mean["topk"] < clean.mean["argmax"]
     integer = labs.roundtrip(256, 64, 2.0, "gaussian_int")
-    assert len({round(v, 6) for v in integer.mean.values()}) == 1  # all stuck on the cell centre
+    # all stuck on the cell centre (soft-argmax: up to float32 rounding of its expectation)
+    assert max(integer.mean.values()) - min(integer.mean.values()) < 1e-3
     noisy = labs.roundtrip(256, 64, 2.0, "gaussian", noise=0.05)
     blurred = labs.roundtrip(256, 64, 2.0, "gaussian", noise=0.05, blur=1.5)
     assert blurred.mean["dark"] < noisy.mean["dark"]

@@ -85,3 +85,17 @@ def test_summarize_gives_percentages():
     assert s["nme"] == pytest.approx(26 / 3)
     assert s["fr10"] == pytest.approx(100 / 3)
     assert s["auc10"] == pytest.approx((0.8 + 0.6) / 3 * 100)
+
+
+def test_missing_predictions_count_as_failed_points_not_as_invisible():
+    """The decoders return NaN for a map without a peak: that point failed, it did not vanish."""
+    target = face(2)
+    target[1, 3] = float("nan")  # invisible in the target: left out
+    pred = target.clone()
+    pred[0, 0] = float("nan")  # visible target, no prediction: one inter-ocular distance off
+    pred[1, 3] = float("nan")
+    e = metrics.nme(pred, target)
+    assert torch.isfinite(e).all()
+    assert e[0].item() == pytest.approx(1 / 68) and e[1].item() == 0
+    assert metrics.summarize(e)["nme"] == pytest.approx(100 / 68 / 2)
+    assert metrics.nmae(pred, target, 100).item() == pytest.approx(2 / (2 * (68 * 2 - 2) + 2))

@@ -144,8 +144,9 @@ def roundtrip_caption(result, encoding: str, noise: float, blur: float, border: 
         parts.append("With noise and no blur DARK loses to top-k: its derivatives amplify the noise. "
                      "Try a DARK blur of 1–2.")
     if border:
-        parts.append("Points near the border: DARK needs a neighbour on each side and falls back to argmax "
-                     "in the outermost cells (see its worst case in the tooltips).")
+        parts.append("Points near the border: DARK moves its 3 × 3 stencil inside the map and blurs less "
+                     "there; soft-argmax is pulled inward by the part of the blob the border cuts off "
+                     "(see the worst cases in the tooltips).")
     return " ".join(parts)
 
 

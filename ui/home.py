@@ -45,7 +45,7 @@ def pipeline_example() -> dict:
     k = EXAMPLE["landmark"]
     codec = HeatmapCodec(image_size=EXAMPLE["input"], heatmap_size=EXAMPLE["heatmap"], sigma=EXAMPLE["sigma"])
     truth = torch.as_tensor(sample.points[k:k + 1])[None]  # (1, 1, 2)
-    maps = codec.encode(truth)
+    maps, _ = codec.encode(truth)  # (1, 1, H, W) target, (1, 1) weight
     stride = codec.stride
     estimates = {m: (decode(maps, m)[0, 0] * stride).tolist() for m in DECODERS}
     return {"image": sample.image, "heatmap": maps[0, 0].numpy(), "truth": sample.points[k].tolist(),

@@ -100,7 +100,8 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, 
 
     batch: {"image": (N, 3, S, S) float, "points": (N, K_all, 2) input px}. The
     points of ``indices`` are encoded on ``device`` as targets (per batch, with
-    ``generator`` for binary draws), the model runs under bfloat16 autocast when
+    ``generator`` for binary draws) with their keypoint weights, which mask
+    landmarks without a target out of the loss, the model runs under bfloat16 autocast when
     ``amp``, and the loss of ``config.encoding`` is back-propagated. The
     learning-rate schedule is the caller's.
     """
@@ -108,10 +109,11 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, 
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     points = batch["points"].to(device, non_blocking=True)[:, indices]
-    target = codec.encode(points, generator=generator)
+    target, weights = codec.encode(points, generator=generator)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         out = model(images)
-    loss = losses.heatmap_loss(out, target, config.encoding, config.pos_weight)
+    # landmarks without a target (outside the crop, unlabelled) are masked out of the loss
+    loss = losses.heatmap_loss(out, target, config.encoding, config.pos_weight, weights=weights)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

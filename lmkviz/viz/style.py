@@ -12,8 +12,10 @@ DECODER_COLOURS = {
     "quarter": "#56B4E9",  # sky blue
     "topk": "#009E73",     # bluish green
     "dark": "#CC79A7",     # reddish purple
+    "softargmax": "#0072B2",  # blue
 }
-DECODER_SYMBOLS = {"argmax": "square", "quarter": "diamond", "topk": "triangle-up", "dark": "star"}
+DECODER_SYMBOLS = {"argmax": "square", "quarter": "diamond", "topk": "triangle-up", "dark": "star",
+                   "softargmax": "circle-open"}
 
 ENCODING_COLOURS = {
     "gaussian": "#0072B2",      # blue
