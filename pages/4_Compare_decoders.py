@@ -25,8 +25,8 @@ from ui.common import (
 setup_page("Compare decoders", ":material/compare:")
 st.markdown(
     "A trained network outputs heatmaps; the **decoder** turns them into points. Here the *same* heatmaps "
-    "are read by all four decoders: **argmax** (centre of the best cell), **quarter offset**, **top-k** "
-    "(H3R) and **DARK**. The tables and curves show what each gains over a dataset; the sample browser "
+    "are read by every decoder: **argmax** (centre of the best cell), **quarter offset**, **top-k** "
+    "(H3R), **DARK** and **soft-argmax** (integral regression). The tables and curves show what each gains over a dataset; the sample browser "
     "shows where each one lands on a real predicted heatmap.")
 
 # ----------------------------------------------------------------------------- choices
@@ -82,7 +82,7 @@ scheme = scheme_for(dataset["points"])
 indices = [int(i) for i in evaluation.indices]
 names = [scheme.names[i] for i in indices]
 
-st.header(f"1 · Four decoders on {evaluation.n} {dataset['name']} / {split} images")
+st.header(f"1 · Every decoder on {evaluation.n} {dataset['name']} / {split} images")
 left, right = st.columns([1.1, 1], gap="large")
 with left:
     rows = lab.summary_rows(evaluation)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz import jobs
 from lmkviz.runs import RunFolder, new_run_dir
 from lmkviz.training import train
@@ -146,7 +147,7 @@ def test_live_view_of_a_finished_run(runs, trained_run):
     assert metric(at, "Best val NME (DARK)") == f"{best:.2f} %"
     nme = chart(at, "lab_nme")
     names = [t["name"] for t in nme["data"] if t.get("name")]
-    assert names == ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK"]
+    assert names == [DECODER_LABELS[m] for m in DECODERS]
     loss = chart(at, "lab_loss")
     assert {t["name"] for t in loss["data"]} >= {"train (epoch mean)", "validation"}
     lr = chart(at, "lab_lr")

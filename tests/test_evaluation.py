@@ -51,7 +51,7 @@ def oracle_for(dataset, codec: HeatmapCodec, shift: tuple[float, float]) -> Orac
         item = dataset[i]
         moved = item["original_points"].double() + torch.tensor(shift, dtype=torch.float64)
         on_input = coords.rescale_batch(moved[None], item["original_size"][None], S)
-        maps.append(codec.encode(on_input.float()))
+        maps.append(codec.encode(on_input.float())[0])
     return Oracle(torch.cat(maps))
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from lmkviz.decoding import DECODERS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.browser
@@ -118,7 +120,7 @@ def test_compare_decoders_on_the_run(app, finished_run):
         app.interact(lambda: page.get_by_role("option").filter(has_text=best).click())
     else:
         page.keyboard.press("Escape")
-    assert page.get_by_text("Four decoders on 100 synthetic / test images").is_visible()
+    assert page.get_by_text("Every decoder on 100 synthetic / test images").is_visible()
     table = page.locator('[data-testid="stDataFrame"]').first
     assert table.is_visible()
     assert charts(page).count() == 6  # CED, per landmark, sample, heatmap grid, overlay, zoom
@@ -166,7 +168,7 @@ def test_upload_a_face(app, finished_run, tmp_path):
         page.get_by_role("button", name="Landmarks (JSON)").click()
     import json
 
-    data = json.loads(Path(download.value.path()).read_text())
+    assert set(data["points"]) == set(DECODERS)
     assert set(data["points"]) == {"argmax", "quarter", "topk", "dark"}
     assert data["image"]["width"] == 320
     app.screenshot("upload_a_face")
