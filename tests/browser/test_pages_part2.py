@@ -168,7 +168,7 @@ def test_upload_a_face(app, finished_run, tmp_path):
         page.get_by_role("button", name="Landmarks (JSON)").click()
     import json
 
+    data = json.loads(Path(download.value.path()).read_text())
     assert set(data["points"]) == set(DECODERS)
-    assert set(data["points"]) == {"argmax", "quarter", "topk", "dark"}
     assert data["image"]["width"] == 320
     app.screenshot("upload_a_face")
