@@ -191,3 +191,118 @@ def test_transform_rejects_bad_inputs():
         transform(np.zeros((8, 8), np.uint8), np.zeros((1, 2)))
     with pytest.raises(ValueError, match=r"\(K, 2\)"):
         transform(np.zeros((8, 8, 3), np.uint8), np.zeros((3,)))
+
+
+# ----------------------------------------------------------------------------- face framing
+
+FACE_GEOMETRY = AugmentConfig(input_size=64, strength=1.0, rotation=30.0, scale=(0.75, 1.25),
+                              translate=0.1, flip=True, color=0.0, framing="face", margin=1.7)
+
+
+def _frame_points(centre, half):
+    """Four points around ``centre`` whose bounding box is 2*half wide: they set the crop box."""
+    cx, cy = centre
+    return np.array([[cx - half, cy - half], [cx + half, cy - half], [cx - half, cy + half], [cx + half, cy + half]])
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("photo", [(90, 120), (900, 700)])  # the large photo takes the pre-shrink path
+def test_face_crop_keypoint_follows_the_blob(seed, photo):
+    rng = np.random.default_rng(seed)
+    h, w = photo
+    unit = min(h, w) / 90
+    box_centre = np.array([w / 2 + rng.uniform(-5, 5) * unit, h / 2 + rng.uniform(-5, 5) * unit])
+    blob = box_centre + rng.uniform(-6, 6, size=2) * unit
+    image = _blob_image(h, w, blob, sigma=2.5 * unit)
+    points = np.vstack([blob[None], _frame_points(box_centre, 14 * unit)])
+    transform = build_transform(FACE_GEOMETRY, flip_perm=(0, 2, 1, 4, 3), train=True)
+    torch.manual_seed(seed)
+    out, pts = transform(image, points)
+    assert out.shape == (3, 64, 64) and out.dtype == torch.float32
+    assert torch.isfinite(pts[0]).all()
+    assert (_centroid(out) - pts[0].double()).abs().max() < 0.15
+
+
+def test_face_crop_without_randomness_reproduces_the_dataset_framing():
+    # a photo that is itself a 1.7x crop around the landmark box (as face68's images are):
+    # the face framing at strength 0 must equal resizing the whole photo
+    side, margin = 100.0, 1.7
+    photo = int(side * margin)  # 170 px
+    centre = np.array([photo / 2, photo / 2])
+    points = np.vstack([_frame_points(centre, side / 2), [[60.3, 71.9]]])
+    image = _blob_image(photo, photo, points[-1], sigma=3.0)
+    config = AugmentConfig(input_size=64, strength=0.0, framing="face", margin=margin)
+    out, pts = build_transform(config, train=True)(image, points)
+    torch.testing.assert_close(pts, torch.as_tensor(points * 64 / photo, dtype=torch.float32))
+    assert (_centroid(out) - pts[-1].double()).abs().max() < 0.1
+    # and evaluation never crops: it is the whole-image resize
+    _, eval_pts = build_transform(config, train=False)(image, points)
+    torch.testing.assert_close(eval_pts, pts)
+
+
+def test_face_crop_mirror_swaps_partners_onto_their_features():
+    h, w = 64, 64
+    points = np.array([[20.5, 30.5], [44.5, 30.5], [32.5, 20.5], [32.5, 44.5]])
+    image = np.zeros((h, w, 3), np.uint8)
+    for c, (x, y) in enumerate(points[:3]):
+        image[int(y) - 2:int(y) + 3, int(x) - 2:int(x) + 3, c] = 255
+    config = AugmentConfig(input_size=64, strength=1.0, rotation=0.0, scale=(1.0, 1.0), translate=0.0,
+                           flip=True, color=0.0, framing="face", margin=2.0)
+    transform = build_transform(config, flip_perm=(1, 0, 2, 3), train=True)
+    mirrored = 0
+    for seed in range(8):
+        torch.manual_seed(seed)
+        out, pts = transform(image, points)
+        flipped = bool(_centroid(out[[0, 0, 0]])[0] > 32)  # the red blob moved to the right half
+        for i in range(3):
+            x, y = pts[i].tolist()
+            colour = out[:, int(y), int(x)]
+            # new point i is the mirror of old point perm[i], so it sits on that point's colour
+            source = (1, 0, 2)[i] if flipped else i
+            assert colour.argmax().item() == source and colour.max().item() > 0.9
+        mirrored += flipped
+    assert 0 < mirrored < 8  # both outcomes happen
+
+
+def test_face_crop_photometric_changes_leave_geometry_alone():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, size=(80, 80, 3), dtype=np.uint8)
+    points = _frame_points((40, 40), 20)
+    base = AugmentConfig(input_size=48, strength=1.0, rotation=0.0, scale=(1.0, 1.0), translate=0.0,
+                         flip=False, color=0.0, framing="face")
+    noisy = AugmentConfig(input_size=48, strength=1.0, rotation=0.0, scale=(1.0, 1.0), translate=0.0,
+                          flip=False, color=0.5, framing="face", occlusion=1.0, blur=1.0)
+    torch.manual_seed(1)
+    plain, p1 = build_transform(base, train=True)(image, points)
+    torch.manual_seed(1)
+    changed, p2 = build_transform(noisy, train=True)(image, points)
+    torch.testing.assert_close(p1, p2)
+    assert (plain - changed).abs().mean() > 0.02  # the pixels did change
+
+
+def test_face_crop_marks_points_that_leave_the_crop_as_nan():
+    image = np.zeros((100, 100, 3), np.uint8)
+    points = np.vstack([_frame_points((50, 50), 20), [[50.0, 50.0]]])  # corners on the box edge, a centre
+    config = AugmentConfig(input_size=32, strength=1.0, rotation=0.0, scale=(1.0, 3.0), translate=0.0,
+                           flip=False, color=0.0, framing="face", margin=1.0)
+    transform = build_transform(config, train=True)
+    lost = 0
+    for seed in range(6):
+        torch.manual_seed(seed)
+        m, _ = transform.matrix(points)
+        expected = points @ m[:, :2].T + m[:, 2]
+        outside = ~((expected >= 0) & (expected < 32)).all(axis=1)
+        torch.manual_seed(seed)
+        _, pts = transform(image, points)
+        assert torch.isnan(pts).any(dim=1).tolist() == outside.tolist()
+        torch.testing.assert_close(pts[~torch.as_tensor(outside)],
+                                   torch.as_tensor(expected[~outside], dtype=torch.float32))
+        lost += int(outside.sum())
+    assert lost > 0 and torch.isfinite(pts[4]).all()  # zoomed-in corners leave; the centre stays
+
+
+def test_face_framing_settings_are_checked():
+    with pytest.raises(ValueError, match="framing"):
+        AugmentConfig(framing="crop")
+    with pytest.raises(ValueError, match="occlusion"):
+        AugmentConfig(occlusion=1.5)
