@@ -221,9 +221,9 @@ def test_non_finite_loss_fails_clearly_and_keeps_last_good_checkpoint(tmp_path, 
     calls = {"n": 0}
     real = losses.heatmap_loss
 
-    def flaky(pred, target, encoding, pos_weight=100.0, weights=None):
+    def flaky(pred, target, encoding, pos_weight=100.0, weights=None, loss="auto"):
         calls["n"] += 1
-        loss = real(pred, target, encoding, pos_weight, weights=weights)
+        loss = real(pred, target, encoding, pos_weight, weights=weights, loss=loss)
         return loss * float("nan") if calls["n"] > 2 else loss  # epoch 1 = 2 steps, then NaN
 
     monkeypatch.setattr(losses, "heatmap_loss", flaky)
