@@ -183,7 +183,18 @@ _TRAIN_OPTIONS = {
     "--lr": ("lr", float, "learning rate (the peak of the one-cycle schedule)"),
     "--schedule": ("schedule", str, "onecycle or constant"),
     "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
-    "--augment": ("augment", float, "augmentation strength in [0, 1] (0 = resize only)"),
+    "--loss": ("loss", str, "auto (mse for Gaussian maps, bce for binary maps), mse, awing (Adaptive Wing) or bce"),
+    "--augment": ("augment", float, "augmentation strength in [0, 1]: scales every random change below (0 = none)"),
+    "--framing": ("framing", str, "image (resize each training image whole) or face (a crop of --margin x the "
+                                  "landmark box, moved like a face detector's box)"),
+    "--margin": ("margin", float, "face crop side / landmark box side (framing face; default 1.7)"),
+    "--rotation": ("rotation", float, "maximum rotation in degrees (default 30)"),
+    "--scale-min": ("scale_min", float, "smallest zoom factor (default 0.75)"),
+    "--scale-max": ("scale_max", float, "largest zoom factor (default 1.25)"),
+    "--translate": ("translate", float, "maximum shift as a fraction of the side (default 0.1)"),
+    "--color": ("color", float, "brightness/contrast/saturation jitter in [0, 1] (default 0.3)"),
+    "--occlusion": ("occlusion", float, "probability of a random occluding rectangle (framing face)"),
+    "--blur": ("blur", float, "probability of a Gaussian blur (framing face)"),
     "--device": ("device", str, "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps"),
     "--seed": ("seed", int, "random seed"),
     "--workers": ("workers", int, "data-loading worker processes"),
@@ -201,8 +212,12 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
     parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
-    parser.add_argument("--pretrained", action="store_true",
-                        help="use ImageNet weights when they can be had (U-Net encoders)")
+    parser.add_argument("--no-flip", action="store_true", help="no random mirroring in training")
+    parser.add_argument("--pretrained", nargs="?", const="yes", choices=("yes", "auto", "no"), default=None,
+                        help="ImageNet weights for the encoder (U-Nets, effnet_lite0_fpn): yes = required "
+                             "(fail when they cannot be had), auto = when available, no = from scratch")
+    parser.add_argument("--model-option", action="append", default=None, metavar="KEY=VALUE",
+                        help="an argument of the model's factory, e.g. frozen_blocks=3 (repeatable)")
 
 
 def _train_config(args: argparse.Namespace):
@@ -225,9 +240,28 @@ def _train_config(args: argparse.Namespace):
             changes[field] = tuple(value) if kind == "list" else value
     if args.no_amp:
         changes["amp"] = False
-    if args.pretrained:
-        changes["pretrained"] = True
+    if args.no_flip:
+        changes["flip"] = False
+    if args.pretrained is not None:
+        changes["pretrained"] = {"yes": True, "auto": "auto", "no": False}[args.pretrained]
+    if args.model_option:
+        changes["model_kwargs"] = {**config.model_kwargs, **_model_options(args.model_option)}
     return config.replace(**changes) if changes else config
+
+
+def _model_options(items: list[str]) -> dict:
+    """["frozen_blocks=3", "width=96"] -> {"frozen_blocks": 3, "width": 96} (numbers, true/false, text)."""
+    options = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model-option {item!r}: expected KEY=VALUE, e.g. frozen_blocks=3")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        options[key.strip()] = value
+    return options
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ from torch import nn
 from lmkviz import coords, metrics
 from lmkviz.decoding import DECODERS, flip_heatmaps
 from lmkviz.encoding import HeatmapCodec
-from lmkviz.losses import heatmap_loss
+from lmkviz.losses import LossFunction
 
 __all__ = ["Evaluation", "Evaluator", "evaluate", "evaluate_model", "evaluation_dataset", "predict_heatmaps",
            "primary_decoder"]
@@ -149,7 +149,7 @@ class Evaluator:
     indices: the k landmarks the model predicts, of a scheme with K points.
     eye_corners: indices (into the K points) of the scheme's outer eye corners, or
         None (NME is then NaN). flip_perm: flip test (see :func:`predict_heatmaps`).
-    pos_weight: also compute the heatmap loss (the training loss) when given.
+    loss_fn: also compute the training loss (:func:`lmkviz.losses.make_loss`) when given.
     keep_heatmaps: keep the raw output as float16.
 
     A sample whose name was already seen is left out: a dataset replaces an unreadable
@@ -159,14 +159,14 @@ class Evaluator:
     def __init__(self, model: nn.Module, codec: HeatmapCodec, *, indices: Sequence[int],
                  eye_corners: Optional[Sequence[int]], device: torch.device, flip_perm: Optional[Sequence[int]] = None,
                  amp: bool = False, channels_last: bool = False, decoders: Sequence[str] = DECODERS,
-                 pos_weight: Optional[float] = None, keep_heatmaps: bool = False):
+                 loss_fn: Optional[LossFunction] = None, keep_heatmaps: bool = False):
         self.model, self.codec, self.device = model, codec, torch.device(device)
         self.indices = [int(i) for i in indices]
         self.eye_corners = None if eye_corners is None else tuple(int(i) for i in eye_corners)
         self.flip_perm = None if flip_perm is None else [int(i) for i in flip_perm]
         self.amp, self.channels_last = amp, channels_last
         self.decoders = tuple(decoders)
-        self.pos_weight, self.keep_heatmaps = pos_weight, keep_heatmaps
+        self.loss_fn, self.keep_heatmaps = loss_fn, keep_heatmaps
         self._idx = torch.as_tensor(self.indices, dtype=torch.long)
         self._idx_dev = self._idx.to(self.device)
         self._seen: set = set()
@@ -192,10 +192,9 @@ class Evaluator:
         images = batch["image"][rows].to(self.device, non_blocking=True)
         out = predict_heatmaps(self.model, images, flip_perm=self.flip_perm, logits=self.codec.outputs_logits,
                                amp=self.amp, channels_last=self.channels_last)
-        if self.pos_weight is not None:
+        if self.loss_fn is not None:
             target_in = batch["points"][rows].to(self.device)[:, self._idx_dev]
-            maps, weights = self.codec.encode(target_in)
-            loss = heatmap_loss(out, maps, self.codec.encoding, self.pos_weight, weights=weights)
+            loss = self.loss_fn(out, target_in)
             self._loss_sum += loss.item() * len(keep)
             self._loss_n += len(keep)
         sizes = batch["original_size"][rows].to(torch.int64)
@@ -244,7 +243,7 @@ class Evaluator:
 def evaluate_model(model: nn.Module, codec: HeatmapCodec, dataset, *, indices: Sequence[int], scheme,
                    device: Union[str, torch.device] = "cpu", flip_perm: Optional[Sequence[int]] = None,
                    batch_size: int = 16, workers: int = 0, amp: bool = False, channels_last: bool = False,
-                   decoders: Sequence[str] = DECODERS, pos_weight: Optional[float] = None,
+                   decoders: Sequence[str] = DECODERS, loss_fn: Optional[LossFunction] = None,
                    keep_heatmaps: bool = False, progress: Progress = None) -> Evaluation:
     """Score ``model`` on an :func:`evaluation_dataset` (see the module docstring).
 
@@ -256,7 +255,7 @@ def evaluate_model(model: nn.Module, codec: HeatmapCodec, dataset, *, indices: S
     model.eval()
     evaluator = Evaluator(model, codec, indices=indices, eye_corners=scheme.eye_corners, device=device,
                           flip_perm=flip_perm, amp=amp, channels_last=channels_last, decoders=decoders,
-                          pos_weight=pos_weight, keep_heatmaps=keep_heatmaps)
+                          loss_fn=loss_fn, keep_heatmaps=keep_heatmaps)
     total = len(dataset)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=max(1, min(int(batch_size), total)), shuffle=False, num_workers=workers,

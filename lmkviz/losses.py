@@ -1,46 +1,122 @@
-"""Training losses between predicted and target heatmaps.
+"""Training losses: heatmap losses and the loss of a run (targets encoded by its codec).
 
-Gaussian encodings ("gaussian", "gaussian_int") are regressed with the mean
-squared error; binary maps (randomized rounding, one positive cell per map) with
-BCE-with-logits where the positive cell weighs ``pos_weight``.
+Gaussian encodings ("gaussian", "gaussian_int") are regressed with the mean squared
+error or the Adaptive Wing loss; binary maps (randomized rounding, one positive cell
+per map) with BCE-with-logits where the positive cell weighs ``pos_weight``.
+
+Every loss takes optional (N, K) keypoint weights (:meth:`HeatmapCodec.encode` returns
+them): a landmark with weight 0 (outside the crop, unlabelled) is left out instead of
+being trained towards "nothing here".
+
+    loss_fn = make_loss(codec, "awing")
+    loss = loss_fn(model(images), points)          # points (N, K, 2) in input pixels
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["heatmap_loss"]
+__all__ = ["HEATMAP_LOSSES", "LossFunction", "adaptive_wing_loss", "heatmap_loss", "make_loss", "resolve_loss"]
+
+HEATMAP_LOSSES = ("mse", "awing", "bce")
 
 
-def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, encoding: str, pos_weight: float = 100.0,
-                 weights: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Scalar loss between predicted and target heatmaps, both (N, K, H, W).
+def resolve_loss(loss: str, encoding: str) -> str:
+    """"auto" -> the encoding's own loss (bce for binary maps, mse for Gaussians); checks the pair."""
+    if loss == "auto":
+        return "bce" if encoding == "binary" else "mse"
+    if loss not in HEATMAP_LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of auto, {', '.join(HEATMAP_LOSSES)}")
+    if (loss == "bce") != (encoding == "binary"):
+        raise ValueError(f"loss {loss} does not fit the {encoding} encoding "
+                         "(binary maps use bce; Gaussian maps use mse or awing)")
+    return loss
 
-    encoding: "binary" -> BCE-with-logits (``pred`` are logits) where each target 1
-        weighs ``pos_weight``; anything else -> mean squared error.
-    weights: optional (N, K) per-channel weights (e.g. 0 for a landmark without a
-        target). The loss is then the weighted mean over channels of each channel's
-        mean over its H x W cells; None weighs every channel 1 (a plain mean).
 
-    Points without a target (all-zero maps from NaN points) still count as "no
-    landmark here" for binary maps and pull Gaussian outputs towards zero, unless
-    ``weights`` masks them.
+def _weighted_mean(per_cell: torch.Tensor, weights: Optional[torch.Tensor]) -> torch.Tensor:
+    """(N, K, H, W) per-cell losses -> scalar: the (weighted) mean over channels of each channel's mean."""
+    if weights is None:
+        return per_cell.mean()
+    weights = torch.as_tensor(weights, dtype=per_cell.dtype, device=per_cell.device)
+    if weights.shape != per_cell.shape[:2]:
+        raise ValueError(f"weights must be (N, K) = {tuple(per_cell.shape[:2])}, got {tuple(weights.shape)}")
+    per_channel = per_cell.mean(dim=(-2, -1))
+    return (per_channel * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+def adaptive_wing_loss(pred: torch.Tensor, target: torch.Tensor, weights: Optional[torch.Tensor] = None, *,
+                       alpha: float = 2.1, omega: float = 14.0, epsilon: float = 1.0, theta: float = 0.5,
+                       foreground_weight: float = 10.0, foreground: float = 0.2) -> torch.Tensor:
+    """Adaptive Wing loss (Wang, Bo and Fuxin, ICCV 2019) between (N, K, H, W) heatmaps.
+
+    Per cell, with ``d = |target - pred|`` and the exponent ``a = alpha - target``:
+    ``omega * ln(1 + (d / epsilon) ** a)`` for ``d < theta``, else the straight line
+    ``A * d - C`` that continues it with the same value and slope. Near the peak
+    (target close to 1) the exponent approaches ``alpha - 1`` and small errors still
+    get a large gradient, unlike MSE; on the background it behaves like MSE. Cells in
+    the 3 x 3 dilation of ``target >= foreground`` weigh ``1 + foreground_weight`` (the
+    paper's weighted loss map). weights: optional (N, K) keypoint weights.
     """
     pred = pred.float()
     target = target.float()
-    reduction = "mean" if weights is None else "none"
-    if encoding == "binary":
-        loss = F.binary_cross_entropy_with_logits(pred, target, pos_weight=pred.new_tensor(pos_weight),
-                                                  reduction=reduction)
+    delta = (target - pred).abs()
+    power = alpha - target
+    ratio = theta / epsilon
+    a = omega * (1.0 / (1.0 + ratio ** power)) * power * ratio ** (power - 1.0) / epsilon
+    c = theta * a - omega * torch.log1p(ratio ** power)
+    small = omega * torch.log1p((delta / epsilon).clamp_min(0) ** power)
+    per_cell = torch.where(delta < theta, small, a * delta - c)
+    if foreground_weight:
+        mask = (target >= foreground).to(per_cell.dtype)
+        shape = mask.shape
+        mask = F.max_pool2d(mask.reshape(-1, 1, *shape[-2:]), 3, stride=1, padding=1).reshape(shape)
+        per_cell = per_cell * (1.0 + foreground_weight * mask)
+    return _weighted_mean(per_cell, weights)
+
+
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, encoding: str, pos_weight: float = 100.0,
+                 weights: Optional[torch.Tensor] = None, loss: str = "auto") -> torch.Tensor:
+    """Scalar loss between predicted and target heatmaps, both (N, K, H, W).
+
+    loss: "mse", "awing" (:func:`adaptive_wing_loss`), "bce" (BCE-with-logits, ``pred``
+        are logits, each target 1 weighs ``pos_weight``) or "auto" (bce for
+        ``encoding == "binary"``, else mse).
+    weights: optional (N, K) per-channel weights (e.g. 0 for a landmark without a
+        target). The loss is then the weighted mean over channels of each channel's
+        mean over its H x W cells; None weighs every channel 1 (a plain mean).
+    """
+    loss = resolve_loss(loss, encoding)
+    if loss == "awing":
+        return adaptive_wing_loss(pred, target, weights)
+    pred = pred.float()
+    target = target.float()
+    if loss == "bce":
+        per_cell = F.binary_cross_entropy_with_logits(pred, target, pos_weight=pred.new_tensor(pos_weight),
+                                                      reduction="none")
     else:
-        loss = F.mse_loss(pred, target, reduction=reduction)
-    if weights is None:
-        return loss
-    weights = torch.as_tensor(weights, dtype=loss.dtype, device=loss.device)
-    if weights.shape != loss.shape[:2]:
-        raise ValueError(f"weights must be (N, K) = {tuple(loss.shape[:2])}, got {tuple(weights.shape)}")
-    per_channel = loss.mean(dim=(-2, -1))
-    return (per_channel * weights).sum() / weights.sum().clamp_min(1e-12)
+        per_cell = F.mse_loss(pred, target, reduction="none")
+    return _weighted_mean(per_cell, weights)
+
+
+LossFunction = Callable[..., torch.Tensor]
+"""``fn(outputs, points, generator=None) -> scalar`` (see :func:`make_loss`)."""
+
+
+def make_loss(codec, loss: str = "auto", pos_weight: float = 100.0) -> LossFunction:
+    """The loss of a run: ``fn(outputs, points, generator=None) -> scalar``.
+
+    codec: the run's codec; ``points`` (N, K, 2) in network-input pixels (NaN =
+    invisible) are encoded into targets and keypoint weights with it (``generator``
+    for the binary encoding's random draws), and compared with ``outputs`` (N, K, H, W).
+    """
+    name = resolve_loss(loss, codec.encoding)
+
+    def loss_fn(outputs: torch.Tensor, points: torch.Tensor, generator: Optional[torch.Generator] = None):
+        target, weights = codec.encode(points, generator=generator)
+        return heatmap_loss(outputs, target, codec.encoding, pos_weight, weights=weights, loss=name)
+
+    loss_fn.name = name  # type: ignore[attr-defined]
+    return loss_fn

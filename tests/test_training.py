@@ -221,9 +221,9 @@ def test_non_finite_loss_fails_clearly_and_keeps_last_good_checkpoint(tmp_path, 
     calls = {"n": 0}
     real = losses.heatmap_loss
 
-    def flaky(pred, target, encoding, pos_weight=100.0, weights=None):
+    def flaky(pred, target, encoding, pos_weight=100.0, weights=None, loss="auto"):
         calls["n"] += 1
-        loss = real(pred, target, encoding, pos_weight, weights=weights)
+        loss = real(pred, target, encoding, pos_weight, weights=weights, loss=loss)
         return loss * float("nan") if calls["n"] > 2 else loss  # epoch 1 = 2 steps, then NaN
 
     monkeypatch.setattr(losses, "heatmap_loss", flaky)
@@ -255,3 +255,65 @@ def test_ddp_with_two_gloo_processes(tmp_path):
     # 16 images, 2 processes x batch 4 -> 2 steps per epoch
     assert run.status()["steps_per_epoch"] == 2
     ckpt.load_for_inference(tmp_path / "ddp" / "last.pt")
+
+
+# ----------------------------------------------------------------------------- issue 12 training options
+
+def test_an_old_config_keeps_its_augmentation():
+    from lmkviz.data.augment import AugmentConfig
+
+    old = {"name": "old", "data": ["synthetic"], "model": "hrnet18_small", "augment": 0.5, "input_size": 96}
+    config = TrainConfig.from_dict(old)
+    assert config.augment_config() == AugmentConfig(input_size=96, strength=0.5)
+    assert config.loss_name == "mse" and config.framing == "image" and config.pretrained is False
+
+
+def test_config_checks_the_new_fields():
+    assert TrainConfig.from_dict({"pretrained": "auto"}).pretrained == "auto"
+    assert TrainConfig.from_dict({"pretrained": True}).pretrained is True
+    for bad in ({"pretrained": "yes"}, {"pretrained": 1}, {"loss": "awing", "encoding": "binary"},
+                {"loss": "bce"}, {"framing": "crop"}, {"occlusion": 2.0}, {"scale_min": 1.5}):
+        with pytest.raises(ValueError):
+            TrainConfig.from_dict(bad)
+    assert TrainConfig(encoding="binary").loss_name == "bce"
+
+
+def test_cli_flags_set_the_training_options():
+    from lmkviz.cli import _train_config, build_parser
+
+    args = build_parser().parse_args([
+        "train", "--model", "effnet_lite0_fpn", "--model-option", "frozen_blocks=3", "--model-option", "width=32",
+        "--pretrained", "auto", "--loss", "awing", "--framing", "face", "--margin", "1.5", "--rotation", "20",
+        "--scale-min", "0.8", "--scale-max", "1.2", "--translate", "0.05", "--color", "0.2", "--occlusion", "0.3",
+        "--blur", "0.1", "--no-flip"])
+    config = _train_config(args)
+    assert config.model_kwargs == {"frozen_blocks": 3, "width": 32} and config.pretrained == "auto"
+    assert (config.loss, config.framing, config.margin, config.rotation, config.scale_min, config.scale_max,
+            config.translate, config.color, config.occlusion, config.blur, config.flip) == \
+        ("awing", "face", 1.5, 20.0, 0.8, 1.2, 0.05, 0.2, 0.3, 0.1, False)
+    assert _train_config(build_parser().parse_args(["train", "--pretrained"])).pretrained is True
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        _train_config(build_parser().parse_args(["train", "--model-option", "frozen_blocks"]))
+
+
+def test_unknown_model_options_are_a_clear_error():
+    with pytest.raises(ValueError, match="unknown option"):
+        models.create("hrnet18_small", 5, frozen_blocks=2)
+
+
+def test_effnet_with_frozen_blocks_trains_only_the_rest(tmp_path):
+    config = tiny_config(model="effnet_lite0_fpn", model_kwargs={"frozen_blocks": 3}, pretrained=False,
+                         loss="awing", framing="face", occlusion=0.5, blur=0.5, epochs=1, batch_size=4,
+                         limit_train=8, input_size=64)
+    torch.manual_seed(0)
+    before = models.create("effnet_lite0_fpn", 68, pretrained=False, frozen_blocks=3).state_dict()
+    run = train(config, run_dir=tmp_path / "run")
+    after = torch.load(run / "last.pt", weights_only=True)["state_dict"]
+    frozen = [k for k in before if k.startswith(("encoder.stem_", "encoder.blocks.0.", "encoder.blocks.1.",
+                                                 "encoder.blocks.2."))]
+    trained = [k for k in before if k.startswith(("encoder.blocks.3.", "head."))]
+    assert frozen and trained
+    # frozen weights and their BatchNorm statistics stay as built; the rest learns
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in trained)
+    assert RunFolder(run).status()["state"] == "done"

@@ -16,6 +16,7 @@ multiples of 32 give exact output sizes; other sizes work too.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -112,7 +113,12 @@ def create(name: str, num_points: int, **kwargs) -> nn.Module:
     _check_name(name)
     if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
         raise ValueError(f"{name}: num_points must be a positive int, got {num_points!r}.")
-    return ARCHITECTURES[name](num_points, **kwargs)
+    factory = ARCHITECTURES[name]
+    accepted = set(inspect.signature(factory).parameters) - {"num_points"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}.")
+    return factory(num_points, **kwargs)
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -19,12 +19,13 @@ def build_datasets(config: TrainConfig):
     """(train_dataset, val_dataset, scheme, indices) for a config.
 
     Both datasets yield full point sets (the subset ``indices`` is taken in the loop,
-    after flips). The training set applies the augmentation of ``config.augment``; the
+    after flips). The training set applies the framing and augmentation of the config
+    (:meth:`TrainConfig.augment_config`); the
     validation set is :func:`lmkviz.evaluation.evaluation_dataset` (resize only, with
     the original size and points of each image), the one ``lmkviz evaluate`` uses.
     """
     from lmkviz.data import LandmarkDataset, open_split, points_per_face
-    from lmkviz.data.augment import AugmentConfig, build_transform
+    from lmkviz.data.augment import build_transform
     from lmkviz.data.schemes import parse_subset, scheme_for
     from lmkviz.evaluation import evaluation_dataset
 
@@ -38,8 +39,8 @@ def build_datasets(config: TrainConfig):
         raise ValueError(f"validation data has {points_per_face(val_split)} points per face, training data {k}")
     scheme = scheme_for(k)
     indices = parse_subset(scheme, config.landmarks)
-    aug = AugmentConfig(input_size=config.input_size, strength=config.augment)
-    train_tf = build_transform(aug, flip_perm=scheme.flip_perm, train=config.augment > 0)
+    aug = config.augment_config()
+    train_tf = build_transform(aug, flip_perm=scheme.flip_perm, train=config.augment > 0 or aug.framing == "face")
     parts = [LandmarkDataset(s, transform=train_tf) for s in train_splits]
     train_ds = parts[0] if len(parts) == 1 else torch.utils.data.ConcatDataset(parts)
     if config.limit_train:
@@ -83,7 +84,7 @@ def build_model(config: TrainConfig, num_points: int) -> tuple[nn.Module, dict]:
                 + ", ".join(map(str, UNET_STRIDES))
             )
         kwargs["stride"] = stride
-    net = models.create(config.model, num_points, pretrained="auto" if config.pretrained else False, **kwargs)
+    net = models.create(config.model, num_points, pretrained=config.pretrained, **kwargs)
     if config.heatmap_size and config.input_size // net.stride != config.heatmap_size:
         raise ValueError(
             f"model {config.model} outputs {config.input_size // net.stride} px heatmaps for "

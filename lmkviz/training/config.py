@@ -7,9 +7,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
+from lmkviz.data.augment import FRAMINGS
 from lmkviz.encoding import ENCODINGS
 
-__all__ = ["TrainConfig", "PRESETS", "PRESET_LABELS"]
+__all__ = ["LOSSES", "TrainConfig", "PRESETS", "PRESET_LABELS"]
+
+LOSSES = ("auto", "mse", "awing", "bce")
+"""Heatmap losses: "auto" (the encoding's own: MSE for Gaussians, BCE for binary maps),
+"mse", "awing" (Adaptive Wing, Gaussian encodings) or "bce" (binary encoding)."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +25,11 @@ class TrainConfig:
         "synthetic"); their ``train_split`` splits are concatenated.
     val_data: dataset for validation (default: the first of ``data``).
     landmarks: subset spec ("all", "blog5", a group name, "36,45,48-54").
-    model: an architecture of :data:`lmkviz.models.ARCHITECTURES`.
+    model: an architecture of :data:`lmkviz.models.ARCHITECTURES`; model_kwargs go
+        to its factory (e.g. ``{"frozen_blocks": 3}`` for ``effnet_lite0_fpn``).
+    pretrained: ImageNet weights for the encoder: True (required: the run fails
+        with a clear error when they cannot be had), "auto" (used when available,
+        else from scratch with a warning) or False.
     encoding: "gaussian" (sub-pixel, MSE), "gaussian_int" (integer centre, MSE)
         or "binary" (randomized rounding, BCE-with-logits with ``pos_weight``).
     sigma: Gaussian sigma in heatmap pixels.
@@ -28,7 +37,16 @@ class TrainConfig:
     heatmap_size: heatmap side; None = input_size / the model's stride. For
         U-Nets it selects the stride (1, 2 or 4); HRNet is fixed at stride 4.
     schedule: "onecycle" (cosine one-cycle, ``lr`` is the peak) or "constant".
-    augment: augmentation strength in [0, 1] (0 = resize only).
+    loss: one of :data:`LOSSES`. Landmarks without a target (outside the crop,
+        unlabelled) are masked out of every loss by their keypoint weights.
+    augment: augmentation strength in [0, 1] (0 = no random changes); it scales
+        rotation (max degrees), the zoom range [scale_min, scale_max], translate
+        (max shift, fraction of the side), color (jitter amount), occlusion and blur
+        (probabilities). flip: random mirror with left/right swap.
+    framing: "image" (each training image resized whole) or "face" (a square crop
+        of ``margin`` x the landmark box, jittered by zoom and shift the way a face
+        detector's box is; see :mod:`lmkviz.data.augment`). Validation always uses
+        the whole image, as ``lmkviz evaluate`` does.
     device: "auto" (cuda > mps > cpu), "cuda", "cuda:1", "mps" or "cpu".
     amp: bfloat16 autocast on CUDA (ignored elsewhere).
     limit_train / limit_val: use only the first n samples (quick demos, tests).
@@ -43,7 +61,7 @@ class TrainConfig:
     landmarks: str = "all"
     model: str = "hrnet18_small"
     model_kwargs: dict = field(default_factory=dict)
-    pretrained: bool = False
+    pretrained: bool | str = False
     encoding: str = "gaussian"
     sigma: float = 2.0
     pos_weight: float = 100.0
@@ -54,7 +72,18 @@ class TrainConfig:
     lr: float = 2e-3
     schedule: str = "onecycle"
     weight_decay: float = 1e-4
+    loss: str = "auto"
     augment: float = 1.0
+    framing: str = "image"
+    margin: float = 1.7
+    rotation: float = 30.0
+    scale_min: float = 0.75
+    scale_max: float = 1.25
+    translate: float = 0.1
+    flip: bool = True
+    color: float = 0.3
+    occlusion: float = 0.0
+    blur: float = 0.0
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
@@ -89,8 +118,37 @@ class TrainConfig:
             errors.append(f"augment: must be in [0, 1], got {self.augment}")
         if self.heatmap_size is not None and self.heatmap_size < 1:
             errors.append(f"heatmap_size: must be >= 1, got {self.heatmap_size}")
+        if self.pretrained not in (True, False, "auto"):
+            errors.append(f"pretrained: must be true, false or \"auto\", got {self.pretrained!r}")
+        if self.loss not in LOSSES:
+            errors.append(f"loss: {self.loss!r} is not one of {', '.join(LOSSES)}")
+        elif self.loss == "bce" and self.encoding != "binary":
+            errors.append("loss: bce needs the binary encoding (Gaussian maps use mse or awing)")
+        elif self.loss in ("mse", "awing") and self.encoding == "binary":
+            errors.append(f"loss: {self.loss} needs a Gaussian encoding (binary maps use bce)")
+        try:
+            self.augment_config()
+        except ValueError as err:
+            errors.append(f"augmentation: {err}")
         if errors:
             raise ValueError("invalid training config: " + "; ".join(errors))
+
+    def augment_config(self):
+        """The :class:`~lmkviz.data.augment.AugmentConfig` of the training transform."""
+        from lmkviz.data.augment import AugmentConfig
+
+        return AugmentConfig(
+            input_size=self.input_size, strength=self.augment, rotation=self.rotation,
+            scale=(self.scale_min, self.scale_max), translate=self.translate, flip=self.flip,
+            color=self.color, framing=self.framing, margin=self.margin, occlusion=self.occlusion,
+            blur=self.blur)
+
+    @property
+    def loss_name(self) -> str:
+        """The loss actually used: ``loss`` with "auto" resolved for the encoding."""
+        if self.loss != "auto":
+            return self.loss
+        return "bce" if self.encoding == "binary" else "mse"
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -118,6 +176,9 @@ class TrainConfig:
                         raise TypeError("expected an object")
                 elif value is None:
                     pass
+                elif key == "pretrained":
+                    if value not in (True, False, "auto") or isinstance(value, (int, float)) and not isinstance(value, bool):
+                        raise TypeError('expected true, false or "auto"')
                 elif isinstance(default, bool):
                     if not isinstance(value, bool):
                         raise TypeError("expected true or false")
@@ -160,11 +221,18 @@ PRESETS: dict[str, TrainConfig] = {
     "blog-unet": TrainConfig(
         name="blog-unet", model="unet_resnet18", encoding="gaussian_int", sigma=10.0,
         input_size=256, heatmap_size=256, epochs=10, batch_size=24, lr=1e-3, augment=1.0,
-        pretrained=True,
+        pretrained="auto",
     ),
     "blog-hrnet": TrainConfig(
         name="blog-hrnet", model="hrnet18", encoding="binary", input_size=256, heatmap_size=64,
         epochs=10, batch_size=24, lr=5e-3, pos_weight=100.0, augment=1.0,
+    ),
+    "effnet-faces": TrainConfig(
+        name="effnet-faces", data=("face68", "ytf68"), val_data="face68", model="effnet_lite0_fpn",
+        model_kwargs={"frozen_blocks": 3}, pretrained=True, encoding="gaussian", sigma=2.0,
+        input_size=256, heatmap_size=64, loss="awing", epochs=40, batch_size=32, lr=2e-3,
+        weight_decay=1e-4, augment=1.0, framing="face", rotation=30.0, scale_min=0.75, scale_max=1.25,
+        translate=0.08, flip=True, color=0.3, occlusion=0.3, blur=0.2, workers=1, log_every=20,
     ),
 }
 """Starting points for the Train page and ``lmkviz train --preset``."""
@@ -173,4 +241,5 @@ PRESET_LABELS = {
     "quick-demo": "Quick CPU demo",
     "blog-unet": "Blog: UNet-ResNet18, Gaussian + MSE",
     "blog-hrnet": "Blog: HRNet-18, binary + BCE",
+    "effnet-faces": "Shipped model: EfficientNet-Lite0 FPN, 256 px, real faces",
 }
