@@ -223,6 +223,10 @@ class SampleView:
     target_hm: np.ndarray
     pred_hm: dict
 
+    def annotated(self, landmark: int) -> bool:
+        """True when landmark position ``landmark`` (0..k-1) has an annotation in this image."""
+        return bool(np.isfinite(self.target[landmark]).all())
+
 
 class Evaluator:
     """Accumulates the scores of one model batch by batch (:func:`evaluate_model` drives it).

@@ -136,6 +136,11 @@ def decoder_estimates(found_hm: dict, truth_hm, grid: Grid, interocular: Optiona
     return rows
 
 
+def visible(points, index: int) -> bool:
+    """True when point ``index`` of (K, 2) ``points`` is annotated (finite)."""
+    return bool(np.isfinite(np.asarray(points, dtype=np.float64)[index]).all())
+
+
 def argmax_floor(image_size: float, heatmap_sizes: Sequence[int]) -> list[float]:
     """A perfect argmax's mean error in image px for each heatmap size (:data:`ARGMAX_FLOOR` cells)."""
     return [ARGMAX_FLOOR * image_size / s for s in heatmap_sizes]
@@ -163,6 +168,16 @@ def decode_every(heatmaps: torch.Tensor, blur: float = 0.0, k: int = 9,
     targets or noisy targets, not logits); ``blur`` is DARK's modulation sigma.
     """
     return {m: decode(heatmaps, m, k=k, blur=blur if m == "dark" else 0.0, logits=False) for m in decoders}
+
+
+def decode_noisy(heatmap, noise: float = 0.0, blur: float = 0.0, k: int = 9,
+                 seed: int = 7) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """One (h, w) map with :func:`add_noise` and what each decoder reads from it:
+    (noisy map (h, w), {decoder: [x, y] heatmap px}); small work, run on one thread."""
+    with torch_threads(1):
+        noisy = add_noise(torch.as_tensor(np.asarray(heatmap))[None, None], noise, seed=seed)
+        found = {m: p[0, 0].tolist() for m, p in decode_every(noisy, blur=blur, k=k).items()}
+    return noisy[0, 0].numpy(), found
 
 
 # --------------------------------------------------------------------------- round trips

@@ -196,6 +196,7 @@ def test_sample_view_puts_the_kept_heatmaps_and_points_in_the_network_input(tiny
     assert view.input_size == (64, 64) and view.heatmap_size == (16, 16) and view.stride == 4
     np.testing.assert_allclose(view.target_hm, item["points"].numpy() / 4, atol=1e-4)
     np.testing.assert_allclose(view.maps, raw[0].numpy(), atol=2e-3)  # Gaussian maps: scores as they are
+    assert view.annotated(0) and view.annotated(67)
     # the original image is 72 x 48: x is scaled by 64/72, y by 64/48
     assert view.pred["argmax"][5] == pytest.approx(result.pred["argmax"][1][5] * [64 / 72, 64 / 48], abs=1e-4)
 

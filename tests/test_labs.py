@@ -149,3 +149,14 @@ def test_pipeline_example_errors_are_those_of_the_estimates():
         assert example["errors"][m] == pytest.approx(math.hypot(x - tx, y - ty))
     assert example["errors"]["argmax"] > 1.0 > example["errors"]["dark"]  # sub-pixel decoding helps
     assert example["stride"] == 8 and example["heatmap"].shape == (32, 32)
+
+
+def test_decode_noisy_reads_the_clean_peak_and_keeps_the_noise_seeded():
+    maps = encode(torch.tensor([[[10.25, 6.75]]]), 24, "gaussian", sigma=1.5)[0, 0].numpy()
+    clean, found = labs.decode_noisy(maps)
+    assert np.array_equal(clean, maps) and found["dark"] == pytest.approx([10.25, 6.75], abs=1e-3)
+    assert found["argmax"] == [10.5, 6.5]
+    noisy, _ = labs.decode_noisy(maps, noise=0.1)
+    again, _ = labs.decode_noisy(maps, noise=0.1)
+    assert np.array_equal(noisy, again) and (noisy - maps).std() == pytest.approx(0.1, rel=0.2)
+    assert labs.visible(np.array([[1.0, 2.0], [np.nan, 3.0]]), 0) and not labs.visible(np.array([[np.nan, 1.0]]), 0)
