@@ -164,6 +164,10 @@ class Evaluation:
         e = np.asarray(self.nme[decoder], dtype=float)
         return np.argsort(np.where(np.isfinite(e), -e, np.inf), kind="stable")
 
+    def row_at_rank(self, decoder: str, rank: int) -> int:
+        """The row of the ``rank``-th worst image for ``decoder`` (rank 1 = the worst)."""
+        return int(self.ranked(decoder)[int(rank) - 1])
+
     def image_nme(self, row: int) -> dict:
         """{decoder: NME of image ``row`` in %}."""
         return {m: float(e[row]) * 100 for m, e in self.nme.items()}

@@ -59,6 +59,11 @@ class Grid:
         sx, sy = self.stride
         return sx / 2, sy / 2
 
+    @property
+    def inside_max(self) -> tuple[float, float]:
+        """The largest (x, y) still inside the image, to a thousandth of a pixel: [0, W) x [0, H)."""
+        return self.image_wh[0] - 1e-3, self.image_wh[1] - 1e-3
+
     def _convert(self, points, frm: tuple, to: tuple) -> np.ndarray:
         pts = torch.as_tensor(np.asarray(points, dtype=np.float64))
         return coords.rescale_points(pts, (frm[1], frm[0]), (to[1], to[0])).numpy()
@@ -489,6 +494,17 @@ def augment_draws(image: np.ndarray, points: np.ndarray, flip_perm: Optional[Seq
             rgb = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
             out.append(AugmentDraw(image=np.ascontiguousarray(rgb), points=found[:k], flipped=flipped))
     return out
+
+
+def network_input(image: np.ndarray, points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One (H, W, 3) uint8 image and its (K, 2) points through the evaluation transform (the
+    resize to the S x S network input, :func:`lmkviz.evaluation.evaluation_dataset`):
+    (image (S, S, 3) uint8, points (K, 2) in its pixels, NaN outside)."""
+    from lmkviz.data.augment import AugmentConfig, build_transform
+
+    tensor, pts = build_transform(AugmentConfig(input_size=int(size)), train=False)(image, points)
+    rgb = (tensor.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(rgb), pts.numpy()
 
 
 def split_geometry(split, max_samples: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:

@@ -13,6 +13,8 @@ from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from ui import cached
 from ui import encoding_lab as lab
 from ui.common import (
+    bump,
+    chunks,
     dataset_picker,
     landmark_label,
     open_split_or_stop,
@@ -94,7 +96,7 @@ with right:
     st.caption(f"All {len(indices)} selected channels ({heatmap_size}×{heatmap_size} cells each, same colour "
                "scale 0 → 1). The network learns to paint exactly these.")
     if encoding == "binary" and st.button("New random draw", icon=":material/casino:", key="enc_redraw"):
-        st.session_state["enc_draw_seed"] = draw_seed + 1
+        bump("enc_draw_seed")
         st.rerun()
 
 # ----------------------------------------------------------------------------- 2 decode
@@ -134,8 +136,7 @@ def decode_block(heatmap, truth_hm, grid, iod, input_size, heatmap_size, sigma, 
     result = cached.roundtrip(input_size, heatmap_size, sigma, encoding, noise, blur, margin, k)
     left, right = st.columns([1, 1.2], gap="large")
     with left:
-        names = list(result.mean)
-        for row in (names[i:i + 2] for i in range(0, len(names), 2)):
+        for row in chunks(result.mean, 2):
             for col, m in zip(st.columns(2), row):
                 col.metric(DECODER_LABELS[m], f"{result.mean[m]:.2f} px", lab.percent_iod(labs.percent_of(result.mean[m], iod)),
                            delta_color="off", delta_arrow="off",
@@ -178,9 +179,10 @@ def rounding_block():
     img_h = c[1].number_input("Image height", 8, 20000, 2500, key="enc_q_H")
     hm_w = c[2].number_input("Heatmap width", 2, 1024, 64, key="enc_q_w")
     hm_h = c[3].number_input("Heatmap height", 2, 1024, 64, key="enc_q_h")
-    x = c[4].number_input("Point x", 0.0, float(img_w) - 1e-3, min(1822.0, img_w - 1e-3), key="enc_q_x")
-    y = c[5].number_input("Point y", 0.0, float(img_h) - 1e-3, min(412.0, img_h - 1e-3), key="enc_q_y")
-    grid = labs.Grid((img_w, img_h), (hm_w, hm_h))
+    grid = labs.Grid((float(img_w), float(img_h)), (hm_w, hm_h))
+    x_max, y_max = grid.inside_max
+    x = c[4].number_input("Point x", 0.0, x_max, min(1822.0, x_max), key="enc_q_x")
+    y = c[5].number_input("Point y", 0.0, y_max, min(412.0, y_max), key="enc_q_y")
     point_hm, rows = labs.quantisation_example((img_w, img_h), (hm_w, hm_h), (x, y))
     st.dataframe(lab.quantisation_rows(rows), hide_index=True, width="stretch")
     st.markdown(lab.quantisation_text(point_hm, rows, grid.half_cell))
@@ -190,7 +192,7 @@ def rounding_block():
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     draws = c1.select_slider("Number of random draws", lab.DRAW_COUNTS, value=100, key="enc_draws")
     if c2.button("Draw again", icon=":material/casino:", key="enc_rr_again"):
-        st.session_state["enc_rr_seed"] = st.session_state.get("enc_rr_seed", 0) + 1
+        bump("enc_rr_seed")
     seed = st.session_state.get("enc_rr_seed", 0)
     cells = labs.rounding_probabilities(point_hm, (hm_w, hm_h))
     found = cached.rounding_draws(tuple(point_hm), (hm_w, hm_h), max(lab.DRAW_COUNTS), seed)[:draws]

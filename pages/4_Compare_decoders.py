@@ -123,13 +123,12 @@ def sample_browser():
     c = st.columns([1.4, 1, 2.2], vertical_alignment="bottom")
     sort_by = c[0].selectbox("Sort images by the error of", list(DECODERS), index=list(DECODERS).index("dark"),
                              format_func=DECODER_LABELS.get, key="cmp_sort")
-    order = evaluation.ranked(sort_by)
     rank = int(c[1].number_input(f"Rank (1 = worst of {evaluation.n})", min_value=1, max_value=evaluation.n,
                                  value=1, step=1, key="cmp_rank"))
     picked = c[2].pills("Show decoders", list(DECODERS), default=list(DECODERS), selection_mode="multi",
                         format_func=DECODER_LABELS.get, key="cmp_shown") or []
     shown = [m for m in DECODERS if m in picked]
-    row = int(order[rank - 1])
+    row = evaluation.row_at_rank(sort_by, rank)
     name = evaluation.names[row]
     index = positions[row] if positions[row] >= 0 else row
     image, _, _ = sample_or_stop(dataset["key"], split, index)

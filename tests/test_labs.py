@@ -160,3 +160,15 @@ def test_decode_noisy_reads_the_clean_peak_and_keeps_the_noise_seeded():
     again, _ = labs.decode_noisy(maps, noise=0.1)
     assert np.array_equal(noisy, again) and (noisy - maps).std() == pytest.approx(0.1, rel=0.2)
     assert labs.visible(np.array([[1.0, 2.0], [np.nan, 3.0]]), 0) and not labs.visible(np.array([[np.nan, 1.0]]), 0)
+
+
+def test_network_input_is_the_evaluation_resize():
+    image = np.zeros((40, 80, 3), np.uint8)
+    image[10:20, 40:60] = 200
+    points = np.array([[50.0, 15.0], [100.0, 5.0]])
+    rgb, pts = labs.network_input(image, points, 32)
+    assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
+    assert pts[0].tolist() == [20.0, 12.0]  # x * 32/80, y * 32/40
+    assert np.isnan(pts[1]).all()  # outside the image
+    assert rgb[12, 20].min() > 150 and rgb[2, 2].max() == 0
+    assert labs.Grid((2500.0, 400.0), (64, 64)).inside_max == (2499.999, 399.999)

@@ -113,10 +113,11 @@ def discovered_datasets() -> list[dict]:
 
 def synthetic_dataset() -> dict:
     """The embedded synthetic faces, in the form of :func:`discovered_datasets`."""
+    from lmkviz.data import scheme_for
     from lmkviz.data.synthetic import NUM_POINTS, SPLIT_SIZES
 
     return {"key": SYNTHETIC, "name": "synthetic", "path": "", "splits": dict(SPLIT_SIZES),
-            "points": NUM_POINTS, "scheme": "ibug68"}
+            "points": NUM_POINTS, "scheme": scheme_for(NUM_POINTS).name}
 
 
 def added_datasets() -> list[dict]:
@@ -285,12 +286,10 @@ def sample_or_stop(dataset: str, split: str, index: int) -> tuple[np.ndarray, np
 def sample_at_size(dataset: str, split: str, index: int, size: int) -> tuple[np.ndarray, np.ndarray, str]:
     """One sample through the evaluation transform: (image (S, S, 3) uint8, points (K, 2) px of
     that image, NaN outside, name). The same resize the network input gets."""
-    from lmkviz.data import AugmentConfig, build_transform
+    from lmkviz.labs import network_input
 
     image, points, name = sample_cached(dataset, split, index)
-    tensor, pts = build_transform(AugmentConfig(input_size=int(size)), train=False)(image, points)
-    rgb = (tensor.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return np.ascontiguousarray(rgb), pts.numpy(), name
+    return (*network_input(image, points, size), name)
 
 
 def sample_picker(reader, key: str, container=None, default: int = 0) -> int:
@@ -435,3 +434,24 @@ def grid_shape(channels: int, width_px: int = 1100, max_cell: int = 150) -> tupl
     if 12 < channels <= 36:
         columns = min(columns, 9)
     return columns, max(48, min(max_cell, width_px // columns))
+
+
+def bump(key: str) -> int:
+    """Add one to the counter ``st.session_state[key]`` (0 when unset), e.g. a random seed for
+    "draw again" buttons; returns the new value."""
+    st.session_state[key] = int(st.session_state.get(key, 0)) + 1
+    return st.session_state[key]
+
+
+def chunks(items, size: int) -> list[list]:
+    """``items`` in consecutive groups of ``size`` (the last may be shorter): rows of widgets."""
+    items = list(items)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def page_of(order, per_page: int, page: int) -> tuple[int, list[int]]:
+    """(number of pages, the items of 1-based ``page``) when ``order`` is shown ``per_page`` at a time."""
+    order = list(order)
+    pages = max(1, -(-len(order) // per_page))
+    start = (min(max(page, 1), pages) - 1) * per_page
+    return pages, [int(i) for i in order[start:start + per_page]]
