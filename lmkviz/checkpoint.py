@@ -307,6 +307,82 @@ def load_for_inference(path: PathLike, device: Union[str, torch.device] = "cpu")
                             indices=indices, summary=summary, config=config)
 
 
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint is, read without building its model (:func:`describe`).
+
+    path: the file. model: architecture name. scheme: the dataset's landmark scheme
+    name; num_points: its point count K. indices: the landmarks the model predicts
+    (all K, or a subset). codec: the codec type ("heatmap", "udp_heatmap", "simcc");
+    encoding and sigma: its target encoding (None when the codec has none).
+    input_size: (H, W) of the network input; heatmap_size: (h, w) of its heatmaps,
+    None for codecs without 2-D heatmaps. epoch: the training epoch it was saved at
+    (1-based) or None; val_nme: {decoder: validation NME in %} of that epoch.
+    """
+
+    path: str
+    model: str
+    scheme: str
+    num_points: int
+    indices: tuple
+    codec: str
+    encoding: Optional[str]
+    sigma: Optional[float]
+    input_size: tuple
+    heatmap_size: Optional[tuple]
+    epoch: Optional[int] = None
+    val_nme: dict = field(default_factory=dict)
+
+    @property
+    def is_subset(self) -> bool:
+        """True when the model predicts fewer landmarks than its scheme has."""
+        return len(self.indices) != self.num_points
+
+    def best_val_nme(self) -> Optional[tuple[str, float]]:
+        """(decoder, NME %) of the decoder with the lowest finite validation NME, or None."""
+        import math
+
+        scored = [(float(v), m) for m, v in self.val_nme.items()
+                  if isinstance(v, (int, float)) and math.isfinite(v)]
+        if not scored:
+            return None
+        value, decoder = min(scored)
+        return decoder, value
+
+
+def describe(path: PathLike) -> CheckpointInfo:
+    """The :class:`CheckpointInfo` of a checkpoint file (or a shipped name such as "default").
+
+    The file is loaded and validated like :func:`load` (``weights_only=True``) but no
+    model is built, so this is cheap enough for a menu of checkpoints. Raises
+    :class:`CheckpointError` naming the file when it is not a usable checkpoint.
+    """
+    real = resolve(path)
+    label = display_path(real)
+    data = load(path)
+    codec = codec_of(data, label)
+    k = int(data["model"]["num_points"])
+    try:
+        scheme = dict(data["scheme"])
+        summary = dict(data.get("summary") or {})
+        indices = tuple(int(i) for i in scheme.get("indices", range(k)))
+        num_points = int(scheme.get("num_points", k))
+        epoch = summary.get("epoch")
+        val_nme = {str(m): float(v) for m, v in dict(summary.get("val_nme") or {}).items()
+                   if isinstance(v, (int, float))}
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{label}: checkpoint's scheme or summary entry is invalid ({_short(err)})") from None
+    heatmap_size = getattr(codec, "heatmap_size", None)
+    sigma = getattr(codec, "sigma", None)
+    return CheckpointInfo(
+        path=str(real), model=str(data["model"]["name"]), scheme=str(scheme.get("name", f"points{k}")),
+        num_points=num_points, indices=indices, codec=getattr(codec, "codec_type", "heatmap"),
+        encoding=getattr(codec, "encoding", None), sigma=None if sigma is None else float(sigma),
+        input_size=tuple(int(v) for v in codec.image_size),
+        heatmap_size=None if heatmap_size is None else tuple(int(v) for v in heatmap_size),
+        epoch=None if epoch is None else int(epoch), val_nme=val_nme)
+
+
 def export(src: PathLike, dst: PathLike, half: bool = True) -> dict:
     """Copy a checkpoint without its training state, optionally with fp16 weights.
 

@@ -458,7 +458,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from lmkviz.checkpoint import CheckpointError
-    from lmkviz.inference import Predictor, predict_files
+    from lmkviz.inference import Predictor, failed_prediction_dict, predict_files
     from lmkviz.paths import display_path
 
     try:
@@ -476,10 +476,9 @@ def _predict(args: argparse.Namespace) -> int:
             failed += 1
             if not args.json:
                 _error(error)
-            out.append({"image": path, "error": error})
+            out.append(failed_prediction_dict(path, error))
             continue
-        entry = {"image": path, "size": list(loaded.original_size[::-1]), **pred.to_dict()}
-        out.append(entry)
+        out.append(pred.to_dict(source=path))
         if not args.json:
             for note in pred.notes:
                 print(f"warning: {path}: {note}", file=sys.stderr)
@@ -509,7 +508,9 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="decoders to report")
     pr.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     pr.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
-    pr.add_argument("--json", action="store_true", help="print JSON (one object per image)")
+    pr.add_argument("--json", action="store_true",
+                    help="print JSON: one object per image (a list for several), format lmkviz-prediction "
+                         "version 1 as described in the README")
     pr.set_defaults(func=_predict)
 
 

@@ -37,7 +37,7 @@ from lmkviz.decoding import DECODERS, flip_heatmaps
 from lmkviz.encoding import HeatmapCodec
 from lmkviz.losses import LossFunction
 
-__all__ = ["Evaluation", "Evaluator", "evaluate", "evaluate_model", "evaluation_dataset", "predict_heatmaps",
+__all__ = ["Evaluation", "Evaluator", "SampleView", "evaluate", "evaluate_model", "evaluation_dataset", "predict_heatmaps",
            "primary_decoder"]
 
 Progress = Optional[Callable[[int, int], None]]
@@ -140,6 +140,96 @@ class Evaluation:
         """{decoder: (k,) mean error of each landmark / inter-ocular distance, a fraction}."""
         return {m: np.nanmean(np.linalg.norm(p - self.target, axis=-1) / self.norm[:, None], axis=0)
                 for m, p in self.pred.items()}
+
+    def table(self, base: str = "argmax") -> list[dict]:
+        """One row per decoder: {"decoder", "nme", "fr10", "auc10"} in % (:meth:`summary`) and
+        "vs_base": the NME's change relative to decoder ``base`` in % (negative = better;
+        None for ``base`` itself or when it is missing or zero)."""
+        s = self.summary()
+        reference = s["nme"].get(base)
+        rows = []
+        for m in self.nme:
+            nme = s["nme"][m]
+            change = 100 * (nme - reference) / reference if reference and m != base else None
+            rows.append({"decoder": m, "nme": nme, "fr10": s["fr10"][m], "auc10": s["auc10"][m], "vs_base": change})
+        return rows
+
+    def best_decoder(self) -> str:
+        """The decoder with the lowest mean NME (the first of equals; NaN counts last)."""
+        means = self.mean_nme()
+        return min(means, key=lambda m: means[m] if np.isfinite(means[m]) else np.inf)
+
+    def ranked(self, decoder: str) -> np.ndarray:
+        """Row numbers sorted by ``decoder``'s per-image NME, worst first (NaN last)."""
+        e = np.asarray(self.nme[decoder], dtype=float)
+        return np.argsort(np.where(np.isfinite(e), -e, np.inf), kind="stable")
+
+    def row_at_rank(self, decoder: str, rank: int) -> int:
+        """The row of the ``rank``-th worst image for ``decoder`` (rank 1 = the worst)."""
+        return int(self.ranked(decoder)[int(rank) - 1])
+
+    def image_nme(self, row: int) -> dict:
+        """{decoder: NME of image ``row`` in %}."""
+        return {m: float(e[row]) * 100 for m, e in self.nme.items()}
+
+    def worst_landmark(self, row: int, decoder: str) -> int:
+        """Position (0..k-1) of the landmark with the largest error of ``decoder`` in image
+        ``row`` (0 when no landmark can be scored)."""
+        errors = metrics.point_errors(self.pred[decoder][row][None], self.target[row][None])[0].numpy()
+        return int(np.nanargmax(errors)) if np.isfinite(errors).any() else 0
+
+    def positions_in(self, split: Any) -> np.ndarray:
+        """(N,) the index in the split reader ``split`` of each row, found by name (an
+        evaluation skips unreadable images, so rows and indices can differ); -1 when absent."""
+        names = getattr(split, "names", None) or [split[i].name for i in range(len(split))]
+        where = {name: i for i, name in enumerate(names)}
+        return np.array([where.get(name, -1) for name in self.names], dtype=np.int64)
+
+    def sample_view(self, row: int) -> "SampleView":
+        """The network's view of image ``row`` (needs ``keep_heatmaps=True``): its heatmaps
+        as scores and every point in network-input and heatmap pixels."""
+        if self.heatmaps is None or self.codec is None or not hasattr(self.codec, "heatmap_size"):
+            raise ValueError("this evaluation kept no heatmaps: evaluate with keep_heatmaps=True and a heatmap codec")
+        raw = torch.as_tensor(self.heatmaps[row]).float()
+        maps = torch.sigmoid(raw) if self.codec.outputs_logits else raw
+        size = torch.as_tensor(self.image_sizes[row:row + 1])
+
+        def to_input(points: np.ndarray) -> torch.Tensor:
+            return coords.rescale_batch(torch.as_tensor(points, dtype=torch.float64)[None], size,
+                                        self.codec.image_size)[0]
+
+        target = to_input(self.target[row])
+        pred = {m: to_input(p[row]) for m, p in self.pred.items()}
+        return SampleView(
+            maps=maps.numpy().astype(np.float32), input_size=tuple(self.codec.image_size),
+            heatmap_size=tuple(self.codec.heatmap_size), stride=float(self.codec.stride),
+            target=target.numpy(), pred={m: p.numpy() for m, p in pred.items()},
+            target_hm=self.codec.image_to_heatmap(target).numpy(),
+            pred_hm={m: self.codec.image_to_heatmap(p).numpy() for m, p in pred.items()})
+
+
+@dataclass(frozen=True)
+class SampleView:
+    """One evaluated image as the network saw it (:meth:`Evaluation.sample_view`).
+
+    maps: (k, h, w) heatmaps as scores (sigmoid of the logits for binary models).
+    input_size: (H, W) of the network input; heatmap_size: (h, w); stride: input px per
+    cell along x. target, pred[decoder]: (k, 2) in network-input px; target_hm,
+    pred_hm[decoder]: the same in heatmap px.
+    """
+
+    maps: np.ndarray
+    input_size: tuple
+    heatmap_size: tuple
+    stride: float
+    target: np.ndarray
+    pred: dict
+    target_hm: np.ndarray
+    pred_hm: dict
+
+    def annotated(self, landmark: int) -> bool:
+        """True when landmark position ``landmark`` (0..k-1) has an annotation in this image."""
+        return bool(np.isfinite(self.target[landmark]).all())
 
 
 class Evaluator:

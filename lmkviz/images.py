@@ -195,6 +195,11 @@ class LoadedImage:
     scale: float = 1.0  # array pixels per original pixel
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def downscaled_by(self) -> float:
+        """Original pixels per array pixel: 1.0, or how much a huge photo was shrunk."""
+        return 1.0 / float(self.scale)
+
 
 def _from_array(arr: np.ndarray, label: str) -> Image.Image:
     if arr.ndim == 2:

@@ -24,7 +24,7 @@ decompression bombs refused, clear errors otherwise.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -72,8 +72,74 @@ class Box:
     def as_list(self) -> list[float]:
         return [float(self.x0), float(self.y0), float(self.x1), float(self.y1)]
 
+    def as_dict(self, decimals: int = 2) -> dict:
+        """{"x0", "y0", "x1", "y1"} rounded to ``decimals`` (for JSON)."""
+        return {k: round(float(v), decimals) for k, v in zip(("x0", "y0", "x1", "y1"), self.as_list())}
+
     def scaled(self, factor: float) -> "Box":
         return Box(self.x0 * factor, self.y0 * factor, self.x1 * factor, self.y1 * factor)
+
+    @classmethod
+    def square(cls, cx: float, cy: float, side: float) -> "Box":
+        """The square of side ``side`` centred on (cx, cy)."""
+        half = float(side) / 2
+        return cls(cx - half, cy - half, cx + half, cy + half)
+
+    def _factors(self, size) -> np.ndarray:
+        from lmkviz.coords import as_hw
+
+        h, w = as_hw(size)
+        return np.array([w / self.width, h / self.height], dtype=np.float64)
+
+    def to_crop(self, points, size) -> np.ndarray:
+        """(..., 2) image px -> (..., 2) px of this box cut out and resized to ``size``
+        (an int or (H, W)), as :func:`crop_image` does: x_crop = (x - x0) * W / width."""
+        pts = np.asarray(points, dtype=np.float64)
+        return (pts - [self.x0, self.y0]) * self._factors(size)
+
+    def from_crop(self, points, size) -> np.ndarray:
+        """The inverse of :meth:`to_crop`: (..., 2) px of the ``size`` crop -> image px."""
+        pts = np.asarray(points, dtype=np.float64)
+        return pts / self._factors(size) + [self.x0, self.y0]
+
+
+def whole_image_crop(image_shape) -> Box:
+    """The square crop centred on the image whose side is its longer side."""
+    h, w = image_shape[:2]
+    return Box.square(w / 2, h / 2, max(h, w))
+
+
+def initial_crop(image_shape, faces: Sequence[Box]) -> Box:
+    """The crop to start from: around the first (largest) face, else :func:`whole_image_crop`."""
+    return crop_from_face(faces[0]) if faces else whole_image_crop(image_shape)
+
+
+@dataclass(frozen=True)
+class CropLimits:
+    """The ranges a manual square crop of one image may take (image px): its centre's
+    ``x`` and ``y`` and its ``side``, each (low, high)."""
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+    side: tuple[float, float]
+
+    def clamp(self, box: Box) -> Box:
+        """``box`` as a square whose centre and side are moved into the ranges."""
+        cx, cy = box.centre
+
+        def clip(value: float, bounds: tuple[float, float]) -> float:
+            return float(min(max(value, bounds[0]), bounds[1]))
+
+        return Box.square(clip(cx, self.x), clip(cy, self.y), clip(max(box.width, box.height), self.side))
+
+
+def crop_limits(image_shape, reach: float = 0.25, min_side: float = 16.0, max_side: float = 2.0) -> CropLimits:
+    """Crop ranges for an (H, W, ...) image: the centre anywhere up to ``reach`` of the
+    image's width/height past its borders, the side from ``min_side`` px to ``max_side``
+    times the image's longer side."""
+    h, w = image_shape[:2]
+    return CropLimits(x=(-reach * w, (1 + reach) * w), y=(-reach * h, (1 + reach) * h),
+                      side=(float(min_side), max_side * float(max(h, w))))
 
 
 _CASCADE = None
@@ -117,8 +183,7 @@ def crop_from_face(face: Box) -> Box:
     cx, cy = face.centre
     cx -= HAAR_CENTRE_SHIFT[0] * side
     cy -= HAAR_CENTRE_SHIFT[1] * side
-    half = CROP_MARGIN * side / 2
-    return Box(cx - half, cy - half, cx + half, cy + half)
+    return Box.square(cx, cy, CROP_MARGIN * side)
 
 
 def crop_from_points(points: np.ndarray, margin: float = CROP_MARGIN) -> Box:
@@ -126,9 +191,8 @@ def crop_from_points(points: np.ndarray, margin: float = CROP_MARGIN) -> Box:
     pts = np.asarray(points, dtype=np.float64)
     pts = pts[np.isfinite(pts).all(axis=1)]
     lo, hi = pts.min(0), pts.max(0)
-    side = margin * float(max(hi - lo))
     cx, cy = (lo + hi) / 2
-    return Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    return Box.square(float(cx), float(cy), margin * float(max(hi - lo)))
 
 
 def crop_image(image: np.ndarray, box: Box, size: int) -> np.ndarray:
@@ -160,15 +224,26 @@ def crop_image(image: np.ndarray, box: Box, size: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- prediction
 
+PREDICTION_FORMAT = "lmkviz-prediction"
+PREDICTION_VERSION = 1
+"""The ``"format"`` and ``"version"`` of :meth:`Prediction.to_dict` (the README's
+"Prediction JSON" section documents the fields)."""
+
+COORDINATES = "original image pixels; pixel j spans [j, j+1), centre j + 0.5"
+
+
 @dataclass
 class Prediction:
-    """What :meth:`Predictor.predict` returns (all coordinates in image pixels).
+    """What :meth:`Predictor.predict` returns (all coordinates in the pixels of the image
+    it was given; :meth:`to_original` maps them to the original file's).
 
     face: the detected (or given) face box, None when the whole image was used.
     crop: the square region fed to the network. crop_image: that region as the
     network saw it, (S, S, 3) uint8. points: {decoder: (K, 2) float32}.
     heatmaps: (K, h, w) float32 scores in [0, 1] (sigmoid of logits for binary
-    models). confidence: (K,) peak scores. indices: which landmarks of the scheme.
+    models). confidence: (K,) peak scores. indices: which landmarks of the scheme;
+    names: their names. image_size: (H, W) of the image. checkpoint: the
+    checkpoint's file name.
     """
 
     face: Optional[Box]
@@ -180,18 +255,91 @@ class Prediction:
     indices: list
     scheme_name: str
     notes: list = field(default_factory=list)
+    names: list = field(default_factory=list)
+    image_size: Optional[tuple] = None
+    checkpoint: str = ""
 
-    def to_dict(self) -> dict:
-        """JSON-able summary: boxes, points per decoder, confidence."""
+    def crop_points(self, decoder: str) -> np.ndarray:
+        """(K, 2) points of ``decoder`` in the pixels of :attr:`crop_image` (the network input)."""
+        return self.crop.to_crop(self.points[decoder], self.crop_image.shape[:2])
+
+    def to_original(self, image: LoadedImage) -> "Prediction":
+        """This prediction, made on ``image.array``, in the pixels of the original file
+        (a new object; ``image.scale`` array pixels per original pixel)."""
+        back = 1.0 / float(image.scale)
+        return replace(self, points={m: (np.asarray(p, np.float64) * back).astype(np.float32)
+                                     for m, p in self.points.items()},
+                       crop=self.crop.scaled(back), face=None if self.face is None else self.face.scaled(back),
+                       image_size=tuple(int(v) for v in image.original_size),
+                       notes=list(image.notes) + [n for n in self.notes if n not in image.notes])
+
+    def to_dict(self, source: Optional[str] = None) -> dict:
+        """The prediction as a JSON-able dict, the one schema of the Upload page's download
+        and ``lmkviz predict --json`` (version :data:`PREDICTION_VERSION`)::
+
+            {"format": "lmkviz-prediction", "version": 1, "units": "px",
+             "coordinates": "original image pixels; ...",
+             "image": {"source": "photo.jpg", "width": W, "height": H},
+             "checkpoint": "default.pt", "scheme": "ibug68",
+             "face": {"x0", "y0", "x1", "y1"} or null, "crop": {"x0", "y0", "x1", "y1"},
+             "landmarks": [{"index": 36, "name": "...", "confidence": 0.93}, ...],
+             "points": {"dark": [[x, y], ...], ...},     # one [x, y] per landmark, same order
+             "notes": [...]}
+
+        Coordinates are those of this object: call :meth:`to_original` first for a
+        prediction made on a downscaled copy. NaN (a map without a peak) becomes null.
+        """
+        h, w = self.image_size if self.image_size is not None else (None, None)
+        names = list(self.names) or [str(i) for i in self.indices]
         return {
-            "face": None if self.face is None else self.face.as_list(),
-            "crop": self.crop.as_list(),
-            "scheme": self.scheme_name,
-            "indices": [int(i) for i in self.indices],
-            "points": {m: np.round(p, 3).tolist() for m, p in self.points.items()},
-            "confidence": np.round(self.confidence, 4).tolist(),
+            "format": PREDICTION_FORMAT, "version": PREDICTION_VERSION, "units": "px", "coordinates": COORDINATES,
+            "image": {"source": source, "width": w, "height": h},
+            "checkpoint": self.checkpoint, "scheme": self.scheme_name,
+            "face": None if self.face is None else self.face.as_dict(),
+            "crop": self.crop.as_dict(),
+            "landmarks": [{"index": int(i), "name": str(n), "confidence": _json_number(c, 4)}
+                          for i, n, c in zip(self.indices, names, np.asarray(self.confidence, dtype=float))],
+            "points": {m: [[_json_number(x, 3), _json_number(y, 3)] for x, y in np.asarray(p, dtype=float)]
+                       for m, p in self.points.items()},
             "notes": list(self.notes),
         }
+
+
+def _json_number(value: float, decimals: int) -> Optional[float]:
+    value = float(value)
+    return round(value, decimals) if np.isfinite(value) else None
+
+
+def failed_prediction_dict(source: str, error: str) -> dict:
+    """The record of an image that could not be read or predicted (same format and version)."""
+    return {"format": PREDICTION_FORMAT, "version": PREDICTION_VERSION, "image": {"source": source},
+            "error": str(error)}
+
+
+PREDICTION_COLUMNS = ("decoder", "landmark", "name", "x", "y", "confidence")
+
+
+def prediction_rows(record: dict) -> list[dict]:
+    """One row per (decoder, landmark) of a :meth:`Prediction.to_dict` record, with the
+    columns :data:`PREDICTION_COLUMNS` (the CSV download)."""
+    rows = []
+    for decoder, points in record["points"].items():
+        for landmark, (x, y) in zip(record["landmarks"], points):
+            rows.append({"decoder": decoder, "landmark": landmark["index"], "name": landmark["name"], "x": x, "y": y,
+                         "confidence": landmark["confidence"]})
+    return rows
+
+
+def prediction_csv(record: dict) -> str:
+    """:func:`prediction_rows` as CSV text with a header line."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(PREDICTION_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(prediction_rows(record))
+    return buffer.getvalue()
 
 
 class Predictor:
@@ -220,11 +368,11 @@ class Predictor:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.codec = self.loaded.codec
         self.input_size = self.codec.image_size[0]
-        self.flip_perm = None
-        if flip_test:
-            from lmkviz.data.schemes import flip_perm_for, scheme_for
+        from lmkviz.data.schemes import flip_perm_for, scheme_for
 
-            self.flip_perm = flip_perm_for(scheme_for(self.loaded.num_points), self.loaded.indices)
+        scheme = scheme_for(self.loaded.num_points)
+        self.names = [scheme.names[i] for i in self.loaded.indices]
+        self.flip_perm = flip_perm_for(scheme, self.loaded.indices) if flip_test else None
 
     @property
     def num_points(self) -> int:
@@ -283,35 +431,26 @@ class Predictor:
                         notes.append(f"{len(faces)} faces found; using the largest")
                 else:
                     notes.append("no face found: using the whole image (crop it to the face for better results)")
-            if face is not None:
-                crop = crop_from_face(face)
-            else:
-                side = max(h, w)
-                crop = Box((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+            crop = crop_from_face(face) if face is not None else whole_image_crop(image.shape)
         s = self.input_size
         patch = crop_image(image, crop, s)
         points_in, raw, confidence = self.predict_crops(patch[None], decoders)
-        scale = np.array([crop.width / s, crop.height / s], dtype=np.float64)
-        offset = np.array([crop.x0, crop.y0], dtype=np.float64)
-        points = {m: (p[0] * scale + offset).astype(np.float32) for m, p in points_in.items()}
+        points = {m: crop.from_crop(p[0], s).astype(np.float32) for m, p in points_in.items()}
         maps = torch.sigmoid(raw[0]) if self.codec.outputs_logits else raw[0].clamp(0, 1)
         return Prediction(face=face, crop=crop, crop_image=patch, points=points,
                           heatmaps=maps.cpu().numpy().astype(np.float32), confidence=confidence[0],
-                          indices=list(self.loaded.indices), scheme_name=self.loaded.scheme_name, notes=notes)
+                          indices=list(self.loaded.indices), scheme_name=self.loaded.scheme_name, notes=notes,
+                          names=list(self.names), image_size=(h, w), checkpoint=self.loaded.path.name)
 
 
 def predict_files(paths: Sequence[Union[str, Path]], predictor: Predictor, decoders: Sequence[str] = DECODERS):
-    """[(path, Prediction | None, error | None, LoadedImage | None)] for image files."""
+    """[(path, Prediction | None, error | None, LoadedImage | None)] for image files; every
+    prediction in its original file's pixels (:meth:`Prediction.to_original`)."""
     out = []
     for p in paths:
         try:
             loaded = load_image(p, name=str(p))
-            pred = predictor.predict(loaded.array, decoders=decoders)
-            if loaded.scale != 1.0:  # back to the original file's pixels
-                pred.points = {m: v / loaded.scale for m, v in pred.points.items()}
-                pred.crop = pred.crop.scaled(1 / loaded.scale)
-                pred.face = None if pred.face is None else pred.face.scaled(1 / loaded.scale)
-            pred.notes = loaded.notes + pred.notes
+            pred = predictor.predict(loaded.array, decoders=decoders).to_original(loaded)
             out.append((p, pred, None, loaded))
         except ValueError as err:
             out.append((p, None, str(err), None))

@@ -24,11 +24,131 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 
+from lmkviz import coords
 from lmkviz.decoding import DECODERS, decode
 from lmkviz.encoding import binary_heatmaps, encode
 
 MAX_ROUNDTRIP_CELLS = 1 << 18
 """Cap on points x window cells per round trip (keeps a sweep well under a second)."""
+
+
+# --------------------------------------------------------------------------- grids and samples
+
+
+ARGMAX_FLOOR = (math.sqrt(2) + math.asinh(1)) / 6
+"""Mean distance (in cells) from a uniform random point in a cell to the cell's centre,
+0.3826: what a perfect argmax achieves on average."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """An image of ``image_wh`` = (W, H) px seen as a heatmap of ``heatmap_wh`` = (w, h)
+    cells: the pure scale of the lmkviz convention (:mod:`lmkviz.coords`)."""
+
+    image_wh: tuple[float, float]
+    heatmap_wh: tuple[int, int]
+
+    @property
+    def stride(self) -> tuple[float, float]:
+        """(image px per cell along x, along y)."""
+        return self.image_wh[0] / self.heatmap_wh[0], self.image_wh[1] / self.heatmap_wh[1]
+
+    @property
+    def half_cell(self) -> tuple[float, float]:
+        """Half a cell in image px, (x, y): the worst error of a perfect argmax per axis."""
+        sx, sy = self.stride
+        return sx / 2, sy / 2
+
+    @property
+    def inside_max(self) -> tuple[float, float]:
+        """The largest (x, y) still inside the image, to a thousandth of a pixel: [0, W) x [0, H)."""
+        return self.image_wh[0] - 1e-3, self.image_wh[1] - 1e-3
+
+    def _convert(self, points, frm: tuple, to: tuple) -> np.ndarray:
+        pts = torch.as_tensor(np.asarray(points, dtype=np.float64))
+        return coords.rescale_points(pts, (frm[1], frm[0]), (to[1], to[0])).numpy()
+
+    def to_image(self, points_hm) -> np.ndarray:
+        """(..., 2) heatmap px -> (..., 2) image px."""
+        return self._convert(points_hm, self.heatmap_wh, self.image_wh)
+
+    def to_heatmap(self, points) -> np.ndarray:
+        """(..., 2) image px -> (..., 2) heatmap px."""
+        return self._convert(points, self.image_wh, self.heatmap_wh)
+
+
+def square_grid(image_size: int, heatmap_size: int) -> Grid:
+    """The :class:`Grid` of a square ``image_size`` input and ``heatmap_size`` heatmap."""
+    return Grid((float(image_size), float(image_size)), (int(heatmap_size), int(heatmap_size)))
+
+
+def interocular_distance(points, eye_corners: Optional[Sequence[int]]) -> Optional[float]:
+    """Distance between the outer eye corners of (K, 2) points (px), or None without eye
+    corners or when they are missing or coincide."""
+    from lmkviz import metrics
+
+    if eye_corners is None:
+        return None
+    d = float(metrics.interocular(np.asarray(points, dtype=np.float64)[None], eye_corners)[0])
+    return d if math.isfinite(d) and d > 0 else None
+
+
+def percent_of(value: float, reference: Optional[float]) -> Optional[float]:
+    """``value`` in % of ``reference`` (e.g. an error in % of the inter-ocular distance), or None."""
+    return 100.0 * value / reference if reference else None
+
+
+@dataclass(frozen=True)
+class EncodedSample:
+    """One sample's landmarks encoded as the Encoding lab shows them.
+
+    grid: the input / heatmap grid. points_hm: (K, 2) every point in heatmap px.
+    maps: (k, h, w) target heatmaps of the selected points. sigma_px: sigma in input
+    px (None for binary maps). interocular: in input px, or None.
+    """
+
+    grid: Grid
+    points_hm: np.ndarray
+    maps: np.ndarray
+    sigma_px: Optional[float]
+    interocular: Optional[float]
+
+
+def encode_sample(points, indices: Sequence[int], image_size: int, heatmap_size: int, encoding: str,
+                  sigma: float, *, eye_corners: Optional[Sequence[int]] = None, seed: int = 0) -> EncodedSample:
+    """Encode the ``indices`` of (K, 2) input-px ``points`` of a square ``image_size`` input
+    into ``heatmap_size`` maps (:func:`lmkviz.encoding.encode`; ``seed`` draws binary maps)."""
+    grid = square_grid(image_size, heatmap_size)
+    points_hm = grid.to_heatmap(points)
+    maps = encode(torch.as_tensor(points_hm[list(indices)], dtype=torch.float32)[None], heatmap_size, encoding,
+                  sigma=sigma, generator=torch.Generator().manual_seed(int(seed)))[0].numpy()
+    return EncodedSample(grid=grid, points_hm=points_hm, maps=maps,
+                         sigma_px=None if encoding == "binary" else sigma * grid.stride[0],
+                         interocular=interocular_distance(points, eye_corners))
+
+
+def decoder_estimates(found_hm: dict, truth_hm, grid: Grid, interocular: Optional[float] = None) -> list[dict]:
+    """Each decoder's estimate of one point: [{"decoder", "x", "y" (image px), "error_px",
+    "error_iod" (% of ``interocular``, None without it)}] from ``found_hm``
+    ({decoder: (x, y) heatmap px}) and the true point ``truth_hm`` (heatmap px)."""
+    truth = grid.to_image(truth_hm)
+    rows = []
+    for m, point in found_hm.items():
+        x, y = grid.to_image(point)
+        error = float(np.hypot(x - truth[0], y - truth[1]))
+        rows.append({"decoder": m, "x": float(x), "y": float(y), "error_px": error,
+                     "error_iod": percent_of(error, interocular)})
+    return rows
+
+
+def visible(points, index: int) -> bool:
+    """True when point ``index`` of (K, 2) ``points`` is annotated (finite)."""
+    return bool(np.isfinite(np.asarray(points, dtype=np.float64)[index]).all())
+
+
+def argmax_floor(image_size: float, heatmap_sizes: Sequence[int]) -> list[float]:
+    """A perfect argmax's mean error in image px for each heatmap size (:data:`ARGMAX_FLOOR` cells)."""
+    return [ARGMAX_FLOOR * image_size / s for s in heatmap_sizes]
 
 
 # --------------------------------------------------------------------------- decoding
@@ -53,6 +173,16 @@ def decode_every(heatmaps: torch.Tensor, blur: float = 0.0, k: int = 9,
     targets or noisy targets, not logits); ``blur`` is DARK's modulation sigma.
     """
     return {m: decode(heatmaps, m, k=k, blur=blur if m == "dark" else 0.0, logits=False) for m in decoders}
+
+
+def decode_noisy(heatmap, noise: float = 0.0, blur: float = 0.0, k: int = 9,
+                 seed: int = 7) -> tuple[np.ndarray, dict[str, list[float]]]:
+    """One (h, w) map with :func:`add_noise` and what each decoder reads from it:
+    (noisy map (h, w), {decoder: [x, y] heatmap px}); small work, run on one thread."""
+    with torch_threads(1):
+        noisy = add_noise(torch.as_tensor(np.asarray(heatmap))[None, None], noise, seed=seed)
+        found = {m: p[0, 0].tolist() for m, p in decode_every(noisy, blur=blur, k=k).items()}
+    return noisy[0, 0].numpy(), found
 
 
 # --------------------------------------------------------------------------- round trips
@@ -84,6 +214,10 @@ class RoundTrip:
     max: dict
     n: int
     window: int
+
+    def nearly_exact(self, decoder: str, fraction: float = 0.05) -> bool:
+        """True when ``decoder``'s mean error is below ``fraction`` of argmax's."""
+        return self.mean[decoder] < fraction * self.mean["argmax"]
 
 
 def window_size(heatmap_size: int, encoding: str, sigma: float, blur: float = 0.0) -> int:
@@ -262,6 +396,65 @@ def running_mean(values: np.ndarray) -> np.ndarray:
     return np.cumsum(values, axis=0) / np.arange(1, len(values) + 1)[:, None]
 
 
+def cell_counts(found: np.ndarray) -> dict:
+    """{(col, row): count} of decoded (n, 2) heatmap positions, by the cell holding them."""
+    cells, counts = np.unique(np.floor(np.asarray(found)).astype(int), axis=0, return_counts=True)
+    return {(int(c), int(r)): int(n) for (c, r), n in zip(cells, counts)}
+
+
+@dataclass(frozen=True)
+class RoundingDraws:
+    """What many randomized-rounding draws of one point add up to.
+
+    counts: {(col, row): draws}. mean_hm: (n, 2) running mean of the first 1..n draws
+    (heatmap px). error_px: (n,) its distance from the point in image px. mean_px:
+    (x, y) of the mean of all draws in image px; off_px: its distance from the point.
+    spread_px: the RMS distance of one draw from the point, image px.
+    """
+
+    counts: dict
+    mean_hm: np.ndarray
+    error_px: np.ndarray
+    mean_px: tuple[float, float]
+    off_px: float
+    spread_px: float
+
+
+def rounding_summary(found: np.ndarray, point_hm: tuple[float, float], grid: Grid) -> RoundingDraws:
+    """:class:`RoundingDraws` of (n, 2) draws (heatmap px, e.g. :func:`randomized_rounding_draws`)."""
+    mean_hm = running_mean(found)
+    mean_img = grid.to_image(mean_hm)
+    point = grid.to_image(point_hm)
+    error = np.hypot(*(mean_img - point).T)
+    return RoundingDraws(counts=cell_counts(found), mean_hm=mean_hm, error_px=error,
+                         mean_px=(float(mean_img[-1, 0]), float(mean_img[-1, 1])), off_px=float(error[-1]),
+                         spread_px=rounding_spread(point_hm, grid.stride))
+
+
+# --------------------------------------------------------------------------- the home page
+
+
+def pipeline_example(split: str = "val", index: int = 3, image_size: int = 256, heatmap_size: int = 32,
+                     sigma: float = 1.5, landmark: int = 36) -> dict:
+    """One synthetic face and the target heatmap of one landmark (what a perfect network
+    outputs), decoded by every decoder: {"image" (S, S, 3), "heatmap" (h, w), "truth" (x, y),
+    "estimates" {decoder: (x, y)}, "errors" {decoder: px}, "landmark" (its name), "stride"};
+    points in image px."""
+    from lmkviz.codecs import HeatmapCodec
+    from lmkviz.data import IBUG68
+    from lmkviz.data.synthetic import SyntheticSplit
+
+    sample = SyntheticSplit(split, size=image_size)[index]
+    codec = HeatmapCodec(image_size=image_size, heatmap_size=heatmap_size, sigma=sigma)
+    truth = torch.as_tensor(sample.points[landmark:landmark + 1], dtype=torch.float32)[None]  # (1, 1, 2)
+    maps, _ = codec.encode(truth)
+    estimates = {m: codec.decode(maps, m)[0, 0].tolist() for m in DECODERS}
+    tx, ty = sample.points[landmark].tolist()
+    return {"image": sample.image, "heatmap": maps[0, 0].numpy(), "truth": [tx, ty], "estimates": estimates,
+            "errors": {m: math.hypot(x - tx, y - ty) for m, (x, y) in estimates.items()},
+            "landmark": IBUG68.names[landmark], "stride": codec.stride}
+
+
 # --------------------------------------------------------------------------- dataset browser
 
 
@@ -301,6 +494,17 @@ def augment_draws(image: np.ndarray, points: np.ndarray, flip_perm: Optional[Seq
             rgb = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
             out.append(AugmentDraw(image=np.ascontiguousarray(rgb), points=found[:k], flipped=flipped))
     return out
+
+
+def network_input(image: np.ndarray, points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One (H, W, 3) uint8 image and its (K, 2) points through the evaluation transform (the
+    resize to the S x S network input, :func:`lmkviz.evaluation.evaluation_dataset`):
+    (image (S, S, 3) uint8, points (K, 2) in its pixels, NaN outside)."""
+    from lmkviz.data.augment import AugmentConfig, build_transform
+
+    tensor, pts = build_transform(AugmentConfig(input_size=int(size)), train=False)(image, points)
+    rgb = (tensor.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(rgb), pts.numpy()
 
 
 def split_geometry(split, max_samples: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:

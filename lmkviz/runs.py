@@ -201,3 +201,29 @@ class RunFolder:
 
     def stop_requested(self) -> bool:
         return self.stop_path.exists()
+
+
+# ----------------------------------------------------------------------------- reading a run's scores
+
+
+def best_epoch(epochs: list[dict], decoder: str) -> tuple[Optional[int], Optional[float]]:
+    """(epoch, validation NME %) of the epoch record (:meth:`RunFolder.history`) with the
+    lowest finite ``val_nme`` of ``decoder``; (None, None) before the first epoch."""
+    import math
+
+    scored = [(float(r["val_nme"][decoder]), int(r["epoch"])) for r in epochs
+              if isinstance((r.get("val_nme") or {}).get(decoder), (int, float))
+              and math.isfinite(r["val_nme"][decoder])]
+    if not scored:
+        return None, None
+    value, epoch = min(scored)
+    return epoch, value
+
+
+def preview_nme(preview: dict, decoder: str) -> Optional[list[float]]:
+    """Per-image NME in % of the preview images (:meth:`RunFolder.preview`, ``nme_<decoder>``)
+    as the training loop scored them; None for runs made before it was stored."""
+    values = preview.get(f"nme_{decoder}")
+    if values is None or not np.isfinite(values).any():
+        return None
+    return [float(v) * 100 for v in values]

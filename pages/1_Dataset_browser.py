@@ -14,6 +14,8 @@ from ui import cached
 from ui.background import lapa_download
 from ui.common import (
     add_dataset,
+    bump,
+    page_of,
     skipped_rows,
     dataset_picker,
     landmark_label,
@@ -56,10 +58,10 @@ if tab_samples.open:
             st.session_state["ds_order_seed"] = int(np.random.default_rng().integers(1 << 31))
         seed = st.session_state.get("ds_order_seed")
         order = np.random.default_rng(seed).permutation(n) if seed is not None else np.arange(n)
-        pages = max(1, -(-n // per_page))
+        pages, _ = page_of(order, per_page, 1)
         with c3:
             page = st.pagination(pages, key=f"ds_page:{dataset['key']}:{split}:{per_page}", persist_state="page")
-        shown = [int(i) for i in order[(page - 1) * per_page: page * per_page]]
+        _, shown = page_of(order, per_page, page)
         samples = [sample_or_placeholder(dataset["key"], split, i) for i in shown]
         titles = [f"#{i}" + (" · unreadable" if s[3] else "") for i, s in zip(shown, samples)]
         st.plotly_chart(vds.sample_grid([s[0] for s in samples], [s[1] for s in samples], titles, scheme, indices,
@@ -104,7 +106,7 @@ if tab_augment.open:
                              help="Scales rotation (up to 30°), zoom (0.75–1.25), shift (10 %) and colour jitter.")
         draws = c3.selectbox("Draws", [3, 4, 5, 6], index=1, key="ds_draws", persist_state="page")
         if c4.button("New draws", icon=":material/casino:"):
-            st.session_state["ds_aug_seed"] = st.session_state.get("ds_aug_seed", 0) + 1
+            bump("ds_aug_seed")
         size = 256
         flip_perm = tuple(scheme.flip_perm) if scheme.flip_perm is not None else None
         result = cached.augment_preview(dataset["key"], split, index, strength, size, draws,
@@ -171,8 +173,8 @@ if tab_data.open:
                     now = task.snapshot()
                     if now.state != "running":
                         st.rerun(scope="app")
-                    mb = now.done / 1e6
-                    st.progress(now.fraction, text=f"{now.message}: {mb:,.0f} of {now.total / 1e6:,.0f} MB · "
+                    done_mb, total_mb = now.megabytes
+                    st.progress(now.fraction, text=f"{now.message}: {done_mb:,.0f} of {total_mb:,.0f} MB · "
                                                    f"{now.elapsed:.0f} s")
                     if st.button("Cancel download", key="ds_cancel"):
                         task.cancel()

@@ -2,19 +2,19 @@
 
 import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 
-import numpy as np
 import streamlit as st
-import torch
 
 from lmkviz import labs
-from lmkviz.data import scheme_for
+from lmkviz.data import default_subset, scheme_for
 from lmkviz.decoding import DECODER_LABELS
-from lmkviz.encoding import ENCODING_LABELS, encode
+from lmkviz.encoding import ENCODING_LABELS
 from lmkviz.viz import encoding as venc
 from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from ui import cached
 from ui import encoding_lab as lab
 from ui.common import (
+    bump,
+    chunks,
     dataset_picker,
     landmark_label,
     open_split_or_stop,
@@ -38,7 +38,7 @@ reader = open_split_or_stop(dataset["key"], split)
 scheme = scheme_for(reader.num_points)
 with st.sidebar:
     index = sample_picker(reader, key=f"enc_sample:{dataset['key']}:{split}", default=lab.DEFAULT_SAMPLE)
-    indices = subset_picker(scheme, key="enc_subset", default=lab.default_subset(scheme))
+    indices = subset_picker(scheme, key="enc_subset", default=default_subset(scheme))
     if indices is None:
         st.stop()
     inspect = st.selectbox("Landmark to inspect", indices, format_func=lambda i: landmark_label(scheme, i),
@@ -53,22 +53,20 @@ with st.sidebar:
 
 sample_or_stop(dataset["key"], split, index)
 image, points, name = sample_at_size(dataset["key"], split, index, input_size)
-stride = input_size / heatmap_size
-iod = lab.interocular(points, scheme)
-if not np.isfinite(points[inspect]).all():
+if not labs.visible(points, inspect):
     st.error(f"Landmark {landmark_label(scheme, inspect)} is not visible in this sample; inspect another one.")
     st.stop()
-points_hm = points * (heatmap_size / input_size)
 draw_seed = st.session_state.get("enc_draw_seed", 0)
-maps = encode(torch.as_tensor(points_hm[list(indices)])[None], heatmap_size, encoding, sigma=sigma,
-              generator=torch.Generator().manual_seed(draw_seed))[0].numpy()  # (k, h, w)
+encoded = labs.encode_sample(points, indices, input_size, heatmap_size, encoding, sigma,
+                             eye_corners=scheme.eye_corners, seed=draw_seed)
+maps, grid, iod = encoded.maps, encoded.grid, encoded.interocular  # maps: (k, h, w)
 channel = list(indices).index(inspect)
 
 c = st.columns(4)
-c[0].metric("Stride", f"{stride:g} px per cell", help="Input size / heatmap size: one heatmap cell covers "
+c[0].metric("Stride", f"{grid.stride[0]:g} px per cell", help="Input size / heatmap size: one heatmap cell covers "
             "stride × stride image pixels.")
-c[1].metric("σ in image px", "—" if encoding == "binary" else f"{sigma * stride:.1f} px")
-c[2].metric("Half a cell", f"{stride / 2:.2f} px", help="The worst error of a perfect argmax along one axis.")
+c[1].metric("σ in image px", "—" if encoded.sigma_px is None else f"{encoded.sigma_px:.1f} px")
+c[2].metric("Half a cell", f"{grid.half_cell[0]:.2f} px", help="The worst error of a perfect argmax along one axis.")
 c[3].metric("Inter-ocular distance", f"{iod:.0f} px" if iod else "—",
             help="Distance between the outer eye corners in the input image; errors are also given in % of it.")
 
@@ -98,14 +96,14 @@ with right:
     st.caption(f"All {len(indices)} selected channels ({heatmap_size}×{heatmap_size} cells each, same colour "
                "scale 0 → 1). The network learns to paint exactly these.")
     if encoding == "binary" and st.button("New random draw", icon=":material/casino:", key="enc_redraw"):
-        st.session_state["enc_draw_seed"] = draw_seed + 1
+        bump("enc_draw_seed")
         st.rerun()
 
 # ----------------------------------------------------------------------------- 2 decode
 
 
 @st.fragment
-def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma, encoding):
+def decode_block(heatmap, truth_hm, grid, iod, input_size, heatmap_size, sigma, encoding):
     st.markdown(lab.DECODE_TEXT)
     c = st.columns(4)
     noise = c[0].slider("Noise on the heatmap", 0.0, 0.3, 0.0, 0.01, key="enc_noise",
@@ -118,17 +116,16 @@ def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma
                     help="H3R averages the k highest cells; lmkviz takes them around the highest peak only "
                          "(a 5 × 5 window for k = 9), so a second peak cannot pull the estimate away.")
     radius = c[3].slider("Zoom (cells around the point)", 2, 10, 4, key="enc_radius")
-    noisy = labs.add_noise(torch.as_tensor(heatmap)[None, None], noise, seed=7)
-    with labs.torch_threads(1):
-        found = {m: p[0, 0].tolist() for m, p in labs.decode_every(noisy, blur=blur, k=k).items()}
+    noisy, found = labs.decode_noisy(heatmap, noise, blur, k)
+    estimates = labs.decoder_estimates(found, truth_hm, grid, iod)
     left, right = st.columns([1.4, 1], gap="large")
     with left:
-        st.plotly_chart(venc.zoom_figure(noisy[0, 0].numpy(), truth_hm, found, stride, radius=radius),
-                        key="enc_zoom")
+        st.plotly_chart(venc.zoom_figure(noisy, truth_hm, found, grid.stride[0], radius=radius), key="enc_zoom")
     with right:
-        st.markdown(f"True point: **({truth_hm[0] * stride:.2f}, {truth_hm[1] * stride:.2f})** px")
+        truth = grid.to_image(truth_hm)
+        st.markdown(f"True point: **({truth[0]:.2f}, {truth[1]:.2f})** px")
         two = st.column_config.NumberColumn(format="%.2f")
-        st.dataframe(lab.estimate_rows(found, truth_hm, stride, iod), hide_index=True, width="stretch",
+        st.dataframe(lab.estimate_rows(estimates), hide_index=True, width="stretch",
                      column_config={"error px": two, "% IOD": two})
         st.caption(lab.ZOOM_CAPTION)
 
@@ -139,10 +136,9 @@ def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma
     result = cached.roundtrip(input_size, heatmap_size, sigma, encoding, noise, blur, margin, k)
     left, right = st.columns([1, 1.2], gap="large")
     with left:
-        names = list(result.mean)
-        for row in (names[i:i + 2] for i in range(0, len(names), 2)):
+        for row in chunks(result.mean, 2):
             for col, m in zip(st.columns(2), row):
-                col.metric(DECODER_LABELS[m], f"{result.mean[m]:.2f} px", lab.percent_iod(result.mean[m], iod),
+                col.metric(DECODER_LABELS[m], f"{result.mean[m]:.2f} px", lab.percent_iod(labs.percent_of(result.mean[m], iod)),
                            delta_color="off", delta_arrow="off",
                            help=f"mean over {result.n} random sub-pixel points; worst {result.max[m]:.2f} px")
         st.caption(lab.roundtrip_caption(result, encoding, noise, blur, border))
@@ -154,7 +150,7 @@ def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma
                         config={"displayModeBar": False})
     c1, c2 = st.columns(2, gap="large")
     sizes = cached.sweep_sizes(input_size, sigma, encoding, noise, blur, margin, k)
-    floor = [venc.ARGMAX_FLOOR * input_size / s for s in sizes["x"]]
+    floor = labs.argmax_floor(input_size, sizes["x"])
     c1.markdown("**Error against heatmap size** (σ fixed in cells)")
     c1.plotly_chart(venc.sweep_figure(sizes, heatmap_size, "heatmap size (cells)", log_x=True, floor=floor,
                                       floor_label="perfect argmax (0.38 cell)"), key="enc_sweep_size")
@@ -170,7 +166,7 @@ def decode_block(heatmap, truth_hm, stride, iod, input_size, heatmap_size, sigma
 
 
 st.header("2 · Decode: heatmaps → points")
-decode_block(maps[channel], points_hm[inspect].tolist(), stride, iod, input_size, heatmap_size, sigma, encoding)
+decode_block(maps[channel], encoded.points_hm[inspect].tolist(), grid, iod, input_size, heatmap_size, sigma, encoding)
 
 # ----------------------------------------------------------------------------- 3 the blog's rounding
 
@@ -183,33 +179,30 @@ def rounding_block():
     img_h = c[1].number_input("Image height", 8, 20000, 2500, key="enc_q_H")
     hm_w = c[2].number_input("Heatmap width", 2, 1024, 64, key="enc_q_w")
     hm_h = c[3].number_input("Heatmap height", 2, 1024, 64, key="enc_q_h")
-    x = c[4].number_input("Point x", 0.0, float(img_w) - 1e-3, min(1822.0, img_w - 1e-3), key="enc_q_x")
-    y = c[5].number_input("Point y", 0.0, float(img_h) - 1e-3, min(412.0, img_h - 1e-3), key="enc_q_y")
+    grid = labs.Grid((float(img_w), float(img_h)), (hm_w, hm_h))
+    x_max, y_max = grid.inside_max
+    x = c[4].number_input("Point x", 0.0, x_max, min(1822.0, x_max), key="enc_q_x")
+    y = c[5].number_input("Point y", 0.0, y_max, min(412.0, y_max), key="enc_q_y")
     point_hm, rows = labs.quantisation_example((img_w, img_h), (hm_w, hm_h), (x, y))
     st.dataframe(lab.quantisation_rows(rows), hide_index=True, width="stretch")
-    st.markdown(lab.quantisation_text(point_hm, rows, (img_w / hm_w, img_h / hm_h)))
+    st.markdown(lab.quantisation_text(point_hm, rows, grid.half_cell))
 
     st.subheader("Randomized rounding: unbiased on average")
     st.markdown(lab.ROUNDING_TEXT)
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     draws = c1.select_slider("Number of random draws", lab.DRAW_COUNTS, value=100, key="enc_draws")
     if c2.button("Draw again", icon=":material/casino:", key="enc_rr_again"):
-        st.session_state["enc_rr_seed"] = st.session_state.get("enc_rr_seed", 0) + 1
+        bump("enc_rr_seed")
     seed = st.session_state.get("enc_rr_seed", 0)
     cells = labs.rounding_probabilities(point_hm, (hm_w, hm_h))
     found = cached.rounding_draws(tuple(point_hm), (hm_w, hm_h), max(lab.DRAW_COUNTS), seed)[:draws]
-    mean = labs.running_mean(found)
-    counts = lab.cell_counts(found)
+    summary = labs.rounding_summary(found, point_hm, grid)
     left, right = st.columns(2, gap="large")
-    left.plotly_chart(venc.quantisation_figure(point_hm, rows, (img_w / hm_w, img_h / hm_h), cells=cells,
-                                               counts=counts, mean=mean[-1]), key="enc_q_fig")
-    sx, sy = img_w / hm_w, img_h / hm_h
-    error = np.hypot(*((mean - np.asarray(point_hm)) * (sx, sy)).T)
-    right.plotly_chart(venc.running_mean_figure(error, labs.rounding_spread(point_hm, (sx, sy))),
-                       key="enc_rr_fig")
-    off = (mean[-1] - np.asarray(point_hm)) * (sx, sy)
-    right.metric(f"Mean of {draws} draws, back in image px", f"({mean[-1][0] * sx:.1f}, {mean[-1][1] * sy:.1f})",
-                 f"off by {np.hypot(*off):.2f} px", delta_color="off", delta_arrow="off")
+    left.plotly_chart(venc.quantisation_figure(point_hm, rows, grid.stride, cells=cells, counts=summary.counts,
+                                               mean=summary.mean_hm[-1]), key="enc_q_fig")
+    right.plotly_chart(venc.running_mean_figure(summary.error_px, summary.spread_px), key="enc_rr_fig")
+    right.metric(f"Mean of {draws} draws, back in image px", f"({summary.mean_px[0]:.1f}, {summary.mean_px[1]:.1f})",
+                 f"off by {summary.off_px:.2f} px", delta_color="off", delta_arrow="off")
 
 
 st.header("3 · The blog's rounding problem")

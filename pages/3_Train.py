@@ -9,10 +9,11 @@ from lmkviz.data import parse_subset, scheme_for
 from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz.encoding import ENCODING_LABELS
 from lmkviz.evaluation import primary_decoder
-from lmkviz.training import PRESET_LABELS, PRESETS
+from lmkviz.runs import best_epoch, preview_nme
+from lmkviz.training import PRESET_LABELS, PRESETS, heatmap_sizes
 from lmkviz.viz import training as vtrain
-from ui import lab
-from ui.common import dataset_choices, dataset_label, runs_root, setup_page, show_error, subset_options
+from ui import train as lab
+from ui.common import dataset_choices, dataset_label, ensure_choice, runs_root, setup_page, show_error, subset_options
 
 setup_page("Train", ":material/model_training:")
 st.markdown(
@@ -48,19 +49,19 @@ def run_form():
 
         st.markdown("**Data**")
         c = st.columns([2, 1, 1, 1.6])
-        lab.ensure_choice(P + "dataset", datasets, "synthetic")
+        ensure_choice(P + "dataset", datasets, "synthetic")
         dataset = datasets[c[0].selectbox("Dataset", list(datasets), format_func=lambda k: dataset_label(datasets[k]),
                                           key=P + "dataset", **PERSIST,
                                           help="Synthetic faces are always here; LaPa-layout folders come from "
                                                "data/ and LMKVIZ_DATA.")]
         splits = [s for s, n in dataset["splits"].items() if n > 0] or ["train"]
-        lab.ensure_choice(P + "train_split", splits, "train")
-        lab.ensure_choice(P + "val_split", splits, "val")
+        ensure_choice(P + "train_split", splits, "train")
+        ensure_choice(P + "val_split", splits, "val")
         c[1].selectbox("Train split", splits, key=P + "train_split", **PERSIST)
         c[2].selectbox("Validation split", splits, key=P + "val_split", **PERSIST)
         scheme = scheme_for(dataset["points"])
         options = subset_options(scheme)
-        lab.ensure_choice(P + f"subset_{scheme.name}", options, "all")
+        ensure_choice(P + f"subset_{scheme.name}", options, "all")
         spec = c[3].selectbox("Landmarks", list(options), format_func=options.get, key=P + f"subset_{scheme.name}",
                               **PERSIST, help="Fewer landmarks train faster; the blog uses five.")
         if spec == "custom":
@@ -75,15 +76,15 @@ def run_form():
         st.markdown("**Network and targets**")
         c = st.columns([2, 1.6, 1, 1, 1])
         model = c[0].selectbox("Model", models.list_models(), key=P + "model", **PERSIST,
-                               format_func=lambda m: f"{m} ({models.describe(m).num_parameters / 1e6:.1f} M)",
+                               format_func=lab.model_label,
                                help="\n\n".join(str(models.describe(m)) for m in models.list_models()))
         encoding = c[1].radio("Encoding", list(ENCODING_LABELS), format_func=ENCODING_LABELS.get,
                               key=P + "encoding", **PERSIST)
         c[1].caption(lab.LOSS_TEXT[encoding])
-        lab.ensure_choice(P + "input_size", lab.INPUT_SIZES, 128)
+        ensure_choice(P + "input_size", lab.INPUT_SIZES, 128)
         input_size = c[2].selectbox("Input size (px)", lab.INPUT_SIZES, key=P + "input_size", **PERSIST)
-        sizes = lab.heatmap_sizes(model, input_size)
-        lab.ensure_choice(P + "heatmap_size", sizes)
+        sizes = heatmap_sizes(model, input_size)
+        ensure_choice(P + "heatmap_size", sizes)
         c[3].selectbox("Heatmap size", sizes, key=P + "heatmap_size", **PERSIST,
                        help="U-Nets: stride 1, 2 or 4; HRNets output a quarter of the input.")
         if encoding == "binary":
@@ -100,7 +101,7 @@ def run_form():
         c[2].number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.2e",
                           key=P + "lr", **PERSIST, help="Peak of the one-cycle schedule.")
         devices = ["auto", "cuda", "cpu"] if lab.cuda_available() else ["auto", "cpu"]
-        lab.ensure_choice(P + "device", devices, "auto")
+        ensure_choice(P + "device", devices, "auto")
         c[3].segmented_control("Device", devices, format_func=lab.DEVICE_LABELS.get, key=P + "device",
                                required=True, **PERSIST,
                                help="Auto takes the GPU when there is one. One job runs per device; "
@@ -135,12 +136,7 @@ def run_form():
             c = st.columns([1, 1, 2], vertical_alignment="bottom")
             steps = c[0].number_input("Batches", min_value=10, max_value=300, value=60, step=10, key="lab_lrf_steps")
             if c[1].button("Run the finder", icon=":material/search:", disabled=config is None, key="trb_lrfind"):
-                try:
-                    jobs.start_lr_find(config, runs_root(), steps=int(steps))
-                except (OSError, ValueError) as err:
-                    show_error(err)
-                else:
-                    st.rerun()
+                lab.act(jobs.start_lr_find, config, runs_root(), steps=int(steps))
             c[2].caption("It uses the settings above and runs in the background like training "
                          "(after the job on the same device, if one is running).")
             finder_view(values.get("lr"))
@@ -148,13 +144,7 @@ def run_form():
             st.caption(lab.plan_text(config, dataset, len(indices)))
         if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None,
                      key="trb_start"):
-            try:
-                path = jobs.start(config, runs_root())
-            except (OSError, ValueError) as err:
-                show_error(err)
-            else:
-                st.session_state["lab_watch"] = path.name
-                st.rerun()
+            lab.act(jobs.start, config, runs_root(), watch_result=True)
 
 
 
@@ -246,23 +236,13 @@ def job_row(info):
             elif info.state in ("stopped", "failed") and info.config is not None:
                 if st.button("Resume", key=f"trb_resume_{info.name}", icon=":material/play_arrow:",
                              help="Continue from the last finished epoch"):
-                    try:
-                        jobs.resume(info.path)
-                    except (OSError, ValueError) as err:
-                        show_error(err)
-                    else:
-                        st.rerun()
+                    lab.act(jobs.resume, info.path)
             if not info.alive:
                 with st.popover("Delete", icon=":material/delete:", help="Delete this run"):
                     st.markdown(f"Delete **{info.name}** with its checkpoints and metrics? This cannot be undone.")
                     if st.button("Delete for good", key=f"trb_delete_{info.name}", type="primary",
                                  icon=":material/delete_forever:"):
-                        try:
-                            jobs.delete(info.path)
-                        except (OSError, ValueError) as err:
-                            show_error(err)
-                        else:
-                            st.rerun()
+                        lab.act(jobs.delete, info.path)
         st.caption(lab.config_glance(info.config))
         if info.state == "queued" and info.alive:
             st.caption(":material/hourglass_top: One job runs per device at a time: this one starts when the job "
@@ -280,8 +260,8 @@ if not runs:
     st.stop()
 names = [r.name for r in runs]
 live_names = [r.name for r in runs if r.state in lab.LIVE]
-lab.ensure_choice("lab_watch", names, live_names[0] if live_names else names[0])
-watched = st.selectbox("Run", names, key="lab_watch", help="Newest first; the Watch button of a job picks it too.")
+ensure_choice(lab.WATCH_KEY, names, live_names[0] if live_names else names[0])
+watched = st.selectbox("Run", names, key=lab.WATCH_KEY, help="Newest first; the Watch button of a job picks it too.")
 watched_info = next(r for r in runs if r.name == watched)
 watch_live = watched_info.state in lab.LIVE
 
@@ -297,14 +277,14 @@ def live_view(path):
     steps, epochs = lab.metrics_of(path)
     config = info.config
     primary = primary_decoder(config.encoding if config else "gaussian")
-    best_epoch, best = lab.best_epoch(epochs, primary)
+    best_at, best = best_epoch(epochs, primary)
     c = st.columns(5)
     c[0].metric("State", info.state)
     c[1].metric("Epoch", f"{info.epoch} / {config.epochs if config else '?'}")
     c[2].metric(f"Best val NME ({DECODER_LABELS.get(primary, primary)})", f"{best:.2f} %" if best else "—",
-                help=f"epoch {best_epoch}; the checkpoint best.pt is from this epoch" if best
+                help=f"epoch {best_at}; the checkpoint best.pt is from this epoch" if best
                 else "after the first epoch")
-    c[3].metric("Training time", lab.fmt_duration(sum(r.get("epoch_time_s", 0) for r in epochs)) if epochs else "—",
+    c[3].metric("Training time", lab.training_time(epochs),
                 help="time spent in the finished epochs")
     speed = info.status.get("images_per_s")
     c[4].metric("Speed", f"{speed:.1f} img/s" if speed else "—", help="training images per second")
@@ -318,7 +298,7 @@ def live_view(path):
     c[0].markdown("**Loss**")
     c[0].plotly_chart(vtrain.loss_figure(epochs, steps, per), key="lab_loss", config={"displayModeBar": False})
     c[1].markdown("**Validation NME per decoder**")
-    c[1].plotly_chart(vtrain.nme_figure(epochs, DECODERS, best_epoch=best_epoch), key="lab_nme",
+    c[1].plotly_chart(vtrain.nme_figure(epochs, DECODERS, best_epoch=best_at), key="lab_nme",
                       config={"displayModeBar": False})
     c[2].markdown("**Learning rate** (one-cycle: warm up, then anneal)" if config and config.schedule == "onecycle"
                   else "**Learning rate**")
@@ -333,7 +313,7 @@ def live_view(path):
         decoders = [m for m in DECODERS if f"pred_{m}" in preview]
         decoder = st.segmented_control("Decoder", decoders, default=primary if primary in decoders else decoders[0],
                                        format_func=DECODER_LABELS.get, key="lab_preview_decoder", required=True)
-        errors = lab.preview_errors(preview, decoder)
+        errors = preview_nme(preview, decoder)
         st.plotly_chart(vtrain.preview_figure(preview["images"], preview["target"], preview[f"pred_{decoder}"],
                                               preview["heatmaps"], decoder, errors), key="lab_preview",
                         config={"displayModeBar": False})

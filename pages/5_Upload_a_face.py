@@ -8,11 +8,22 @@ import streamlit as st
 
 from lmkviz.data import scheme_for
 from lmkviz.decoding import DECODER_LABELS, DECODERS
+from lmkviz.inference import Box, crop_limits, initial_crop
 from lmkviz.viz import upload as vup
 from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS
-from ui import lab
-from ui.common import checkpoint_files, landmark_label, setup_page
+from ui import upload as lab
+from ui.common import (
+    checkpoint_caption,
+    checkpoint_files,
+    checkpoint_info,
+    checkpoint_label,
+    ensure_choice,
+    file_mtime,
+    grid_shape,
+    landmark_label,
+    setup_page,
+)
 
 setup_page("Upload a face", ":material/add_a_photo:")
 st.markdown(
@@ -56,24 +67,23 @@ with st.sidebar:
     checkpoint = None
     if files:
         by_path = {f["path"]: f for f in files}
-        lab.ensure_choice("up_checkpoint", by_path)
+        ensure_choice("up_checkpoint", by_path)
         checkpoint = st.selectbox("Checkpoint", list(by_path), key="up_checkpoint",
-                                  format_func=lambda p: lab.checkpoint_label(by_path[p]))
-        info = lab.checkpoint_summary(checkpoint, lab.mtime(checkpoint))
-        if "error" in info:
-            st.error(info["error"])
+                                  format_func=lambda p: checkpoint_label(by_path[p]))
+        info = checkpoint_info(checkpoint, file_mtime(checkpoint))
+        if isinstance(info, str):
+            st.error(info)
             checkpoint = None
         else:
-            st.caption(lab.checkpoint_caption(info))
+            st.caption(checkpoint_caption(info))
     decoders = st.pills("Decoders", list(DECODERS), default=["argmax", "dark"], selection_mode="multi",
                         format_func=DECODER_LABELS.get, key="up_decoders",
                         help="Which decoders' points to draw (the downloads hold all four).")
     decoders = list(decoders or [])
 
 faces = lab.faces_cached(key, image)
-h, w = image.shape[:2]
-cx0, cy0, side0 = lab.initial_crop(image.shape, faces)
-cx0, cy0 = min(max(cx0, -0.25 * w), 1.25 * w), min(max(cy0, -0.25 * h), 1.25 * h)
+limits = crop_limits(image.shape)  # how far the crop sliders reach
+start = limits.clamp(initial_crop(image.shape, faces))  # around the largest face, else the whole photo
 if faces:
     st.caption(f"{len(faces)} face{'s' if len(faces) > 1 else ''} found"
                + ("; the largest is used." if len(faces) > 1 else ".")
@@ -92,21 +102,20 @@ left, right = st.columns([1.15, 1], gap="large")
 with left:
     st.subheader("Your photo")
     s = st.columns(3)
-    limit = float(max(h, w))
-    cx = s[0].slider("Crop centre x (px)", -0.25 * w, 1.25 * w, float(cx0), 1.0, key=f"up_cx:{key}", format="%.0f")
-    cy = s[1].slider("Crop centre y (px)", -0.25 * h, 1.25 * h, float(cy0), 1.0, key=f"up_cy:{key}", format="%.0f")
-    side = s[2].slider("Crop size (px)", 16.0, 2.0 * limit, float(min(max(side0, 16.0), 2 * limit)), 1.0,
-                       key=f"up_side:{key}", format="%.0f")
-    box = lab.crop_box(cx, cy, side)
+    cx = s[0].slider("Crop centre x (px)", *limits.x, start.centre[0], 1.0, key=f"up_cx:{key}", format="%.0f")
+    cy = s[1].slider("Crop centre y (px)", *limits.y, start.centre[1], 1.0, key=f"up_cy:{key}", format="%.0f")
+    side = s[2].slider("Crop size (px)", *limits.side, start.width, 1.0, key=f"up_side:{key}", format="%.0f")
+    box = Box.square(cx, cy, side)
     prediction = None
     if checkpoint is not None:
         try:
-            prediction = lab.predict_cached(checkpoint, lab.mtime(checkpoint), key, tuple(box.as_list()), image)
+            prediction = lab.predict_cached(checkpoint, file_mtime(checkpoint), key, tuple(box.as_list()),
+                                            tuple(faces[0].as_list()) if faces else None, image)
         except ValueError as err:
             st.error(str(err))
-    scheme = scheme_for(info["points"]) if prediction is not None else None
+    scheme = scheme_for(info.num_points) if prediction is not None else None
     indices = list(prediction.indices) if prediction is not None else []
-    names = [scheme.names[i] for i in indices] if scheme else None
+    names = list(prediction.names) if prediction is not None else None
     shown = {m: prediction.points[m] for m in decoders} if prediction is not None else {}
     with st.container(horizontal=True, vertical_alignment="center"):
         zoom = st.toggle("Zoom on the crop", value=True, key="up_zoom")
@@ -131,8 +140,7 @@ with right:
         opacity = c[1].slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="up_opacity")
         fig = heatmap_overlay(prediction.crop_image, prediction.heatmaps[channel], opacity=opacity, height=430)
         for m in decoders:
-            in_crop = (prediction.points[m] - [box.x0, box.y0]) * (crop_size / box.width)
-            add_points(fig, in_crop, name=DECODER_LABELS[m], colour=DECODER_COLOURS[m], symbol=DECODER_SYMBOLS[m],
+            add_points(fig, prediction.crop_points(m), name=DECODER_LABELS[m], colour=DECODER_COLOURS[m], symbol=DECODER_SYMBOLS[m],
                        size=6, index=indices, labels=names, show_legend=False)
         st.plotly_chart(fig, key="up_overlay")
         hm = prediction.heatmaps.shape[1:]
@@ -142,7 +150,7 @@ with right:
 
 if prediction is not None:
     st.subheader(f"All {len(indices)} heatmaps")
-    cols, cell = lab.grid_shape(len(indices), width_px=1100)
+    cols, cell = grid_shape(len(indices), width_px=1100)
     st.plotly_chart(heatmap_grid(prediction.heatmaps, titles=[str(i) for i in indices], columns=cols,
                                  cell_px=cell, zmax=None), key="up_grid", config={"displayModeBar": False})
     st.caption("One map per landmark, all on the same colour scale (0 to the highest peak). A sharp bright "
@@ -150,18 +158,18 @@ if prediction is not None:
 
     # ------------------------------------------------------------------------- downloads
     st.subheader("Download")
-    rows = lab.landmark_records(prediction.points, loaded.scale, indices, names, prediction.confidence)
+    record = lab.download_record(prediction, loaded, name)  # the schema of `lmkviz predict --json`
     stem = Path(name).stem or "photo"
     c = st.container(horizontal=True)
-    c.download_button("Landmarks (JSON)", lab.landmarks_json(prediction, loaded, rows, name, checkpoint),
+    c.download_button("Landmarks (JSON)", lab.landmarks_json(record),
                          file_name=f"{stem}_landmarks.json", mime="application/json", icon=":material/data_object:",
                          on_click="ignore", key="up_dl_json")
-    c.download_button("Landmarks (CSV)", lab.landmarks_csv(rows), file_name=f"{stem}_landmarks.csv",
+    c.download_button("Landmarks (CSV)", lab.landmarks_csv(record), file_name=f"{stem}_landmarks.csv",
                          mime="text/csv", icon=":material/table:", on_click="ignore", key="up_dl_csv")
     png_points = shown or {"dark": prediction.points["dark"]}
     c.download_button("Picture with points (PNG)", lambda: vup.overlay_png(image, png_points, crop=box),
                          file_name=f"{stem}_landmarks.png", mime="image/png", icon=":material/image:",
                          on_click="ignore", key="up_dl_png")
     st.caption("JSON and CSV hold every decoder's points in the pixels of your original file"
-               + (f" (the photo was shown downscaled by {1 / loaded.scale:.2f}×)" if loaded.scale < 0.999 else "")
+               + (f" (the photo was shown downscaled by {loaded.downscaled_by:.2f}×)" if loaded.scale < 0.999 else "")
                + "; the PNG shows the decoders picked in the sidebar.")

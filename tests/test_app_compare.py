@@ -110,7 +110,7 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
     sample = chart(at, "cmp_sample")
     assert {t.get("name") for t in sample["data"]} >= {"target", *DECODER_NAMES}
     grid = chart(at, "cmp_grid")
-    assert len(grid["layout"]["annotations"]) >= 68  # one title per heatmap channel
+    assert [a["text"] for a in grid["layout"]["annotations"]] == [str(i) for i in range(68)]  # one per channel
     zoom = chart(at, "cmp_zoom")
     assert zoom["data"][0]["type"] == "heatmap"
     assert sum(1 for t in zoom["data"] if str(t.get("name", "")).split(":")[0] in DECODER_NAMES) == len(DECODERS)
@@ -136,3 +136,34 @@ def test_a_broken_checkpoint_is_reported(env):
     at = open_page(PAGE)
     assert "cannot be read as a checkpoint" in " ".join(e.value for e in at.error)
     assert not at.get("plotly_chart")
+
+
+def test_sample_browser_reads_the_kept_heatmaps_without_running_the_network_again(env, monkeypatch):
+    from lmkviz.evaluation import evaluate
+    from lmkviz.inference import Predictor
+
+    best = add_run(env)
+    expected = evaluate(best, "synthetic", "val", limit=6, keep_heatmaps=True)
+    calls = []
+    monkeypatch.setattr(Predictor, "heatmaps", lambda self, crops: calls.append(len(crops)))  # the sample network run
+    at = evaluate_few(open_page(PAGE), 6)
+    assert calls == []  # neither the evaluation nor the sample browser ran Predictor.heatmaps
+    row = int(expected.ranked("dark")[0])  # rank 1: the worst image for DARK
+    view = expected.sample_view(row)
+    channel = expected.worst_landmark(row, "dark")
+    overlay = chart(at, "cmp_overlay")
+    layer = next(t for t in overlay["data"] if t["type"] == "heatmap")
+    np.testing.assert_allclose(array(layer["z"]).reshape(view.maps[channel].shape), view.maps[channel], atol=1e-6)
+    dark = next(t for t in overlay["data"] if t.get("name") == "DARK")
+    np.testing.assert_allclose([array(dark["x"])[0], array(dark["y"])[0]], view.pred["dark"][channel], atol=1e-3)
+    target = next(t for t in overlay["data"] if t.get("name") == "target")
+    np.testing.assert_allclose([array(target["x"])[0], array(target["y"])[0]], view.target[channel], atol=1e-3)
+
+
+def array(data) -> np.ndarray:
+    """A plotly figure's array (typed-array dicts {"bdata", "dtype"} or plain lists)."""
+    import base64
+
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+    return np.asarray(data, dtype=float)

@@ -1,7 +1,8 @@
 """AppTest: Upload a face reads photos robustly, finds the face, runs a checkpoint and offers downloads.
 
 Uploads go through ``st.file_uploader`` (AppTest supports it: ``set_value((name, bytes,
-mime))``); the download contents are checked through the functions in ui.lab that build them.
+mime))``); the download contents are read from the download buttons (the JSON one is the record
+``lmkviz predict --json`` prints for the same image).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def test_example_with_checkpoint_overlays_landmarks_and_heatmaps(checkpoint):
     photo = chart(at, "up_photo")
     names = [t.get("name") for t in photo["data"]]
     assert "argmax" in names and "DARK" in names and "quarter offset" not in names
-    assert len(chart(at, "up_grid")["layout"]["annotations"]) >= 68
+    assert [a["text"] for a in chart(at, "up_grid")["layout"]["annotations"]] == [str(i) for i in range(68)]
     assert {b.label for b in at.get("download_button")} == {"Landmarks (JSON)", "Landmarks (CSV)",
                                                            "Picture with points (PNG)"}
     # decoders are toggled
@@ -162,7 +163,7 @@ def test_grey_rgba_rotated_and_huge_images_are_handled_and_said(checkpoint):
     big = np.kron(face(300), np.ones((10, 10, 1), np.uint8))  # 3000 x 3000
     upload(at, "huge.png", encode(big), "image/png")
     assert "downscaled from 3000x3000 to 2048x2048" in texts(at.info)
-    assert "original file" in texts(at.caption)
+    assert "original file (the photo was shown downscaled by 1.46×)" in texts(at.caption)  # 3000 / 2048
     assert any(t.get("name") == "DARK" for t in chart(at, "up_photo")["data"])
 
 
@@ -183,27 +184,26 @@ def test_no_face_found_offers_the_manual_crop(checkpoint):
 def test_downloads_are_in_original_pixels(checkpoint):
     from lmkviz.inference import Box, LoadedImage, Predictor
     from lmkviz.viz.upload import overlay_png
-    from ui import lab
+    from ui import upload
 
     image = face(256)
     predictor = Predictor(str(checkpoint))
     prediction = predictor.predict(image, crop=Box(20, 20, 236, 236))
     # the page works on a copy downscaled by 2: downloads must scale back
     loaded = LoadedImage(array=image, original_size=(512, 512), scale=0.5, notes=["downscaled"])
-    names = [f"p{i}" for i in range(68)]
-    rows = lab.landmark_records(prediction.points, loaded.scale, prediction.indices, names, prediction.confidence)
-    assert len(rows) == len(DECODERS) * 68
-    first = next(r for r in rows if r["decoder"] == "dark" and r["landmark"] == 10)
-    assert first["x"] == pytest.approx(prediction.points["dark"][10, 0] * 2, abs=1e-3)
-
-    table = list(csv.DictReader(io.StringIO(lab.landmarks_csv(rows).decode())))
-    assert table[0].keys() == {"decoder", "landmark", "name", "x", "y", "confidence"} and len(table) == len(DECODERS) * 68
-
-    data = json.loads(lab.landmarks_json(prediction, loaded, rows, "face.png", str(checkpoint)))
+    record = upload.download_record(prediction, loaded, "face.png")
+    data = json.loads(upload.landmarks_json(record))
+    assert (data["format"], data["version"]) == ("lmkviz-prediction", 1)
     assert data["image"] == {"source": "face.png", "width": 512, "height": 512}
-    assert set(data["points"]) == set(DECODERS)
-    assert data["points"]["dark"][10][0] == pytest.approx(first["x"])
-    assert data["crop"] == pytest.approx([40, 40, 472, 472])
+    assert set(data["points"]) == set(DECODERS) and len(data["landmarks"]) == 68
+    assert data["points"]["dark"][10][0] == pytest.approx(prediction.points["dark"][10, 0] * 2, abs=1e-3)
+    assert data["crop"] == {"x0": 40, "y0": 40, "x1": 472, "y1": 472}
+    assert data["landmarks"][36]["name"] == "right eye outer corner"
+
+    table = list(csv.DictReader(io.StringIO(upload.landmarks_csv(record).decode())))
+    assert table[0].keys() == {"decoder", "landmark", "name", "x", "y", "confidence"} and len(table) == len(DECODERS) * 68
+    first = next(r for r in table if r["decoder"] == "dark" and r["landmark"] == "10")
+    assert float(first["x"]) == pytest.approx(prediction.points["dark"][10, 0] * 2, abs=1e-3)
 
     png = Image.open(io.BytesIO(overlay_png(image, {"dark": prediction.points["dark"]}, crop=prediction.crop)))
     assert png.size == (256, 256)
@@ -211,6 +211,47 @@ def test_downloads_are_in_original_pixels(checkpoint):
     drawn = np.asarray(png.convert("RGB")).astype(int)
     assert np.abs(drawn[int(y), int(x)] - image[int(y), int(x)]).sum() > 30  # a dot where the point is
     assert (drawn == (0xCC, 0x79, 0xA7)).all(axis=-1).sum() >= 68  # in DARK's colour
+
+
+def test_the_json_download_is_the_record_lmkviz_predict_prints(checkpoint, tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from ui import upload as glue
+
+    offered = []  # the bytes the page hands to its JSON download button
+    build = glue.landmarks_json
+    monkeypatch.setattr(glue, "landmarks_json", lambda record: offered.append(build(record)) or offered[-1])
+    at = open_page(PAGE)  # the astronaut example: a photo with a face to detect
+    assert any(b.label == "Landmarks (JSON)" for b in at.get("download_button"))
+    page = json.loads(offered[-1])
+    (tmp_path / "astronaut.png").write_bytes(glue.example_image("astronaut"))
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    run = subprocess.run([sys.executable, "-m", "lmkviz", "predict", "--checkpoint", str(checkpoint), "astronaut.png",
+                          "--json"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    cli = json.loads(run.stdout)
+
+    def shape(value):
+        """The structure of a JSON value: keys and types, lists by their first item and length."""
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [len(value), shape(value[0]) if value else None]
+        return type(value).__name__
+
+    # notes say what happened to this image (the CLI detected the face itself, the page was given the crop)
+    assert all(isinstance(n, str) for n in page.pop("notes") + cli.pop("notes"))
+    assert shape(page) == shape(cli)
+    assert (page["format"], page["version"]) == (cli["format"], cli["version"]) == ("lmkviz-prediction", 1)
+    assert page["landmarks"] == cli["landmarks"] and page["checkpoint"] == cli["checkpoint"] == "best.pt"
+    assert page["image"] == cli["image"] == {"source": "astronaut.png", "width": 512, "height": 512}
+    assert set(page["face"]) == {"x0", "y0", "x1", "y1"}
+    # the page starts from the crop the CLI uses (the detected face), so the points agree too
+    assert page["face"] == cli["face"]
+    assert page["crop"] == pytest.approx(cli["crop"], abs=0.01)
+    assert np.allclose(page["points"]["dark"], cli["points"]["dark"], atol=0.05)
 
 
 def test_camera_photo(checkpoint):

@@ -235,3 +235,47 @@ def test_shipped_checkpoints_are_found_by_name(tmp_path, monkeypatch):
     assert ckpt.resolve(tmp_path / "elsewhere.pt") == tmp_path / "elsewhere.pt"  # a path stays a path
     with pytest.raises(ckpt.CheckpointError, match="nope: no such checkpoint file.*shipped: second"):
         ckpt.load("nope")
+
+
+# ----------------------------------------------------------------- format version and describe
+
+
+@pytest.mark.parametrize("version", [2, 0, None])
+def test_another_format_version_is_refused_naming_the_version(tmp_path, version):
+    path = make_checkpoint(tmp_path / "a.pt")
+    data = torch.load(path, weights_only=True)
+    data["version"] = version
+    torch.save(data, tmp_path / "other.pt")
+    for read in (ckpt.load, ckpt.load_for_inference, ckpt.describe):
+        with pytest.raises(ckpt.CheckpointError) as err:
+            read(tmp_path / "other.pt")
+        message = str(err.value)
+        assert message.startswith(f"{tmp_path / 'other.pt'}: ")
+        assert f"version {version} is not supported" in message and f"version {ckpt.VERSION}" in message
+
+
+def test_describe_reads_the_summary_without_building_the_model(tmp_path, monkeypatch):
+    from lmkviz import models
+
+    path = make_checkpoint(tmp_path / "a.pt", input_size=64, encoding="binary", indices=[36, 45, 30])
+    data = torch.load(path, weights_only=True)
+    data["summary"] = {"epoch": 7, "val_nme": {"argmax": 6.5, "dark": 5.25, "topk": float("nan")}}
+    torch.save(data, path)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("describe must not build the model")
+
+    monkeypatch.setattr(models, "create", no_model)
+    info = ckpt.describe(path)
+    assert (info.model, info.scheme, info.num_points, info.indices) == ("hrnet18_small", "ibug68", 68, (36, 45, 30))
+    assert info.is_subset
+    assert (info.codec, info.encoding, info.input_size, info.heatmap_size) == ("heatmap", "binary", (64, 64), (16, 16))
+    assert info.epoch == 7 and info.best_val_nme() == ("dark", 5.25)
+    assert info.path == str(path)
+
+
+def test_describe_of_an_untrained_full_checkpoint(tmp_path):
+    info = ckpt.describe(make_checkpoint(tmp_path / "a.pt", input_size=64))
+    assert not info.is_subset and info.indices == tuple(range(68))
+    assert info.encoding == "gaussian" and info.sigma == pytest.approx(2.0)
+    assert info.epoch == 0 and info.best_val_nme() is None

@@ -235,3 +235,23 @@ def test_lapa106_flip_matches_lapa_mean_shape():
     reference = _check_mirror_symmetry(split, LAPA106)
     assert reference[66, 0] < reference[79, 0]  # subject's right eye is on the image left
     assert reference[0, 0] < reference[32, 0]  # the contour starts on the image left
+
+
+def test_subset_presets_and_defaults_per_scheme():
+    from lmkviz.data.schemes import FIVE_POINTS, default_subset, subset_presets
+
+    ibug = subset_presets(IBUG68)
+    assert list(ibug) == ["all", "30,36,45,48,54", "jaw", "brows", "nose", "eyes", "mouth"]
+    assert default_subset(IBUG68) == "30,36,45,48,54"
+    assert parse_subset(IBUG68, default_subset(IBUG68)) == FIVE_POINTS["ibug68"]
+    # the five: nose tip, both outer eye corners (the NME's), both mouth corners
+    assert set(IBUG68.eye_corners) <= set(FIVE_POINTS["ibug68"])
+    assert [IBUG68.names[i] for i in FIVE_POINTS["ibug68"]] == [
+        "nose tip", "right eye outer corner", "left eye outer corner", "right mouth corner", "left mouth corner"]
+    assert default_subset(LAPA106) == "blog5" and parse_subset(LAPA106, "blog5") == (30, 40, 50, 60, 70)
+    assert ibug["eyes"] == "eyes (12)"
+    generic = scheme_for(5)
+    assert subset_presets(generic) == {"all": "all 5 points"} and default_subset(generic) == "all"
+    for scheme in (IBUG68, LAPA106, generic):
+        for spec in subset_presets(scheme):
+            assert parse_subset(scheme, spec)  # every preset is a valid spec

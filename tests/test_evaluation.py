@@ -175,3 +175,62 @@ def test_validation_nme_equals_lmkviz_evaluate_on_best_pt(tmp_path, make_lapa_fo
     assert out["n"] == 5
     for decoder, value in logged.items():
         assert abs(out["nme"][decoder] - value) < 0.01, (decoder, out["nme"][decoder], value)
+
+
+# ----------------------------------------------------------------------------- what the Compare page reads
+
+
+def test_sample_view_puts_the_kept_heatmaps_and_points_in_the_network_input(tiny_ckpt, make_lapa_folder):
+    from lmkviz.inference import Predictor
+
+    folder = make_lapa_folder(n_per_split=3, size=48, width=72, bad_files=False, splits=("val",))
+    predictor = Predictor(tiny_ckpt)
+    result = evaluate(predictor, folder.root, "val", keep_heatmaps=True)
+    view = result.sample_view(1)
+    dataset = evaluation_dataset(open_split(folder.root, "val"), 64)
+    item = dataset[1]
+    raw = predictor.heatmaps(item["image"][None])
+    # the points the decoder reads from the maps, in input px: no second network run needed
+    np.testing.assert_allclose(view.pred["dark"], predictor.codec.decode(raw, "dark")[0].numpy(), atol=2e-2)
+    np.testing.assert_allclose(view.target, item["points"].numpy(), atol=1e-4)  # the resized annotation
+    assert view.input_size == (64, 64) and view.heatmap_size == (16, 16) and view.stride == 4
+    np.testing.assert_allclose(view.target_hm, item["points"].numpy() / 4, atol=1e-4)
+    np.testing.assert_allclose(view.maps, raw[0].numpy(), atol=2e-3)  # Gaussian maps: scores as they are
+    assert view.annotated(0) and view.annotated(67)
+    # the original image is 72 x 48: x is scaled by 64/72, y by 64/48
+    assert view.pred["argmax"][5] == pytest.approx(result.pred["argmax"][1][5] * [64 / 72, 64 / 48], abs=1e-4)
+
+
+def test_binary_sample_view_shows_probabilities(tmp_path, make_lapa_folder):
+    folder = make_lapa_folder(n_per_split=2, size=64, bad_files=False, splits=("val",))
+    ckpt = make_checkpoint(tmp_path / "bin.pt", encoding="binary")
+    result = evaluate(ckpt, folder.root, "val", keep_heatmaps=True)
+    view = result.sample_view(0)
+    np.testing.assert_allclose(view.maps, torch.sigmoid(torch.as_tensor(result.heatmaps[0]).float()).numpy(),
+                               atol=1e-6)
+    assert view.maps.min() >= 0 and view.maps.max() <= 1
+    with pytest.raises(ValueError, match="keep_heatmaps=True"):
+        evaluate(ckpt, folder.root, "val").sample_view(0)
+
+
+def test_table_ranking_and_per_image_errors():
+    from lmkviz.evaluation import Evaluation
+
+    target = np.zeros((3, 2, 2))
+    target[:, 1, 0] = 10  # eye corners 10 px apart
+    pred = {"argmax": target + [[[1, 0]], [[2, 0]], [[4, 0]]], "dark": target + [[[0.5, 0]], [[3, 0]], [[0, 1]]]}
+    pred["dark"][1, 1] += [0, 4]  # image b: landmark 1 is 5 px off, landmark 0 3 px
+    nme = {m: np.linalg.norm(p - target, axis=-1).mean(1) / 10 for m, p in pred.items()}
+    result = Evaluation(names=["a", "b", "c"], target=target, pred=pred, confidence=np.ones((3, 2)), nme=nme,
+                        norm=np.full(3, 10.0), indices=[0, 1], image_sizes=np.full((3, 2), 64))
+    rows = {r["decoder"]: r for r in result.table()}
+    # per image: argmax 10, 20, 40 %; DARK 5, 40, 10 %
+    assert rows["argmax"]["nme"] == pytest.approx(70 / 3, abs=1e-4) and rows["argmax"]["vs_base"] is None
+    assert rows["dark"]["nme"] == pytest.approx(55 / 3, abs=1e-4)
+    assert rows["dark"]["vs_base"] == pytest.approx(100 * (55 - 70) / 70, abs=0.01)
+    assert result.best_decoder() == "dark"
+    assert result.ranked("argmax").tolist() == [2, 1, 0] and result.ranked("dark").tolist() == [1, 2, 0]
+    assert result.image_nme(1) == pytest.approx({"argmax": 20.0, "dark": 40.0})
+    assert result.worst_landmark(1, "dark") == 1 and result.worst_landmark(1, "argmax") == 0
+    split = type("Split", (), {"names": ["x", "c", "a"]})()
+    assert result.positions_in(split).tolist() == [2, -1, 1]

@@ -13,7 +13,7 @@ from PIL import Image
 from lmkviz.data.synthetic import render_face
 from lmkviz.decoding import DECODERS
 from lmkviz.evaluation import evaluate
-from lmkviz.inference import Box, Predictor, crop_from_points, crop_image, detect_faces, load_image
+from lmkviz.inference import Box, Predictor, crop_from_face, crop_from_points, crop_image, detect_faces, load_image
 from tests.helpers import make_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,14 +129,70 @@ def test_predictor_maps_points_back_to_image_pixels(tiny_ckpt):
     cell = (argmax - [crop.x0, crop.y0]) / (crop.width / 16) - 0.5
     assert np.allclose(cell, np.round(cell), atol=1e-4)
     assert (argmax[:, 0] >= crop.x0).all() and (argmax[:, 0] <= crop.x1).all()
-    d = out.to_dict()
-    assert json.dumps(d) and d["crop"] == [40.0, 30.0, 200.0, 190.0] and len(d["points"]["dark"]) == 68
+    d = json.loads(json.dumps(out.to_dict(source="face.png")))
+    assert d["crop"] == {"x0": 40.0, "y0": 30.0, "x1": 200.0, "y1": 190.0}
+    assert d["image"] == {"source": "face.png", "width": 256, "height": 256}
+    assert (d["format"], d["version"]) == ("lmkviz-prediction", 1) and d["checkpoint"] == "tiny.pt"
+    assert d["points"]["dark"][10] == pytest.approx(out.points["dark"][10].tolist(), abs=1e-3)
+    assert d["landmarks"][36] == {"index": 36, "name": "right eye outer corner",
+                                  "confidence": pytest.approx(float(out.confidence[36]), abs=1e-4)}
+    # the points in the network input's pixels, through the crop box
+    assert out.crop_points("argmax")[10] == pytest.approx((argmax[10] - [40, 30]) * 64 / 160, abs=1e-4)
 
 
 def test_predictor_uses_whole_image_with_a_note_when_no_face(tiny_ckpt):
     out = Predictor(tiny_ckpt).predict(np.full((90, 120, 3), 128, np.uint8))
     assert out.face is None and any("no face" in n for n in out.notes)
     assert out.crop.width == 120 and out.crop.centre == (60, 45)
+    assert out.to_dict()["face"] is None and out.image_size == (90, 120)
+
+
+def test_box_owns_its_crop_transform_both_ways():
+    box = Box(10, -20, 110, 80)  # 100 px square, partly above the image
+    points = np.array([[10, -20], [60, 30], [110, 80], [35.5, 5.25]])
+    inside = box.to_crop(points, 64)
+    assert inside.tolist() == [[0, 0], [32, 32], [64, 64], [16.32, 16.16]]
+    assert np.allclose(box.from_crop(inside, 64), points)
+    assert box.to_crop(points, (50, 200))[1].tolist() == [100, 25]  # (H, W) = (50, 200): x * 2, y / 2
+    assert Box.square(60, 30, 100) == box
+
+
+def test_crop_pixels_sample_the_image_where_to_crop_says():
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[40:44, 100:104] = 255  # a bright 4 x 4 block centred on (102, 42)
+    box = Box(70, 10, 150, 90)
+    patch = crop_image(image, box, 40)  # 2 image px per crop px
+    x, y = box.to_crop([[102, 42]], 40)[0]
+    assert (x, y) == (16, 16)
+    assert patch[int(y) - 1: int(y) + 1, int(x) - 1: int(x) + 1].min() == 255
+    assert patch[int(y) + 3, int(x) + 3].max() == 0
+
+
+def test_crop_limits_and_the_starting_crop():
+    from lmkviz.inference import crop_limits, initial_crop
+
+    limits = crop_limits((200, 400, 3))
+    assert limits.x == (-100, 500) and limits.y == (-50, 250) and limits.side == (16, 800)
+    assert initial_crop((200, 400, 3), []) == Box(0, -100, 400, 300)  # the whole image, centred
+    face = Box(100, 50, 160, 110)
+    assert initial_crop((200, 400, 3), [face, Box(0, 0, 10, 10)]).centre == crop_from_face(face).centre
+    clamped = limits.clamp(Box.square(-300, 100, 2000))
+    assert clamped.centre == (-100, 100) and clamped.width == 800
+    assert limits.clamp(Box.square(50, 60, 4)).width == 16
+
+
+def test_to_original_scales_every_coordinate_back(tiny_ckpt):
+    from lmkviz.inference import LoadedImage
+
+    image, _ = render_face(3, size=256)
+    out = Predictor(tiny_ckpt).predict(image, crop=Box(20, 20, 236, 236))
+    loaded = LoadedImage(array=image, original_size=(512, 512), scale=0.5, notes=["downscaled"])
+    big = out.to_original(loaded)
+    assert big.points["dark"] == pytest.approx(out.points["dark"] * 2, abs=1e-3)
+    assert big.crop == Box(40, 40, 472, 472) and big.image_size == (512, 512)
+    assert big.notes[0] == "downscaled" and loaded.downscaled_by == 2
+    assert np.array_equal(big.heatmaps, out.heatmaps)
+    assert out.points["dark"][0, 0] < 256  # the original object is unchanged
 
 
 def test_flip_test_averages_mirrored_heatmaps(tiny_ckpt):
@@ -197,7 +253,13 @@ def test_cli_predict_json_and_bad_inputs(tiny_ckpt, tmp_path):
     r = cli("predict", "--checkpoint", tiny_ckpt, tmp_path / "face.jpg", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert len(out["points"]["dark"]) == 68 and out["size"] == [200, 200]
+    assert len(out["points"]["dark"]) == 68 and (out["image"]["width"], out["image"]["height"]) == (200, 200)
+    # the same record as the library's (the Upload page's download is built by the same function)
+    loaded = load_image(tmp_path / "face.jpg")
+    expected = Predictor(tiny_ckpt).predict(loaded.array).to_original(loaded).to_dict(source=out["image"]["source"])
+    assert out.keys() == expected.keys() and out["landmarks"] == expected["landmarks"]
+    assert out["crop"] == pytest.approx(expected["crop"]) and out["version"] == 1
+    assert np.allclose(out["points"]["dark"], expected["points"]["dark"], atol=1e-3)
     r = cli("predict", "--checkpoint", tiny_ckpt, tmp_path / "notes.jpg")
     assert r.returncode == 1 and "not an image" in r.stderr and "Traceback" not in r.stderr
     r = cli("predict", "--checkpoint", tmp_path / "notes.jpg", tmp_path / "face.jpg")

@@ -97,3 +97,78 @@ def test_density_and_mean_shape():
     assert labs.mean_shape(pts) == pytest.approx(np.array([[0.25, 0.5], [0.75, 0.5]]))
     assert labs.normalised(np.array([[[50.0, 25.0]]]), np.array([[50, 100]])) == pytest.approx(
         np.array([[[0.5, 0.5]]]))
+
+
+def test_grid_encode_sample_and_decoder_estimates():
+    grid = labs.Grid((2500.0, 1250.0), (64, 32))
+    assert grid.stride == (2500 / 64, 1250 / 32) and grid.half_cell == (2500 / 128, 1250 / 64)
+    assert grid.to_heatmap([[1822.0, 412.0]]).tolist() == [[1822 * 64 / 2500, 412 * 32 / 1250]]
+    assert np.allclose(grid.to_image(grid.to_heatmap([[10.0, 20.0]])), [[10, 20]])
+
+    points = np.array([[100.0, 120.0], [30.0, 60.0], [200.0, 60.0]])
+    sample = labs.encode_sample(points, [0, 2], 256, 64, "gaussian", 2.0, eye_corners=(1, 2))
+    assert sample.grid.stride == (4, 4) and sample.sigma_px == 8.0 and sample.interocular == 170.0
+    assert sample.points_hm[0].tolist() == [25, 30] and sample.maps.shape == (2, 64, 64)
+    assert np.unravel_index(sample.maps[0].argmax(), (64, 64)) in ((29, 24), (29, 25), (30, 24), (30, 25))
+    assert labs.encode_sample(points, [0], 256, 64, "binary", 2.0).sigma_px is None
+    assert labs.encode_sample(points, [0], 256, 64, "gaussian", 2.0).interocular is None
+
+    rows = labs.decoder_estimates({"argmax": (25.5, 30.5), "dark": (25.0, 30.0)}, (25.0, 30.0), sample.grid, 170.0)
+    assert rows[0]["x"] == 102 and rows[0]["y"] == 122 and rows[0]["error_px"] == pytest.approx(math.hypot(2, 2))
+    assert rows[0]["error_iod"] == pytest.approx(100 * math.hypot(2, 2) / 170)
+    assert rows[1]["error_px"] == 0 and labs.decoder_estimates({"dark": (1, 1)}, (1, 1), grid)[0]["error_iod"] is None
+    assert labs.percent_of(1.7, 170.0) == pytest.approx(1.0) and labs.percent_of(1.0, None) is None
+
+
+def test_argmax_floor_is_the_mean_distance_to_the_cell_centre():
+    rng = np.random.default_rng(0)
+    u = rng.random((200_000, 2))
+    assert labs.ARGMAX_FLOOR == pytest.approx(np.hypot(*(u - 0.5).T).mean(), abs=2e-3)
+    assert labs.argmax_floor(256, [64, 32]) == pytest.approx([4 * labs.ARGMAX_FLOOR, 8 * labs.ARGMAX_FLOOR])
+
+
+def test_rounding_summary_in_image_pixels():
+    grid = labs.Grid((2500.0, 2500.0), (64, 64))
+    point = (46.6432, 10.5472)
+    found = labs.randomized_rounding_draws(point, (64, 64), 4000, seed=1)
+    draws = labs.rounding_summary(found, point, grid)
+    assert sum(draws.counts.values()) == 4000 and set(draws.counts) <= {(46, 10), (47, 10), (46, 11), (47, 11)}
+    assert draws.mean_hm.shape == (4000, 2) and draws.error_px.shape == (4000,)
+    stride = 2500 / 64
+    assert draws.off_px == pytest.approx(draws.error_px[-1])
+    assert draws.off_px < 0.05 * stride  # the mean of many draws is the point
+    assert draws.mean_px == pytest.approx((point[0] * stride, point[1] * stride), abs=0.05 * stride)
+    assert draws.spread_px == pytest.approx(labs.rounding_spread(point, (stride, stride)))
+    assert labs.cell_counts(np.array([[0.5, 0.5], [0.7, 0.2], [3.5, 1.5]])) == {(0, 0): 2, (3, 1): 1}
+
+
+def test_pipeline_example_errors_are_those_of_the_estimates():
+    example = labs.pipeline_example()
+    tx, ty = example["truth"]
+    for m, (x, y) in example["estimates"].items():
+        assert example["errors"][m] == pytest.approx(math.hypot(x - tx, y - ty))
+    assert example["errors"]["argmax"] > 1.0 > example["errors"]["dark"]  # sub-pixel decoding helps
+    assert example["stride"] == 8 and example["heatmap"].shape == (32, 32)
+
+
+def test_decode_noisy_reads_the_clean_peak_and_keeps_the_noise_seeded():
+    maps = encode(torch.tensor([[[10.25, 6.75]]]), 24, "gaussian", sigma=1.5)[0, 0].numpy()
+    clean, found = labs.decode_noisy(maps)
+    assert np.array_equal(clean, maps) and found["dark"] == pytest.approx([10.25, 6.75], abs=1e-3)
+    assert found["argmax"] == [10.5, 6.5]
+    noisy, _ = labs.decode_noisy(maps, noise=0.1)
+    again, _ = labs.decode_noisy(maps, noise=0.1)
+    assert np.array_equal(noisy, again) and (noisy - maps).std() == pytest.approx(0.1, rel=0.2)
+    assert labs.visible(np.array([[1.0, 2.0], [np.nan, 3.0]]), 0) and not labs.visible(np.array([[np.nan, 1.0]]), 0)
+
+
+def test_network_input_is_the_evaluation_resize():
+    image = np.zeros((40, 80, 3), np.uint8)
+    image[10:20, 40:60] = 200
+    points = np.array([[50.0, 15.0], [100.0, 5.0]])
+    rgb, pts = labs.network_input(image, points, 32)
+    assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
+    assert pts[0].tolist() == [20.0, 12.0]  # x * 32/80, y * 32/40
+    assert np.isnan(pts[1]).all()  # outside the image
+    assert rgb[12, 20].min() > 150 and rgb[2, 2].max() == 0
+    assert labs.Grid((2500.0, 400.0), (64, 64)).inside_max == (2499.999, 399.999)

@@ -85,7 +85,8 @@ def test_a_wheel_installed_into_a_fresh_venv_predicts_with_shipped_checkpoints(t
         out = _run([python, "-I", "-m", "lmkviz", "predict", "--checkpoint", name, "astronaut.jpg", "--json"],
                    cwd=elsewhere, env=env)
         result = json.loads(out.stdout)
-        assert result["size"] == [512, 512] and len(result["points"]["dark"]) == 68, name
+        assert (result["image"]["width"], result["image"]["height"]) == (512, 512), name
+        assert len(result["points"]["dark"]) == 68 and result["checkpoint"] == f"{name}.pt", name
     missing = subprocess.run([str(python), "-I", "-m", "lmkviz", "predict", "--checkpoint", "third", "astronaut.jpg"],
                              cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and "shipped: default, second" in missing.stderr

@@ -77,3 +77,15 @@ def test_cli_and_jobs_honour_lmkviz_runs(monkeypatch, tmp_path, capsys):
     assert cli.main(["runs", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [Path(r["run"]).name for r in listed] == made and listed[0]["state"] == "done"
+
+
+def test_best_epoch_and_preview_nme():
+    from lmkviz.runs import best_epoch, preview_nme
+
+    epochs = [{"epoch": 1, "val_nme": {"dark": 9.5, "topk": 8.0}}, {"epoch": 2, "val_nme": {"dark": 7.25}},
+              {"epoch": 3, "val_nme": {"dark": float("nan")}}, {"epoch": 4}]
+    assert best_epoch(epochs, "dark") == (2, 7.25) and best_epoch(epochs, "topk") == (1, 8.0)
+    assert best_epoch(epochs, "argmax") == (None, None) and best_epoch([], "dark") == (None, None)
+    preview = {"nme_dark": np.array([0.05, 0.125]), "nme_topk": np.array([np.nan, np.nan])}
+    assert preview_nme(preview, "dark") == [5.0, 12.5]
+    assert preview_nme(preview, "topk") is None and preview_nme(preview, "argmax") is None

@@ -35,6 +35,11 @@ class DownloadState:
     def fraction(self) -> float:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
+    @property
+    def megabytes(self) -> tuple[float, float]:
+        """(done, total) in MB."""
+        return self.done / 1e6, self.total / 1e6
+
 
 class DownloadTask:
     """One background download of LaPa into ``dest`` (thread-safe snapshots)."""

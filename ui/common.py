@@ -113,10 +113,11 @@ def discovered_datasets() -> list[dict]:
 
 def synthetic_dataset() -> dict:
     """The embedded synthetic faces, in the form of :func:`discovered_datasets`."""
+    from lmkviz.data import scheme_for
     from lmkviz.data.synthetic import NUM_POINTS, SPLIT_SIZES
 
     return {"key": SYNTHETIC, "name": "synthetic", "path": "", "splits": dict(SPLIT_SIZES),
-            "points": NUM_POINTS, "scheme": "ibug68"}
+            "points": NUM_POINTS, "scheme": scheme_for(NUM_POINTS).name}
 
 
 def added_datasets() -> list[dict]:
@@ -200,25 +201,12 @@ def open_split_or_stop(dataset: str, split: str):
 # --------------------------------------------------------------------------- landmarks
 
 
-FIVE_POINTS = {"ibug68": "30,36,45,48,54"}
-"""A five-point subset like the blog's, for schemes other than LaPa: nose tip, outer
-eye corners, mouth corners."""
-
-
 def subset_options(scheme) -> dict[str, str]:
-    """{spec: label} of the subset menu for a scheme (``"custom"`` means: type indices)."""
-    from lmkviz.data import BLOG_FIVE, MAIN_GROUPS
+    """{spec: label} of the subset menu for a scheme: :func:`lmkviz.data.subset_presets`
+    and ``"custom"`` (type indices)."""
+    from lmkviz.data import subset_presets
 
-    options = {"all": f"all {scheme.num_points} points"}
-    if scheme.name == "lapa106":
-        options["blog5"] = "the blog's five (" + ", ".join(map(str, BLOG_FIVE)) + ")"
-    elif scheme.name in FIVE_POINTS:
-        options[FIVE_POINTS[scheme.name]] = f"five: nose tip, eye and mouth corners ({FIVE_POINTS[scheme.name]})"
-    for group in MAIN_GROUPS:
-        if group in scheme.groups:
-            options[group] = f"{group} ({len(scheme.groups[group])})"
-    options["custom"] = "custom indices…"
-    return options
+    return {**subset_presets(scheme), "custom": "custom indices…"}
 
 
 def subset_picker(scheme, key: str, container=None, default: str = "all") -> Optional[tuple[int, ...]]:
@@ -298,12 +286,10 @@ def sample_or_stop(dataset: str, split: str, index: int) -> tuple[np.ndarray, np
 def sample_at_size(dataset: str, split: str, index: int, size: int) -> tuple[np.ndarray, np.ndarray, str]:
     """One sample through the evaluation transform: (image (S, S, 3) uint8, points (K, 2) px of
     that image, NaN outside, name). The same resize the network input gets."""
-    from lmkviz.data import AugmentConfig, build_transform
+    from lmkviz.labs import network_input
 
     image, points, name = sample_cached(dataset, split, index)
-    tensor, pts = build_transform(AugmentConfig(input_size=int(size)), train=False)(image, points)
-    rgb = (tensor.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    return np.ascontiguousarray(rgb), pts.numpy(), name
+    return (*network_input(image, points, size), name)
 
 
 def sample_picker(reader, key: str, container=None, default: int = 0) -> int:
@@ -366,3 +352,106 @@ def predictor_cached(checkpoint: str, mtime: float = 0.0):
     from lmkviz.inference import Predictor
 
     return Predictor(checkpoint)
+
+
+# --------------------------------------------------------------------------- widgets and checkpoints
+
+
+def page_link(script: str, label: str, icon: str) -> None:
+    """``st.page_link``, or the label in bold when the page runs on its own (AppTest of one page)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.page_link(script, label=label, icon=icon)
+    except StreamlitAPIException:
+        st.markdown(f"**{label}**")
+
+
+def ensure_choice(key: str, options, default=None) -> None:
+    """Reset ``st.session_state[key]`` to ``default`` (or the first option) when it is not an option."""
+    options = list(options)
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else options[0]
+
+
+def file_mtime(path: str) -> float:
+    """The file's modification time (0.0 when it cannot be read): part of cache keys."""
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def checkpoint_label(entry: dict) -> str:
+    """Short enough for the sidebar: "shipped model · default.pt" or "quick-demo · best · 22 Nov 04:29"
+    (a run's name, which file, when the run started)."""
+    if not entry["source"].startswith("run "):
+        return f"shipped model · {entry['name']}"
+    from datetime import datetime
+
+    folder = entry["source"][4:]
+    parts = folder.split("-", 2)
+    try:
+        started = datetime.strptime("-".join(parts[:2]), "%Y%m%d-%H%M%S")
+        name = parts[2] if len(parts) > 2 else "run"
+        return f"{name} · {Path(entry['name']).stem} · {started:%d %b %H:%M}"
+    except ValueError:
+        return f"{folder} · {Path(entry['name']).stem}"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def checkpoint_info(path: str, mtime: float):
+    """:func:`lmkviz.checkpoint.describe` of a checkpoint (cached per file version), or the
+    error message as a str."""
+    from lmkviz import checkpoint as ckpt
+
+    try:
+        return ckpt.describe(path)
+    except ckpt.CheckpointError as err:
+        return str(err)
+
+
+def checkpoint_caption(info) -> str:
+    """What a checkpoint (:class:`lmkviz.checkpoint.CheckpointInfo`) is: model, encoding, sizes,
+    landmarks, training epoch and its best validation NME."""
+    from lmkviz.decoding import DECODER_LABELS
+    from lmkviz.encoding import ENCODING_LABELS
+
+    k = len(info.indices)
+    points = f"{k} of {info.num_points} points" if info.is_subset else f"all {k} {info.scheme} points"
+    maps = f"{info.heatmap_size[1]}×{info.heatmap_size[0]} heatmaps" if info.heatmap_size else info.codec
+    best = info.best_val_nme()
+    return (f"{info.model} · {ENCODING_LABELS.get(info.encoding, info.encoding)} · "
+            f"{info.input_size[1]} px → {maps} · {points}"
+            + (f" · epoch {info.epoch}" if info.epoch else "")
+            + (f" · val NME {best[1]:.2f} % ({DECODER_LABELS.get(best[0], best[0])})" if best else ""))
+
+
+def grid_shape(channels: int, width_px: int = 1100, max_cell: int = 150) -> tuple[int, int]:
+    """(columns, panel px) for a heatmap grid about ``width_px`` wide: square panels, at most
+    12 columns and ``max_cell`` px."""
+    columns = min(channels, 12) if channels > 5 else max(channels, 1)
+    if 12 < channels <= 36:
+        columns = min(columns, 9)
+    return columns, max(48, min(max_cell, width_px // columns))
+
+
+def bump(key: str) -> int:
+    """Add one to the counter ``st.session_state[key]`` (0 when unset), e.g. a random seed for
+    "draw again" buttons; returns the new value."""
+    st.session_state[key] = int(st.session_state.get(key, 0)) + 1
+    return st.session_state[key]
+
+
+def chunks(items, size: int) -> list[list]:
+    """``items`` in consecutive groups of ``size`` (the last may be shorter): rows of widgets."""
+    items = list(items)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def page_of(order, per_page: int, page: int) -> tuple[int, list[int]]:
+    """(number of pages, the items of 1-based ``page``) when ``order`` is shown ``per_page`` at a time."""
+    order = list(order)
+    pages = max(1, -(-len(order) // per_page))
+    start = (min(max(page, 1), pages) - 1) * per_page
+    return pages, [int(i) for i in order[start:start + per_page]]

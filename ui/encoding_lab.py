@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
-import numpy as np
-
 from lmkviz.decoding import DECODER_LABELS
-from ui.common import FIVE_POINTS
 
 INPUT_SIZES = (64, 96, 128, 192, 256, 384, 512)
 ENCODING_ORDER = ("gaussian_int", "gaussian", "binary")
@@ -92,37 +88,19 @@ def grid_layout(channels: int, width_px: int = 600) -> tuple[int, int]:
     return columns, max(60, min(320, width_px // columns))
 
 
-def default_subset(scheme) -> str:
-    """Five well-spread points when the scheme has such a preset, else all points."""
-    if scheme.name == "lapa106":
-        return "blog5"
-    return FIVE_POINTS.get(scheme.name, "all")
+def percent_iod(percent: Optional[float]) -> Optional[str]:
+    """"1.23 % IOD" for an error in % of the inter-ocular distance, or None."""
+    return None if percent is None else f"{percent:.2f} % IOD"
 
 
-def interocular(points: np.ndarray, scheme) -> Optional[float]:
-    """Outer-eye-corner distance of (K, 2) points (px), or None without eye corners."""
-    if scheme.eye_corners is None:
-        return None
-    a, b = scheme.eye_corners
-    d = float(np.hypot(*(points[a] - points[b])))
-    return d if np.isfinite(d) and d > 0 else None
-
-
-def percent_iod(error_px: float, iod: Optional[float]) -> Optional[str]:
-    """"1.23 % IOD" or None."""
-    return f"{100 * error_px / iod:.2f} % IOD" if iod else None
-
-
-def estimate_rows(found: dict, truth_hm, stride: float, iod: Optional[float]) -> list[dict]:
-    """Table rows: decoder, estimate in image px, error in px and % IOD."""
-    tx, ty = truth_hm
+def estimate_rows(estimates: list[dict]) -> list[dict]:
+    """Table rows of :func:`lmkviz.labs.decoder_estimates`: decoder, error in px and % IOD, estimate."""
     rows = []
-    for m, (x, y) in found.items():
-        err = math.hypot(x - tx, y - ty) * stride
-        row = {"decoder": DECODER_LABELS[m], "error px": round(err, 2)}
-        if iod:
-            row["% IOD"] = round(100 * err / iod, 2)
-        row["x, y (px)"] = f"{x * stride:.1f}, {y * stride:.1f}"
+    for e in estimates:
+        row = {"decoder": DECODER_LABELS.get(e["decoder"], e["decoder"]), "error px": round(e["error_px"], 2)}
+        if e["error_iod"] is not None:
+            row["% IOD"] = round(e["error_iod"], 2)
+        row["x, y (px)"] = f"{e['x']:.1f}, {e['y']:.1f}"
         rows.append(row)
     return rows
 
@@ -138,7 +116,7 @@ def roundtrip_caption(result, encoding: str, noise: float, blur: float, border: 
     elif encoding == "binary":
         parts.append("A single binary draw is off by up to a cell whatever the decoder; the precision comes "
                      "from averaging many draws in training (section 3).")
-    elif mean["dark"] < 0.05 * mean["argmax"] and not noise:
+    elif result.nearly_exact("dark") and not noise:
         parts.append("DARK is (almost) exact: the log of a clean Gaussian is a parabola, which it fits perfectly.")
     elif noise and not blur and mean["dark"] > mean["topk"]:
         parts.append("With noise and no blur DARK loses to top-k: its derivatives amplify the noise. "
@@ -157,8 +135,8 @@ def quantisation_rows(rows) -> list[dict]:
             for r in rows]
 
 
-def quantisation_text(point_hm, rows, stride) -> str:
-    """The calculator's explanation with the current numbers."""
+def quantisation_text(point_hm, rows, half_cell) -> str:
+    """The calculator's explanation with the current numbers (``half_cell``: (x, y) image px)."""
     (hx, hy), (arith, code, ours) = point_hm, rows
     return (
         f"In heatmap cells the point is at ({hx:.4f}, {hy:.4f}). **The blog's arithmetic** rounds to the nearest "
@@ -166,11 +144,5 @@ def quantisation_text(point_hm, rows, stride) -> str:
         f"truncates (`int()`) and the decoder maps cell index j to j × stride, the cell's *corner*: "
         f"{code.distance:.1f} px off here, and half a cell up-left on average, a bias on every point. "
         f"**lmkviz** treats cell j as [j, j + 1) and decodes to its centre j + 0.5: {ours.distance:.1f} px off, "
-        f"never more than half a cell ({stride[0] / 2:.1f} × {stride[1] / 2:.1f} px) per axis, and unbiased."
+        f"never more than half a cell ({half_cell[0]:.1f} × {half_cell[1]:.1f} px) per axis, and unbiased."
     )
-
-
-def cell_counts(found: np.ndarray) -> dict:
-    """{(col, row): count} of decoded cell centres (n, 2)."""
-    cells, counts = np.unique(np.floor(np.asarray(found)).astype(int), axis=0, return_counts=True)
-    return {(int(c), int(r)): int(n) for (c, r), n in zip(cells, counts)}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import numpy as np
+
 import streamlit as st
 
 from lmkviz.decoding import DECODER_LABELS
@@ -27,38 +27,22 @@ digraph {
 """
 """Graphviz source of the pipeline diagram."""
 
-EXAMPLE = {"split": "val", "index": 3, "input": 256, "heatmap": 32, "sigma": 1.5, "landmark": 36}
+EXAMPLE = {"split": "val", "index": 3, "image_size": 256, "heatmap_size": 32, "sigma": 1.5, "landmark": 36}
 
 
 @st.cache_data(show_spinner=False)
 def pipeline_example() -> dict:
-    """A synthetic face, the target heatmap of one landmark (what a perfect network outputs)
-    and every decoder's estimate, in image px."""
-    import torch
+    """:func:`lmkviz.labs.pipeline_example` with the home page's settings (:data:`EXAMPLE`)."""
+    from lmkviz.labs import pipeline_example as example
 
-    from lmkviz.data import IBUG68
-    from lmkviz.data.synthetic import SyntheticSplit
-    from lmkviz.decoding import DECODERS, decode
-    from lmkviz.encoding import HeatmapCodec
-
-    sample = SyntheticSplit(EXAMPLE["split"], size=EXAMPLE["input"])[EXAMPLE["index"]]
-    k = EXAMPLE["landmark"]
-    codec = HeatmapCodec(image_size=EXAMPLE["input"], heatmap_size=EXAMPLE["heatmap"], sigma=EXAMPLE["sigma"])
-    truth = torch.as_tensor(sample.points[k:k + 1])[None]  # (1, 1, 2)
-    maps, _ = codec.encode(truth)  # (1, 1, H, W) target, (1, 1) weight
-    stride = codec.stride
-    estimates = {m: (decode(maps, m)[0, 0] * stride).tolist() for m in DECODERS}
-    return {"image": sample.image, "heatmap": maps[0, 0].numpy(), "truth": sample.points[k].tolist(),
-            "estimates": estimates, "landmark": IBUG68.names[k], "stride": stride}
+    return example(**EXAMPLE)
 
 
 def example_caption(example: dict) -> str:
     """One line under the example: the settings and each decoder's error."""
-    tx, ty = example["truth"]
-    errors = ", ".join(f"{DECODER_LABELS[m]} {np.hypot(x - tx, y - ty):.2f} px"
-                       for m, (x, y) in example["estimates"].items())
-    return (f"A synthetic face ({EXAMPLE['input']} px) and the target heatmap of its {example['landmark']} "
-            f"({EXAMPLE['heatmap']}×{EXAMPLE['heatmap']} cells, σ = {EXAMPLE['sigma']} cells, stride "
+    errors = ", ".join(f"{DECODER_LABELS[m]} {e:.2f} px" for m, e in example["errors"].items())
+    return (f"A synthetic face ({EXAMPLE['image_size']} px) and the target heatmap of its {example['landmark']} "
+            f"({EXAMPLE['heatmap_size']}×{EXAMPLE['heatmap_size']} cells, σ = {EXAMPLE['sigma']} cells, stride "
             f"{example['stride']:g}). Even from this perfect heatmap the decoders land at different places: "
             f"{errors}. The Encoding lab shows why.")
 

@@ -36,15 +36,18 @@ from lmkviz.data.folder import (
 )
 from lmkviz.data.schemes import (
     BLOG_FIVE,
+    FIVE_POINTS,
     IBUG68,
     LAPA106,
     MAIN_GROUPS,
     SCHEMES,
     LandmarkScheme,
+    default_subset,
     flip_perm_for,
     parse_subset,
     scheme_for,
     subset_flip_perm,
+    subset_presets,
 )
 
 _LAZY = {
@@ -72,6 +75,9 @@ __all__ = [
     "scheme_for",
     "subset_flip_perm",
     "flip_perm_for",
+    "FIVE_POINTS",
+    "subset_presets",
+    "default_subset",
     "IMAGE_EXTENSIONS",
     "SPLITS",
     "DatasetInfo",

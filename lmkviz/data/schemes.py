@@ -32,7 +32,10 @@ __all__ = [
     "SCHEMES",
     "MAIN_GROUPS",
     "BLOG_FIVE",
+    "FIVE_POINTS",
     "scheme_for",
+    "subset_presets",
+    "default_subset",
     "parse_subset",
     "subset_flip_perm",
     "flip_perm_for",
@@ -43,6 +46,10 @@ MAIN_GROUPS = ("jaw", "brows", "nose", "eyes", "mouth")
 
 BLOG_FIVE = (30, 40, 50, 60, 70)
 """The five LaPa (106-point) landmarks the original blog post trains on."""
+
+FIVE_POINTS = MappingProxyType({"ibug68": (30, 36, 45, 48, 54)})
+"""A five-point subset like the blog's for schemes other than LaPa, by scheme name: the
+nose tip, the outer eye corners and the mouth corners."""
 
 
 @dataclass(frozen=True)
@@ -344,6 +351,28 @@ def parse_subset(scheme: LandmarkScheme, spec: str) -> tuple[int, ...]:
     if not indices:
         raise ValueError(f"landmark subset {spec!r} selects no points; give at least one index")
     return tuple(sorted(indices))
+
+
+def subset_presets(scheme: LandmarkScheme) -> dict[str, str]:
+    """{spec: label} of a scheme's ready-made landmark subsets, for menus: all points, a
+    five-point subset (the blog's :data:`BLOG_FIVE` for LaPa, :data:`FIVE_POINTS`
+    otherwise), then the :data:`MAIN_GROUPS` the scheme has. Every spec is accepted by
+    :func:`parse_subset`."""
+    options = {"all": f"all {scheme.num_points} points"}
+    if scheme.name == "lapa106":
+        options["blog5"] = "the blog's five (" + ", ".join(map(str, BLOG_FIVE)) + ")"
+    elif scheme.name in FIVE_POINTS:
+        spec = ",".join(map(str, FIVE_POINTS[scheme.name]))
+        options[spec] = f"five: nose tip, eye and mouth corners ({spec})"
+    for group in MAIN_GROUPS:
+        if group in scheme.groups:
+            options[group] = f"{group} ({len(scheme.groups[group])})"
+    return options
+
+
+def default_subset(scheme: LandmarkScheme) -> str:
+    """The five-point preset of :func:`subset_presets` when the scheme has one, else "all"."""
+    return next((spec for spec in subset_presets(scheme) if spec != "all" and spec not in MAIN_GROUPS), "all")
 
 
 def subset_flip_perm(flip_perm: Optional[Sequence[int]], indices: Sequence[int]) -> Optional[list[int]]:

@@ -28,11 +28,6 @@ from lmkviz.viz.style import (
     TARGET_COLOUR,
 )
 
-ARGMAX_FLOOR = 0.3826
-"""Mean distance (in cells) from a uniform random point to the centre of its cell:
-what a perfect argmax achieves on average."""
-
-
 def _cell_axes(fig: go.Figure, x0: int, x1: int, y0: int, y1: int, row=None, col=None) -> None:
     """Integer ticks (cell boundaries), y down, 1:1 aspect."""
     step = max(1, math.ceil((x1 - x0) / 12))

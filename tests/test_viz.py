@@ -1,0 +1,39 @@
+"""Figure geometry of :mod:`lmkviz.viz`: what is drawn lands on the pixels the convention says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmkviz.viz.images import heatmap_overlay
+
+
+def cell_edges(trace, axis: str, index: int) -> tuple[float, float]:
+    """[left, right) of brick ``index`` of a plotly heatmap placed with x0/dx (or y0/dy):
+    brick j is centred on x0 + j * dx and is dx wide."""
+    start, step = getattr(trace, f"{axis}0"), getattr(trace, f"d{axis}")
+    centre = start + index * step
+    return centre - step / 2, centre + step / 2
+
+
+@pytest.mark.parametrize("image_hw,heatmap_hw", [((64, 64), (16, 16)), ((40, 60), (8, 12)), ((48, 96), (48, 32))])
+def test_heatmap_overlay_aligns_cells_with_their_image_pixels(image_hw, heatmap_hw):
+    (H, W), (h, w) = image_hw, heatmap_hw
+    sx, sy = W / w, H / h
+    heatmap = np.zeros((h, w), np.float32)
+    i, j = h // 3, w // 2
+    heatmap[i, j] = 1.0
+    fig = heatmap_overlay(np.zeros((H, W, 3), np.uint8), heatmap)
+    image = fig.layout.images[0]
+    assert (image.x, image.y, image.sizex, image.sizey) == (0, 0, W, H)  # the photo spans [0, W) x [0, H)
+    layer = next(t for t in fig.data if t.type == "heatmap")
+    assert np.asarray(layer.z).shape == (h, w)
+    # cell (i, j) covers image x in [j * sx, (j + 1) * sx) and y in [i * sy, (i + 1) * sy)
+    assert cell_edges(layer, "x", j) == pytest.approx((j * sx, (j + 1) * sx))
+    assert cell_edges(layer, "y", i) == pytest.approx((i * sy, (i + 1) * sy))
+    assert cell_edges(layer, "x", 0)[0] == pytest.approx(0) and cell_edges(layer, "x", w - 1)[1] == pytest.approx(W)
+    # a known point: the image pixel centre (j * sx + 0.5, i * sy + 0.5) lies in the hot cell, not a neighbour
+    x, y = j * sx + 0.5, i * sy + 0.5
+    col = int(np.floor((x - (layer.x0 - layer.dx / 2)) / layer.dx))
+    row = int(np.floor((y - (layer.y0 - layer.dy / 2)) / layer.dy))
+    assert np.asarray(layer.z)[row, col] == 1.0
