@@ -9,6 +9,7 @@ import streamlit as st
 from lmkviz.viz.encoding import pipeline_figure
 from ui import home
 from ui.common import (
+    figure_config,
     checkpoint_files,
     compute_device,
     dataset_choices,
@@ -29,7 +30,7 @@ st.graphviz_chart(home.PIPELINE_DOT, width="stretch")
 
 example = home.pipeline_example()
 st.plotly_chart(pipeline_figure(example["image"], example["heatmap"], example["truth"], example["estimates"],
-                                example["landmark"]), key="home_pipeline", config={"displayModeBar": False})
+                                example["landmark"]), key="home_pipeline", config=figure_config("home-pipeline-example"))
 st.caption(home.example_caption(example))
 
 st.subheader("Explore")

@@ -13,6 +13,7 @@ from lmkviz.viz import dataset as vds
 from ui import cached
 from ui.background import lapa_download
 from ui.common import (
+    figure_config,
     add_dataset,
     bump,
     page_of,
@@ -65,7 +66,7 @@ if tab_samples.open:
         samples = [sample_or_placeholder(dataset["key"], split, i) for i in shown]
         titles = [f"#{i}" + (" · unreadable" if s[3] else "") for i, s in zip(shown, samples)]
         st.plotly_chart(vds.sample_grid([s[0] for s in samples], [s[1] for s in samples], titles, scheme, indices,
-                                        columns=6), key="ds_grid", config={"displayModeBar": False})
+                                        columns=6), key="ds_grid", config=figure_config("dataset-faces-grid"))
         st.caption(f"Page {page} of {pages} · samples {', '.join(titles[:3])}… "
                    f"({'shuffled' if seed is not None else 'in file order'}). Hover a point for its number and name.")
 
@@ -84,7 +85,7 @@ if tab_samples.open:
             if problem:
                 st.error(f"{problem}. Run the folder check on the Get data tab to list every such file.")
             st.plotly_chart(vds.landmark_figure(image, points, scheme, indices, numbers=numbers),
-                            key="ds_detail_fig")
+                            key="ds_detail_fig", config=figure_config("dataset-face-with-landmarks", interactive=True))
         with st.expander("Point list"):
             st.dataframe({"#": list(indices), "name": [scheme.names[i] for i in indices],
                           "x": [round(float(points[i, 0]), 2) for i in indices],
@@ -116,7 +117,7 @@ if tab_augment.open:
         marker = scheme.eye_corners[0] if scheme.eye_corners else (indices[0] if indices else None)
         st.plotly_chart(vds.augmentation_figure(original[:2], result, scheme, indices, marker=marker,
                                                 height=300 if draws <= 4 else 240),
-                        key="ds_aug_fig", config={"displayModeBar": False})
+                        key="ds_aug_fig", config=figure_config("dataset-augmentation-draws"))
         if flip_perm is None:
             st.info(f"Mirroring is off: the {scheme.name} scheme has no known left/right pairing.")
         st.caption(f"Input size {size}×{size}. Points pushed outside the image become invisible (NaN) and "
@@ -133,10 +134,9 @@ if tab_stats.open:
         c1, c2 = st.columns(2)
         with c1:
             st.markdown("**Samples per split**")
-            st.plotly_chart(vds.split_counts_figure(dataset["splits"]), key="ds_counts",
-                            config={"displayModeBar": False})
+            st.plotly_chart(vds.split_counts_figure(dataset["splits"]), key="ds_counts", config=figure_config("dataset-images-per-split"))
             st.markdown("**Mean shape** (positions divided by the image size)")
-            st.plotly_chart(vds.mean_shape_figure(mean01, scheme, indices), key="ds_mean")
+            st.plotly_chart(vds.mean_shape_figure(mean01, scheme, indices), key="ds_mean", config=figure_config("dataset-mean-shape", interactive=True))
         with c2:
             st.markdown("**Where the landmarks fall**")
             which = st.selectbox("Landmark", ["selected"] + list(indices), key="ds_density_point",
@@ -145,14 +145,14 @@ if tab_stats.open:
                                  else landmark_label(scheme, i))
             chosen = list(indices) if which == "selected" else [int(which)]
             st.plotly_chart(vds.density_figure(density(stats["points01"], chosen), mean01, chosen),
-                            key="ds_density")
+                            key="ds_density", config=figure_config("dataset-landmark-density", interactive=True))
             st.markdown("**Image sizes**")
             sizes = stats["sizes"]
             if len(sizes) and (sizes == sizes[0]).all():
                 st.markdown(f"All {len(sizes):,} images are **{sizes[0, 1]} × {sizes[0, 0]} px** (resized to the "
                             "network's square input for training).")
             elif len(sizes):
-                st.plotly_chart(vds.image_size_figure(sizes), key="ds_sizes", config={"displayModeBar": False})
+                st.plotly_chart(vds.image_size_figure(sizes), key="ds_sizes", config=figure_config("dataset-image-sizes"))
                 st.caption(f"Widths {sizes[:, 1].min()}–{sizes[:, 1].max()} px, heights "
                            f"{sizes[:, 0].min()}–{sizes[:, 0].max()} px; every image is resized to the "
                            "network's square input.")

@@ -13,6 +13,7 @@ from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from ui import cached
 from ui import encoding_lab as lab
 from ui.common import (
+    figure_config,
     bump,
     chunks,
     dataset_picker,
@@ -82,7 +83,7 @@ def overlay_block(image, heatmap, points, indices, inspect, label):
     fig = heatmap_overlay(image, heatmap, opacity=opacity, height=400, zmax=1.0)
     add_points(fig, points[list(indices)], name="landmarks", index=list(indices), size=7,
                labels=[scheme.names[i] for i in indices], show_legend=False)
-    st.plotly_chart(fig, key="enc_overlay")
+    st.plotly_chart(fig, key="enc_overlay", config=figure_config("encoding-lab-heatmap-overlay", interactive=True))
     st.caption(f"Heatmap of {label} over the {image.shape[1]} px input: each coloured square is one cell. "
                "Yellow dots: the true points.")
 
@@ -92,7 +93,7 @@ with left:
 with right:
     cols, cell_px = lab.grid_layout(len(indices))
     st.plotly_chart(heatmap_grid(maps, titles=[str(i) for i in indices], columns=cols, cell_px=cell_px),
-                    key="enc_grid", config={"displayModeBar": False})
+                    key="enc_grid", config=figure_config("encoding-lab-heatmap-per-landmark"))
     st.caption(f"All {len(indices)} selected channels ({heatmap_size}×{heatmap_size} cells each, same colour "
                "scale 0 → 1). The network learns to paint exactly these.")
     if encoding == "binary" and st.button("New random draw", icon=":material/casino:", key="enc_redraw"):
@@ -120,7 +121,7 @@ def decode_block(heatmap, truth_hm, grid, iod, input_size, heatmap_size, sigma, 
     estimates = labs.decoder_estimates(found, truth_hm, grid, iod)
     left, right = st.columns([1.4, 1], gap="large")
     with left:
-        st.plotly_chart(venc.zoom_figure(noisy, truth_hm, found, grid.stride[0], radius=radius), key="enc_zoom")
+        st.plotly_chart(venc.zoom_figure(noisy, truth_hm, found, grid.stride[0], radius=radius), key="enc_zoom", config=figure_config("encoding-lab-decoders-pixel-zoom", interactive=True))
     with right:
         truth = grid.to_image(truth_hm)
         st.markdown(f"True point: **({truth[0]:.2f}, {truth[1]:.2f})** px")
@@ -146,14 +147,13 @@ def decode_block(heatmap, truth_hm, grid, iod, input_size, heatmap_size, sigma, 
         st.markdown("**Every encoding, same settings** (faded: not selected)")
         others = {e: cached.roundtrip(input_size, heatmap_size, sigma, e, noise, blur, margin, k).mean
                   for e in lab.ENCODING_ORDER}
-        st.plotly_chart(venc.encodings_figure(others, encoding), key="enc_encodings",
-                        config={"displayModeBar": False})
+        st.plotly_chart(venc.encodings_figure(others, encoding), key="enc_encodings", config=figure_config("encoding-lab-encodings-side-by-side"))
     c1, c2 = st.columns(2, gap="large")
     sizes = cached.sweep_sizes(input_size, sigma, encoding, noise, blur, margin, k)
     floor = labs.argmax_floor(input_size, sizes["x"])
     c1.markdown("**Error against heatmap size** (σ fixed in cells)")
     c1.plotly_chart(venc.sweep_figure(sizes, heatmap_size, "heatmap size (cells)", log_x=True, floor=floor,
-                                      floor_label="perfect argmax (0.38 cell)"), key="enc_sweep_size")
+                                      floor_label="perfect argmax (0.38 cell)"), key="enc_sweep_size", config=figure_config("encoding-lab-error-vs-heatmap-size", interactive=True))
     c2.markdown("**Error against σ** (heatmap size fixed)")
     if encoding == "binary":
         c2.info("σ plays no part in the binary encoding: every map is a single 1.")
@@ -161,7 +161,7 @@ def decode_block(heatmap, truth_hm, grid, iod, input_size, heatmap_size, sigma, 
         c2.plotly_chart(venc.sweep_figure(cached.sweep_sigmas(input_size, heatmap_size, encoding, noise, blur,
                                                               margin, k),
                                           sigma, "σ (heatmap cells)", log_x=True),
-                        key="enc_sweep_sigma")
+                        key="enc_sweep_sigma", config=figure_config("encoding-lab-error-vs-sigma", interactive=True))
     st.caption(lab.SWEEP_CAPTION)
 
 
@@ -199,8 +199,8 @@ def rounding_block():
     summary = labs.rounding_summary(found, point_hm, grid)
     left, right = st.columns(2, gap="large")
     left.plotly_chart(venc.quantisation_figure(point_hm, rows, grid.stride, cells=cells, counts=summary.counts,
-                                               mean=summary.mean_hm[-1]), key="enc_q_fig")
-    right.plotly_chart(venc.running_mean_figure(summary.error_px, summary.spread_px), key="enc_rr_fig")
+                                               mean=summary.mean_hm[-1]), key="enc_q_fig", config=figure_config("encoding-lab-quantisation", interactive=True))
+    right.plotly_chart(venc.running_mean_figure(summary.error_px, summary.spread_px), key="enc_rr_fig", config=figure_config("encoding-lab-randomized-rounding-mean", interactive=True))
     right.metric(f"Mean of {draws} draws, back in image px", f"({summary.mean_px[0]:.1f}, {summary.mean_px[1]:.1f})",
                  f"off by {summary.off_px:.2f} px", delta_color="off", delta_arrow="off")
 

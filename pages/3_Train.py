@@ -13,7 +13,7 @@ from lmkviz.runs import best_epoch, preview_nme
 from lmkviz.training import PRESET_LABELS, PRESETS, heatmap_sizes
 from lmkviz.viz import training as vtrain
 from ui import train as lab
-from ui.common import dataset_choices, dataset_label, ensure_choice, runs_root, setup_page, show_error, subset_options
+from ui.common import figure_config, dataset_choices, dataset_label, ensure_choice, runs_root, setup_page, show_error, subset_options
 
 setup_page("Train", ":material/model_training:")
 st.markdown(
@@ -168,7 +168,7 @@ def finder_view(current_lr):
         result = lab.lr_find_result(info.path)
         if result:
             st.plotly_chart(vtrain.lr_find_figure(result["lr"], result["loss"], result.get("suggested"),
-                                                  current_lr), key="lab_lrfind_chart")
+                                                  current_lr), key="lab_lrfind_chart", config=figure_config("train-learning-rate-finder", interactive=True))
             suggested = result.get("suggested")
             if suggested:
                 c = st.columns([1, 3], vertical_alignment="center")
@@ -296,14 +296,12 @@ def live_view(path):
     per = status.get("steps_per_epoch")
     c = st.columns(3, gap="medium")
     c[0].markdown("**Loss**")
-    c[0].plotly_chart(vtrain.loss_figure(epochs, steps, per), key="lab_loss", config={"displayModeBar": False})
+    c[0].plotly_chart(vtrain.loss_figure(epochs, steps, per), key="lab_loss", config=figure_config("train-loss-curves"))
     c[1].markdown("**Validation NME per decoder**")
-    c[1].plotly_chart(vtrain.nme_figure(epochs, DECODERS, best_epoch=best_at), key="lab_nme",
-                      config={"displayModeBar": False})
+    c[1].plotly_chart(vtrain.nme_figure(epochs, DECODERS, best_epoch=best_at), key="lab_nme", config=figure_config("train-validation-nme"))
     c[2].markdown("**Learning rate** (one-cycle: warm up, then anneal)" if config and config.schedule == "onecycle"
                   else "**Learning rate**")
-    c[2].plotly_chart(vtrain.lr_figure(steps, per, status.get("total_steps")), key="lab_lr",
-                      config={"displayModeBar": False})
+    c[2].plotly_chart(vtrain.lr_figure(steps, per, status.get("total_steps")), key="lab_lr", config=figure_config("train-learning-rate"))
 
     preview = lab.preview_of(path)
     st.subheader("Validation images, updated every epoch")
@@ -315,8 +313,7 @@ def live_view(path):
                                        format_func=DECODER_LABELS.get, key="lab_preview_decoder", required=True)
         errors = preview_nme(preview, decoder)
         st.plotly_chart(vtrain.preview_figure(preview["images"], preview["target"], preview[f"pred_{decoder}"],
-                                              preview["heatmaps"], decoder, errors), key="lab_preview",
-                        config={"displayModeBar": False})
+                                              preview["heatmaps"], decoder, errors), key="lab_preview", config=figure_config("train-validation-predictions"))
         st.caption(f"Top: target (yellow) and predicted points ({DECODER_LABELS[decoder]}), white lines join "
                    f"them. Bottom: the predicted heatmaps of all {preview['heatmaps'].shape[1]} landmarks "
                    f"(maximum over channels). Epoch {info.epoch}.")

@@ -12,6 +12,7 @@ from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS
 from ui import compare as lab
 from ui.common import (
+    figure_config,
     checkpoint_caption,
     checkpoint_files,
     checkpoint_info,
@@ -103,12 +104,11 @@ with left:
     st.markdown(lab.summary_text(evaluation))
 with right:
     st.markdown("**Cumulative error distribution**")
-    st.plotly_chart(vcmp.ced_figure(evaluation.nme), key="cmp_ced", config={"displayModeBar": False})
+    st.plotly_chart(vcmp.ced_figure(evaluation.nme), key="cmp_ced", config=figure_config("compare-decoders-error-curves"))
     st.caption("For every error level x: the share of images whose NME is at most x. Higher and further left "
                "is better; the area left of the dashed line is the AUC@10.")
 st.markdown("**Error of each landmark**")
-st.plotly_chart(vcmp.per_landmark_figure(evaluation.per_landmark(), indices, names), key="cmp_per_landmark",
-                config={"displayModeBar": False})
+st.plotly_chart(vcmp.per_landmark_figure(evaluation.per_landmark(), indices, names), key="cmp_per_landmark", config=figure_config("compare-decoders-error-per-landmark"))
 st.caption("Mean error per landmark (% of the inter-ocular distance). Jaw points are usually the hardest: "
            "their position along the contour is ambiguous.")
 
@@ -140,13 +140,13 @@ def sample_browser():
     with left:
         preds = {m: evaluation.pred[m][row] for m in shown}
         st.plotly_chart(vcmp.sample_figure(image, evaluation.target[row], preds, indices, names, height=480),
-                        key="cmp_sample")
+                        key="cmp_sample", config=figure_config("compare-decoders-sample-points", interactive=True))
         st.caption("Yellow: the annotation. Symbols: each decoder's point, in the photo's own pixels. "
                    "White lines join the annotation to the first decoder shown.")
     with right:
         cols, cell = grid_shape(len(indices), width_px=600)
         st.plotly_chart(heatmap_grid(maps, titles=[str(i) for i in indices], columns=cols, cell_px=cell, zmax=None),
-                        key="cmp_grid", config={"displayModeBar": False})
+                        key="cmp_grid", config=figure_config("compare-decoders-heatmap-per-landmark"))
         h, w = view.heatmap_size
         st.caption(f"The model's {len(indices)} heatmaps for this image ({w}×{h} cells, shared colour scale"
                    + (", sigmoid of the logits" if info.encoding == "binary" else "") + ").")
@@ -168,7 +168,7 @@ def sample_browser():
         for m in shown:
             add_points(fig, view.pred[m][channel][None], name=DECODER_LABELS[m], colour=DECODER_COLOURS[m],
                        symbol=DECODER_SYMBOLS[m], size=10)
-        st.plotly_chart(fig, key="cmp_overlay")
+        st.plotly_chart(fig, key="cmp_overlay", config=figure_config("compare-decoders-heatmap-overlay", interactive=True))
         st.caption(f"The heatmap of {landmark_label(scheme, indices[channel])} over the {size}×{size} network "
                    "input.")
     with right:
@@ -177,7 +177,7 @@ def sample_browser():
             zoom = zoom_figure(maps[channel], view.target_hm[channel].tolist(), estimates, view.stride,
                                radius=radius, height=500)
             zoom.update_layout(legend=dict(y=-0.2), margin=dict(b=20))
-            st.plotly_chart(zoom, key="cmp_zoom")
+            st.plotly_chart(zoom, key="cmp_zoom", config=figure_config("compare-decoders-pixel-zoom", interactive=True))
             st.caption(f"The cells around the annotated point with their values, and where each decoder reads "
                        f"the point: errors in network-input pixels (one cell = {view.stride:g} px). The same view "
                        "as the Encoding lab, on a heatmap the network really produced.")

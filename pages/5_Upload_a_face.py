@@ -14,6 +14,7 @@ from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS
 from ui import upload as lab
 from ui.common import (
+    figure_config,
     checkpoint_caption,
     checkpoint_files,
     checkpoint_info,
@@ -122,7 +123,7 @@ with left:
         st.button("Reset the crop", icon=":material/restart_alt:", key="up_reset", on_click=lab.reset_crop,
                   args=(key,), help="Back to the crop around the detected face")
     st.plotly_chart(vup.photo_figure(image, box, faces[0] if faces else None, shown, indices, names, zoom=zoom),
-                    key="up_photo")
+                    key="up_photo", config=figure_config("upload-photo-with-landmarks", interactive=True))
     st.caption(("Dashed: the face the detector found. " if faces else "") + "Blue: the square fed to the "
                "network (black where it leaves the photo). Points are in your photo's pixels.")
     if prediction is not None and not decoders:
@@ -142,7 +143,7 @@ with right:
         for m in decoders:
             add_points(fig, prediction.crop_points(m), name=DECODER_LABELS[m], colour=DECODER_COLOURS[m], symbol=DECODER_SYMBOLS[m],
                        size=6, index=indices, labels=names, show_legend=False)
-        st.plotly_chart(fig, key="up_overlay")
+        st.plotly_chart(fig, key="up_overlay", config=figure_config("upload-heatmap-overlay", interactive=True))
         hm = prediction.heatmaps.shape[1:]
         st.caption(f"The crop at the network's {crop_size}×{crop_size} px input, with the heatmap of "
                    f"{landmark_label(scheme, indices[channel])} ({hm[1]}×{hm[0]} cells; peak "
@@ -152,7 +153,7 @@ if prediction is not None:
     st.subheader(f"All {len(indices)} heatmaps")
     cols, cell = grid_shape(len(indices), width_px=1100)
     st.plotly_chart(heatmap_grid(prediction.heatmaps, titles=[str(i) for i in indices], columns=cols,
-                                 cell_px=cell, zmax=None), key="up_grid", config={"displayModeBar": False})
+                                 cell_px=cell, zmax=None), key="up_grid", config=figure_config("upload-heatmap-per-landmark"))
     st.caption("One map per landmark, all on the same colour scale (0 to the highest peak). A sharp bright "
                "spot: the network is sure; a faint smear: it is guessing.")
 

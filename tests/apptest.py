@@ -45,3 +45,10 @@ def chart(at: AppTest, key: str) -> dict:
 def metric(at: AppTest, label: str) -> str:
     """The value of the first metric whose label starts with ``label``."""
     return next(m.value for m in at.metric if m.label.startswith(label))
+
+
+def widget(at: AppTest, kind: str, key: str):
+    """The widget of type ``kind`` (e.g. "button_group") with this key."""
+    found = [w for w in at.get(kind) if getattr(w, "key", None) == key]
+    assert found, f"no {kind} with key {key!r}"
+    return found[0]

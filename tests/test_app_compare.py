@@ -9,7 +9,7 @@ import pytest
 
 from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz.runs import RunFolder
-from tests.apptest import REPO_ROOT, AppTest, chart, open_page, rerun, st, switch_to
+from tests.apptest import REPO_ROOT, AppTest, chart, open_page, rerun, st, switch_to, widget
 from tests.helpers import make_checkpoint, tiny_config
 
 PAGE = str(REPO_ROOT / "pages" / "4_Compare_decoders.py")
@@ -116,7 +116,7 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
     assert sum(1 for t in zoom["data"] if str(t.get("name", "")).split(":")[0] in DECODER_NAMES) == len(DECODERS)
 
     # hide decoders: they leave the picture and the zoom
-    at.get("button_group")[-1].set_value(["dark"])
+    widget(at, "button_group", "cmp_shown").set_value(["dark"])
     rerun(at)
     names = {t.get("name") for t in chart(at, "cmp_sample")["data"]}
     assert "DARK" in names and "argmax" not in names

@@ -79,3 +79,33 @@ def test_home_lists_the_shipped_checkpoint(env, monkeypatch, tmp_path):
     assert metric(at, "Checkpoints") == "1"
     checkpoints = at.dataframe[1].value
     assert len(checkpoints) == 1 and "shipped" in " ".join(map(str, checkpoints.iloc[0].tolist()))
+
+
+def test_every_chart_downloads_for_slides_named_after_what_it_shows():
+    """Every st.plotly_chart of the app gets figure_config: a camera button saving PNG at 3x or SVG."""
+    import ast
+
+    from tests.apptest import REPO_ROOT
+
+    names = []
+    for path in [REPO_ROOT / "app.py", *sorted((REPO_ROOT / "pages").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "plotly_chart":
+                config = [k.value for k in node.keywords if k.arg == "config"]
+                assert config and isinstance(config[0], ast.Call) and config[0].func.id == "figure_config", \
+                    f"{path.name}:{node.lineno}: a chart without figure_config"
+                names.append(config[0].args[0].value)
+    assert len(names) == len(set(names)) >= 25  # one distinct file name per chart
+
+
+def test_figure_config_follows_the_sidebar_format():
+    import streamlit as st
+
+    from ui.common import figure_config
+
+    st.session_state.clear()
+    png = figure_config("encoding-lab-error-vs-sigma")["toImageButtonOptions"]
+    assert png == {"format": "png", "filename": "lmkviz-encoding-lab-error-vs-sigma", "scale": 3}
+    st.session_state["lmkviz_figure_format"] = "SVG"
+    assert figure_config("a b/c")["toImageButtonOptions"] == {"format": "svg", "filename": "lmkviz-a-b-c", "scale": 1}
+    st.session_state.clear()

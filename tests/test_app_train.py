@@ -18,7 +18,7 @@ from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz import jobs
 from lmkviz.runs import RunFolder, new_run_dir
 from lmkviz.training import train
-from tests.apptest import REPO_ROOT, chart, metric, open_page, rerun, st, switch_to
+from tests.apptest import REPO_ROOT, chart, metric, open_page, rerun, st, switch_to, widget
 from tests.helpers import tiny_config
 
 PAGE = str(REPO_ROOT / "pages" / "3_Train.py")
@@ -109,7 +109,7 @@ def test_device_choice_offers_the_gpu_only_when_there_is_one(runs):
     import torch
 
     at = open_page(PAGE)
-    options = at.get("button_group")[0].proto.options
+    options = widget(at, "button_group", "tr_device").proto.options
     labels = [o.content for o in options]
     assert ("GPU" in labels) == torch.cuda.is_available()
     assert "CPU" in labels and "Auto" in labels
@@ -159,7 +159,7 @@ def test_live_view_of_a_finished_run(runs, trained_run):
     assert preview_titles(preview) == [f"image {i + 1} · NME {100 * v:.1f} %" for i, v in enumerate(stored)]
 
     # the decoder of the preview can be switched
-    at.get("button_group")[-1].set_value("argmax")
+    widget(at, "button_group", "lab_preview_decoder").set_value("argmax")
     rerun(at)
     preview = chart(at, "lab_preview")
     assert any(t.get("name") == "prediction (argmax)" for t in preview["data"])

@@ -50,6 +50,7 @@ def setup_page(title: str, icon: str = ":material/target:", layout: str = "wide"
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout=layout)
     with st.sidebar:
         sidebar_menu()
+        figure_format_picker()
     st.title(f"{icon} {title}")
 
 
@@ -62,6 +63,32 @@ def sidebar_menu() -> None:
     except StreamlitAPIException:
         return  # a page run on its own (e.g. AppTest.from_file on it) knows no other pages
     st.divider()
+
+
+FIGURE_FORMATS = {"PNG": "png", "SVG": "svg"}
+_FIGURE_FORMAT_KEY = "lmkviz_figure_format"
+FIGURE_PNG_SCALE = 3
+"""PNG downloads are drawn at 3x the on-screen size (a 700 px wide chart becomes 2100 px)."""
+
+
+def figure_format_picker() -> None:
+    """The sidebar choice of the file type that every figure's camera button downloads."""
+    st.segmented_control("Figure downloads", list(FIGURE_FORMATS), default="PNG", key=_FIGURE_FORMAT_KEY,
+                         help="Every chart has a camera button (top right, on hover) that saves it for slides: "
+                              f"PNG at {FIGURE_PNG_SCALE}x the screen resolution, or SVG (vector, any size).")
+
+
+def figure_config(name: str, *, interactive: bool = False) -> dict:
+    """Plotly config for ``st.plotly_chart(fig, config=...)``: a camera button on hover that
+    downloads the figure as ``<name>.png`` (3x resolution) or ``<name>.svg`` (the sidebar's
+    choice); ``interactive`` also keeps the zoom reset button."""
+    label = st.session_state.get(_FIGURE_FORMAT_KEY) or "PNG"
+    fmt = FIGURE_FORMATS.get(label, "png")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-") or "figure"
+    buttons = ["toImage", "resetScale2d"] if interactive else ["toImage"]
+    return {"displaylogo": False, "displayModeBar": "hover", "modeBarButtons": [buttons],
+            "toImageButtonOptions": {"format": fmt, "filename": f"lmkviz-{safe}",
+                                     "scale": FIGURE_PNG_SCALE if fmt == "png" else 1}}
 
 
 def runs_root() -> Path:
