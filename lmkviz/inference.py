@@ -34,6 +34,7 @@ import torch
 
 from lmkviz import checkpoint as ckpt
 from lmkviz.decoding import DECODERS
+from lmkviz.devices import device_label
 from lmkviz.evaluation import predict_heatmaps
 from lmkviz.images import MAX_SIDE, LoadedImage, load_image  # noqa: F401  (re-exported: the loader lives in lmkviz.images)
 
@@ -350,12 +351,14 @@ TIMING_STAGES = ("detect", "crop", "network", "decode")
 class Timings:
     """Wall-clock milliseconds of each stage of :meth:`Predictor.predict`: face detection
     (None when no detection ran, e.g. a given face or crop), cutting and resizing the crop,
-    the network (with the flip test when on) and decoding with every decoder."""
+    the network (with the flip test when on) and decoding with every decoder. device: where
+    the network ran ("CPU (2 threads, x86_64)", a GPU's name)."""
 
     detect: Optional[float]
     crop: float
     network: float
     decode: float
+    device: str = ""
 
     @property
     def total(self) -> float:
@@ -372,8 +375,9 @@ class Timings:
         return out
 
     def text(self) -> str:
-        """"detect 14 ms · crop 1 ms · network 38 ms · decode 5 ms · total 58 ms"."""
-        return " · ".join(f"{k} {_ms(v)}" for k, v in self.as_dict().items())
+        """"detect 14 ms · crop 1 ms · network 38 ms · decode 5 ms · total 58 ms" (and " on DEVICE")."""
+        return " · ".join(f"{k} {_ms(v)}" for k, v in self.as_dict().items()) + (
+            f" on {self.device}" if self.device else "")
 
 
 def _ms(value: float) -> str:
@@ -640,7 +644,7 @@ class Predictor:
                           indices=list(self.loaded.indices), scheme_name=self.loaded.scheme_name, notes=notes,
                           names=list(self.names), image_size=(h, w), checkpoint=self.loaded.path.name,
                           timings=Timings(detect=detect_ms, crop=crop_ms, network=stages["network"],
-                                          decode=decode_ms))
+                                          decode=decode_ms, device=device_label(self.device)))
 
 
 def predict_files(paths: Sequence[Union[str, Path]], predictor: Predictor, decoders: Optional[Sequence[str]] = None):

@@ -171,7 +171,8 @@ def test_no_face_found_offers_the_manual_crop(checkpoint):
     at = open_page(PAGE)
     flat = np.full((240, 320, 3), 128, np.uint8)
     upload(at, "wall.png", encode(flat), "image/png")
-    assert "No face was found" in texts(at.warning)
+    assert "No face here: the face detector found none" in texts(at.warning)
+    assert "The face detector found no face" in texts(at.caption)  # how to move the crop
     shapes = chart(at, "up_photo")["layout"]["shapes"]
     assert len(shapes) == 1  # no face box; the crop covers the whole photo
     assert shapes[0]["x1"] - shapes[0]["x0"] == pytest.approx(320)
@@ -262,3 +263,100 @@ def test_camera_photo(checkpoint):
     assert not at.exception, at.exception
     assert any(t.get("name") == "DARK" for t in chart(at, "up_photo")["data"])
     assert "1 face found" in texts(at.caption)
+
+
+# ----------------------------------------------------------------------------- what to trust (issue 14)
+
+
+@pytest.fixture
+def shipped(env):
+    """The shipped model as the only checkpoint (its peaks are calibrated)."""
+    import ui.common
+    from lmkviz.paths import DEFAULT_CHECKPOINT
+
+    assert DEFAULT_CHECKPOINT.is_file()
+    ui.common.DEFAULT_CHECKPOINT = DEFAULT_CHECKPOINT  # env's monkeypatch restores it afterwards
+    return DEFAULT_CHECKPOINT
+
+
+def marker_levels(figure: dict, name: str) -> np.ndarray:
+    """The confidence level (0 sure, 1 unsure, 2 guess) of every point of decoder ``name``."""
+    trace = next(t for t in figure["data"] if t.get("name") == name and t.get("x") is not None
+                 and t["marker"].get("colorscale"))
+    return array(trace["marker"]["color"])
+
+
+def array(data) -> np.ndarray:
+    import base64
+
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+    return np.asarray(data, dtype=float)
+
+
+def test_a_face_is_confident_and_a_coffee_cup_is_flagged(shipped):
+    from skimage import data
+
+    at = open_page(PAGE)  # the astronaut
+    assert "The network is confident" in texts(at.success) and not at.warning
+    photo = chart(at, "up_photo")
+    assert (marker_levels(photo, "DARK") == 0).mean() > 0.85  # green: sure
+    assert any(t["marker"].get("showscale") for t in photo["data"] if t.get("marker"))  # the colour bar
+
+    upload(at, "coffee.png", encode(data.coffee()))
+    assert not at.success
+    assert "No face here" in texts(at.warning) and "The points are guesses" in texts(at.warning)
+    levels = marker_levels(chart(at, "up_photo"), "DARK")
+    assert len(levels) == 68 and (levels == 0).sum() < 10 and (levels == 2).mean() > 0.5  # red: guesses
+    # by decoder: one colour per decoder again
+    at.segmented_control(key="up_colour_by").set_value("decoder").run()
+    dark = next(t for t in chart(at, "up_photo")["data"] if t.get("name") == "DARK" and t.get("x") is not None)
+    assert dark["marker"]["color"] == "#CC79A7" and dark["marker"]["line"]["color"] == "white"
+
+
+def test_several_faces_are_listed_largest_first_and_each_has_its_crop(checkpoint):
+    canvas = np.full((300, 620, 3), 120, np.uint8)
+    canvas[20:276, 10:266] = face_seed(2, 256)  # seeds the Haar cascade finds
+    canvas[60:252, 360:552] = face_seed(4, 192)
+    at = open_page(PAGE)
+    upload(at, "two.png", encode(canvas))
+    picker = next(s for s in at.selectbox if s.key.startswith("up_face:"))
+    assert len(picker.options) == 2 and picker.options[0].startswith("face 1 of 2 · largest")
+    first = chart(at, "up_photo")
+    assert [a["text"].strip() for a in first["layout"]["annotations"]] == ["1", "2"]
+    crop = first["layout"]["shapes"][-1]
+    assert crop["x1"] < 300  # around the largest face, on the left
+    picker.set_value(1).run()
+    second = chart(at, "up_photo")["layout"]["shapes"][-1]
+    assert second["x0"] > 300  # the crop moved to the other face
+    dark = next(t for t in chart(at, "up_photo")["data"] if t.get("name") == "DARK" and t.get("x") is not None)
+    assert array(dark["x"]).mean() > 300  # and so did the landmarks
+
+
+def test_stage_timings_are_shown(checkpoint):
+    at = open_page(PAGE)
+    line = next(c.value for c in at.caption if "network" in c.value and " ms" in c.value)
+    for stage in ("detect", "crop", "network", "decode", "total"):
+        assert f"{stage} " in line
+    assert "CPU" in line
+
+
+def test_the_crop_outside_the_photo_is_black_as_the_network_sees_it(checkpoint):
+    at = open_page(PAGE)
+    side = next(s for s in at.slider if s.key.startswith("up_side:"))
+    side.set_value(side.max).run()  # a crop much larger than the photo
+    photo = chart(at, "up_photo")
+    below, picture = photo["layout"]["images"][:2]
+    crop = photo["layout"]["shapes"][-1]
+    assert (below["x"], below["y"], below["sizex"]) == pytest.approx((crop["x0"], crop["y0"], crop["x1"] - crop["x0"]))
+    import base64
+
+    pixel = Image.open(io.BytesIO(base64.b64decode(below["source"].split(",", 1)[1])))
+    assert pixel.convert("RGB").getpixel((0, 0)) == (0, 0, 0)  # black, under the photo
+    assert "black where it leaves the photo" in texts(at.caption)
+
+
+def face_seed(seed: int, size: int) -> np.ndarray:
+    from lmkviz.data.synthetic import render_face
+
+    return render_face(seed, size)[0]
