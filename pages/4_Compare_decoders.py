@@ -5,11 +5,10 @@ import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 import streamlit as st
 
 from lmkviz.data import scheme_for
-from lmkviz.decoding import DECODER_LABELS, DECODERS
+from lmkviz.evaluation import domain_note, landmark_caption, landmark_groups, runs_curves, runs_groups
 from lmkviz.viz import compare as vcmp
-from lmkviz.viz.encoding import zoom_figure
-from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
-from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS
+from lmkviz.viz.images import add_points, heatmap_overlay
+from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS, group_of
 from ui import compare as lab
 from ui.common import (
     figure_config,
@@ -21,7 +20,6 @@ from ui.common import (
     dataset_label,
     ensure_choice,
     file_mtime,
-    grid_shape,
     landmark_label,
     open_split_or_stop,
     page_link,
@@ -79,18 +77,28 @@ with st.sidebar:
     n = int(st.number_input("Images to evaluate", min_value=1, max_value=total, value=min(100, total), step=50,
                             key=f"cmp_n:{dataset['key']}:{split}",
                             help="The first N images of the split. Results are kept, so going back is instant."))
+    flip = st.toggle("Flip test", value=False, key="cmp_flip",
+                     help="Also run every image mirrored and average the two sets of heatmaps (the mirrored maps "
+                          "flipped back, left and right landmarks swapped): a little more accurate, twice the time. "
+                          "The README's headline numbers use it.")
 
 # ----------------------------------------------------------------------------- evaluation
 try:
-    evaluation = lab.evaluation_cached(checkpoint, version, dataset["key"], split, n)
-except ValueError as err:  # wrong point count, unreadable split...
+    evaluation = lab.evaluation_cached(checkpoint, version, dataset["key"], split, n, flip)
+except ValueError as err:  # wrong point count, unreadable split, a flip test without left/right partners...
     st.error(str(err))
     st.stop()
 scheme = scheme_for(dataset["points"])
 indices = [int(i) for i in evaluation.indices]
 names = [scheme.names[i] for i in indices]
+decoders = list(evaluation.decoders)  # those of the checkpoint's codec
+groups = landmark_groups(scheme, indices)
 
-st.header(f"1 · Every decoder on {evaluation.n} {dataset['name']} / {split} images")
+st.header(f"1 · Every decoder on {evaluation.n} {dataset['name']} / {split} images"
+          + (", flip test" if evaluation.flip_test else ""))
+note = domain_note(evaluation)
+if note:
+    st.warning(note, icon=":material/swap_horiz:")
 left, right = st.columns([1.1, 1], gap="large")
 with left:
     rows = lab.summary_rows(evaluation)
@@ -108,51 +116,66 @@ with right:
     st.caption("For every error level x: the share of images whose NME is at most x. Higher and further left "
                "is better; the area left of the dashed line is the AUC@10.")
 st.markdown("**Error of each landmark**")
-st.plotly_chart(vcmp.per_landmark_figure(evaluation.per_landmark(), indices, names), key="cmp_per_landmark", config=figure_config("compare-decoders-error-per-landmark"))
-st.caption("Mean error per landmark (% of the inter-ocular distance). Jaw points are usually the hardest: "
-           "their position along the contour is ambiguous.")
+st.plotly_chart(vcmp.per_landmark_figure(evaluation.per_landmark(), indices, names, groups=groups),
+                key="cmp_per_landmark", config=figure_config("compare-decoders-error-per-landmark"))
+st.caption("Mean error per landmark (% of the inter-ocular distance), grouped by face part. "
+           + landmark_caption(evaluation, evaluation.best_decoder(), scheme))
 
 # ----------------------------------------------------------------------------- sample browser
 st.header("2 · Sample browser")
 reader = open_split_or_stop(dataset["key"], split)
-positions = lab.split_positions(checkpoint, version, dataset["key"], split, n)
+positions = lab.split_positions(checkpoint, version, dataset["key"], split, n, flip)
 
 
 @st.fragment
 def sample_browser():
     c = st.columns([1.4, 1, 2.2], vertical_alignment="bottom")
-    sort_by = c[0].selectbox("Sort images by the error of", list(DECODERS), index=list(DECODERS).index("dark"),
-                             format_func=DECODER_LABELS.get, key="cmp_sort")
+    sort_by = c[0].selectbox("Sort images by the error of", decoders, index=decoders.index(lab.default_decoder(evaluation, info.encoding)),
+                             format_func=lab.decoder_label, key="cmp_sort")
     rank = int(c[1].number_input(f"Rank (1 = worst of {evaluation.n})", min_value=1, max_value=evaluation.n,
                                  value=1, step=1, key="cmp_rank"))
-    picked = c[2].pills("Show decoders", list(DECODERS), default=list(DECODERS), selection_mode="multi",
-                        format_func=DECODER_LABELS.get, key="cmp_shown") or []
-    shown = [m for m in DECODERS if m in picked]
+    picked = c[2].pills("Show decoders", decoders, default=decoders, selection_mode="multi",
+                        format_func=lab.decoder_label, key="cmp_shown") or []
+    shown = [m for m in decoders if m in picked]
     row = evaluation.row_at_rank(sort_by, rank)
     name = evaluation.names[row]
     index = positions[row] if positions[row] >= 0 else row
     image, _, _ = sample_or_stop(dataset["key"], split, index)
     st.markdown(lab.sample_title(name, index, evaluation.image_nme(row)))
+    if not lab.output_view_available(evaluation):
+        left, _ = st.columns([1, 1.25], gap="large")
+        with left:
+            preds = {m: evaluation.pred[m][row] for m in shown}
+            st.plotly_chart(vcmp.sample_figure(image, evaluation.target[row], preds, indices, names, height=480),
+                            key="cmp_sample", config=figure_config("compare-decoders-sample-points", interactive=True))
+        st.info(f"This checkpoint's network outputs {evaluation.output_kind} vectors, not heatmaps: the heatmap "
+                "views of the sample browser do not apply to it.", icon=":material/info:")
+        return
 
     view = evaluation.sample_view(row)  # the heatmaps kept by the evaluation: no second network run
     maps = view.maps
+    worst = evaluation.worst_landmark(row, sort_by)
     left, right = st.columns([1, 1.25], gap="large")
     with left:
         preds = {m: evaluation.pred[m][row] for m in shown}
         st.plotly_chart(vcmp.sample_figure(image, evaluation.target[row], preds, indices, names, height=480),
                         key="cmp_sample", config=figure_config("compare-decoders-sample-points", interactive=True))
-        st.caption("Yellow: the annotation. Symbols: each decoder's point, in the photo's own pixels. "
-                   "White lines join the annotation to the first decoder shown.")
+        st.caption("Yellow: the annotation. Each decoder has its colour and symbol, ringed in white; pick fewer "
+                   "above to see them apart. White lines join the annotation to the first decoder shown.")
     with right:
-        cols, cell = grid_shape(len(indices), width_px=600)
-        st.plotly_chart(heatmap_grid(maps, titles=[str(i) for i in indices], columns=cols, cell_px=cell, zmax=None),
+        parts = ["all", *groups]
+        group = st.segmented_control("Heatmaps of", parts, default="all", key="cmp_group",
+                                     help="All landmarks, or one part of the face with larger panels.") or "all"
+        st.plotly_chart(vcmp.heatmap_panels(maps, indices, None if group == "all" else groups[group],
+                                            scale_title="sigmoid of the logit" if info.encoding == "binary"
+                                            else "heatmap value"),
                         key="cmp_grid", config=figure_config("compare-decoders-heatmap-per-landmark"))
         h, w = view.heatmap_size
-        st.caption(f"The model's {len(indices)} heatmaps for this image ({w}×{h} cells, shared colour scale"
-                   + (", sigmoid of the logits" if info.encoding == "binary" else "") + ").")
+        st.caption(f"The model's heatmaps for this image ({w}×{h} cells), numbered by landmark, on one colour "
+                   f"scale. The largest {lab.decoder_label(sort_by)} error is at landmark {indices[worst]} "
+                   f"({group_of(scheme, indices[worst])}).")
 
     st.subheader("One landmark, cell by cell")
-    worst = evaluation.worst_landmark(row, sort_by)
     c = st.columns([2, 1, 1])
     channel = c[0].selectbox("Landmark", range(len(indices)), index=worst, key=f"cmp_channel:{name}",
                              format_func=lambda j: landmark_label(scheme, indices[j]) + (
@@ -164,25 +187,63 @@ def sample_browser():
     left, right = st.columns([1, 1.25], gap="large")
     with left:
         fig = heatmap_overlay(network_input, maps[channel], opacity=opacity, height=460)
-        add_points(fig, view.target[channel][None], name="target", size=10)
+        add_points(fig, view.target[channel][None], name="target", size=12)
         for m in shown:
-            add_points(fig, view.pred[m][channel][None], name=DECODER_LABELS[m], colour=DECODER_COLOURS[m],
-                       symbol=DECODER_SYMBOLS[m], size=10)
+            add_points(fig, view.pred[m][channel][None], name=lab.decoder_label(m), colour=DECODER_COLOURS.get(m, "#333"),
+                       symbol=DECODER_SYMBOLS.get(m, "circle"), size=12, outline="white", outline_width=1.5)
         st.plotly_chart(fig, key="cmp_overlay", config=figure_config("compare-decoders-heatmap-overlay", interactive=True))
         st.caption(f"The heatmap of {landmark_label(scheme, indices[channel])} over the {size}×{size} network "
                    "input.")
     with right:
         if view.annotated(channel):
             estimates = {m: view.pred_hm[m][channel].tolist() for m in shown}
-            zoom = zoom_figure(maps[channel], view.target_hm[channel].tolist(), estimates, view.stride,
-                               radius=radius, height=500)
+            zoom = vcmp.cell_zoom_figure(maps[channel], view.target_hm[channel].tolist(), estimates, view.stride,
+                                         radius=radius, height=500)
             zoom.update_layout(legend=dict(y=-0.2), margin=dict(b=20))
             st.plotly_chart(zoom, key="cmp_zoom", config=figure_config("compare-decoders-pixel-zoom", interactive=True))
-            st.caption(f"The cells around the annotated point with their values, and where each decoder reads "
-                       f"the point: errors in network-input pixels (one cell = {view.stride:g} px). The same view "
-                       "as the Encoding lab, on a heatmap the network really produced.")
+            st.caption(f"The cells around the annotated point with their values (two decimals in every cell), and "
+                       f"where each decoder reads the point: errors in network-input pixels (one cell = "
+                       f"{view.stride:g} px). The same view as the Encoding lab, on a heatmap the network really "
+                       "produced.")
         else:
             st.info("This landmark is not annotated in this image.")
 
 
 sample_browser()
+
+# ----------------------------------------------------------------------------- several checkpoints
+st.header("3 · Checkpoints side by side")
+st.markdown(f"Several checkpoints on the same {evaluation.n} {dataset['name']} / {split} images"
+            + (" (flip test)" if evaluation.flip_test else "") + ": their error curves over each other, and one "
+            "row each. Every evaluation is kept, so adding a checkpoint back is instant.")
+candidates = lab.comparable_checkpoints(files, info.num_points)
+c = st.columns([3, 1.2], vertical_alignment="bottom")
+ensure_choice("cmp_runs_decoder", [lab.BEST_OF_EACH, *decoders])
+lab.keep_valid("cmp_runs", candidates)
+chosen = c[0].multiselect("Checkpoints", list(candidates), default=[checkpoint], format_func=candidates.get,
+                          key="cmp_runs",
+                          help="The shipped model and every run's best.pt and last.pt with the same landmarks.")
+decoder = c[1].selectbox("Decoder", [lab.BEST_OF_EACH, *decoders], key="cmp_runs_decoder",
+                         format_func=lambda m: m if m == lab.BEST_OF_EACH else lab.decoder_label(m),
+                         help="Score every checkpoint with this decoder, or each with its best one.")
+if chosen:
+    runs, problems = lab.runs_evaluations(chosen, candidates, dataset["key"], split, n, flip, checkpoint, evaluation)
+    for problem in problems:
+        st.error(problem)
+    pick = None if decoder == lab.BEST_OF_EACH else decoder
+    if runs:
+        st.dataframe(lab.runs_rows(runs, pick), hide_index=True, width="stretch", column_config={
+            "NME %": st.column_config.NumberColumn(format="%.2f"),
+            "FR@10 %": st.column_config.NumberColumn(format="%.1f"),
+            "AUC@10 %": st.column_config.NumberColumn(format="%.1f")})
+        left, right = st.columns([1, 1], gap="large")
+        with left:
+            st.markdown("**Cumulative error distribution**")
+            st.plotly_chart(vcmp.runs_ced_figure(runs_curves(runs, pick)), key="cmp_runs_ced",
+                            config=figure_config("compare-checkpoints-error-curves"))
+        with right:
+            st.markdown("**Error by part of the face**")
+            st.plotly_chart(vcmp.runs_group_figure(runs_groups(runs, scheme, pick)), key="cmp_runs_groups",
+                            config=figure_config("compare-checkpoints-error-per-group"))
+else:
+    st.caption("Pick one or more checkpoints.")

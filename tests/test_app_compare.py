@@ -126,7 +126,9 @@ def test_a_subset_checkpoint_is_compared_on_its_landmarks(env):
     add_run(env, indices=[36, 45, 30, 48, 54])
     at = evaluate_few(open_page(PAGE), 4)
     per = chart(at, "cmp_per_landmark")
-    assert per["data"][0]["type"] == "bar" and per["data"][0]["x"] == ["36", "45", "30", "48", "54"]
+    # grouped by face part, in the scheme's order of groups
+    assert per["data"][0]["type"] == "bar" and per["data"][0]["x"] == ["30", "36", "45", "48", "54"]
+    assert [a["text"] for a in per["layout"]["annotations"]] == ["<b>nose</b>", "<b>eyes</b>", "<b>mouth</b>"]
     assert len(chart(at, "cmp_grid")["layout"]["annotations"]) == 5
 
 

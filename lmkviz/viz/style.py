@@ -15,7 +15,7 @@ DECODER_COLOURS = {
     "softargmax": "#0072B2",  # blue
 }
 DECODER_SYMBOLS = {"argmax": "square", "quarter": "diamond", "topk": "triangle-up", "dark": "star",
-                   "softargmax": "circle-open"}
+                   "softargmax": "cross"}
 
 ENCODING_COLOURS = {
     "gaussian": "#0072B2",      # blue
