@@ -129,7 +129,7 @@ positions = lab.split_positions(checkpoint, version, dataset["key"], split, n, f
 
 @st.fragment
 def sample_browser():
-    c = st.columns([1.4, 1, 2.2], vertical_alignment="bottom")
+    c = st.columns([1.2, 0.9, 2.9], vertical_alignment="bottom")
     sort_by = c[0].selectbox("Sort images by the error of", decoders, index=decoders.index(lab.default_decoder(evaluation, info.encoding)),
                              format_func=lab.decoder_label, key="cmp_sort")
     rank = int(c[1].number_input(f"Rank (1 = worst of {evaluation.n})", min_value=1, max_value=evaluation.n,
@@ -155,7 +155,7 @@ def sample_browser():
     view = evaluation.sample_view(row)  # the heatmaps kept by the evaluation: no second network run
     maps = view.maps
     worst = evaluation.worst_landmark(row, sort_by)
-    left, right = st.columns([1, 1.25], gap="large")
+    left, right = st.columns([1, 1.5], gap="large")
     with left:
         preds = {m: evaluation.pred[m][row] for m in shown}
         st.plotly_chart(vcmp.sample_figure(image, evaluation.target[row], preds, indices, names, height=480),
@@ -164,16 +164,19 @@ def sample_browser():
                    "above to see them apart. White lines join the annotation to the first decoder shown.")
     with right:
         parts = ["all", *groups]
-        group = st.segmented_control("Heatmaps of", parts, default="all", key="cmp_group",
-                                     help="All landmarks, or one part of the face with larger panels.") or "all"
+        start = group_of(scheme, indices[worst])  # the part of the face with this image's largest error
+        group = st.segmented_control("Heatmaps of", parts, default=start if start in parts else "all",
+                                     key=f"cmp_group:{name}",
+                                     help="One part of the face with larger panels (at first the part with this "
+                                          "image's largest error), or all landmarks.") or "all"
         st.plotly_chart(vcmp.heatmap_panels(maps, indices, None if group == "all" else groups[group],
                                             scale_title="sigmoid of the logit" if info.encoding == "binary"
                                             else "heatmap value"),
                         key="cmp_grid", config=figure_config("compare-decoders-heatmap-per-landmark"))
         h, w = view.heatmap_size
         st.caption(f"The model's heatmaps for this image ({w}×{h} cells), numbered by landmark, on one colour "
-                   f"scale. The largest {lab.decoder_label(sort_by)} error is at landmark {indices[worst]} "
-                   f"({group_of(scheme, indices[worst])}).")
+                   f"scale for all {len(indices)}. The largest {lab.decoder_label(sort_by)} error is at landmark "
+                   f"{indices[worst]} ({start}).")
 
     st.subheader("One landmark, cell by cell")
     c = st.columns([2, 1, 1])

@@ -109,6 +109,16 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
 
     sample = chart(at, "cmp_sample")
     assert {t.get("name") for t in sample["data"]} >= {"target", *DECODER_NAMES}
+    # the heatmaps: at first the part of the face holding this image's worst landmark, then all of them
+    from lmkviz.data import scheme_for
+    from lmkviz.viz.style import group_of
+
+    worst = int(next(s for s in at.selectbox if s.key.startswith("cmp_channel:")).value)
+    part = group_of(scheme_for(68), worst)
+    panels = [a["text"] for a in chart(at, "cmp_grid")["layout"]["annotations"]]
+    assert panels == [str(i) for i in scheme_for(68).groups[part]] and str(worst) in panels
+    assert any(t.get("marker", {}).get("showscale") for t in chart(at, "cmp_grid")["data"])  # a colour bar
+    group_picker(at).set_value("all").run()
     grid = chart(at, "cmp_grid")
     assert [a["text"] for a in grid["layout"]["annotations"]] == [str(i) for i in range(68)]  # one per channel
     zoom = chart(at, "cmp_zoom")
@@ -129,7 +139,13 @@ def test_a_subset_checkpoint_is_compared_on_its_landmarks(env):
     # grouped by face part, in the scheme's order of groups
     assert per["data"][0]["type"] == "bar" and per["data"][0]["x"] == ["30", "36", "45", "48", "54"]
     assert [a["text"] for a in per["layout"]["annotations"]] == ["<b>nose</b>", "<b>eyes</b>", "<b>mouth</b>"]
+    group_picker(at).set_value("all").run()
     assert len(chart(at, "cmp_grid")["layout"]["annotations"]) == 5
+
+
+def group_picker(at):
+    """The "Heatmaps of" control of the sample shown (its key carries the sample's name)."""
+    return next(w for w in at.get("button_group") if str(getattr(w, "key", "")).startswith("cmp_group:"))
 
 
 def test_a_broken_checkpoint_is_reported(env):
@@ -169,3 +185,82 @@ def array(data) -> np.ndarray:
     if isinstance(data, dict) and "bdata" in data:
         return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
     return np.asarray(data, dtype=float)
+
+
+# ----------------------------------------------------------------------------- issue 14 and 11
+
+
+def test_the_flip_test_toggle_reevaluates_with_the_mirrored_images(env):
+    from lmkviz.evaluation import evaluate
+
+    best = add_run(env)
+    at = evaluate_few(open_page(PAGE), 6)
+    plain = at.dataframe[0].value["NME %"].tolist()
+    at.toggle(key="cmp_flip").set_value(True)
+    rerun(at)
+    assert at.header[0].value.endswith(", flip test")
+    expected = evaluate(best, "synthetic", "val", limit=6, flip_test=True).summary()["nme"]
+    flipped = at.dataframe[0].value["NME %"].tolist()
+    assert flipped == pytest.approx([expected[m] for m in DECODERS], abs=1e-3) and flipped != plain
+    at.toggle(key="cmp_flip").set_value(False)
+    rerun(at)
+    assert at.dataframe[0].value["NME %"].tolist() == plain  # cached apart: off is the first evaluation again
+
+
+def test_texts_come_from_the_numbers_and_a_domain_change_is_flagged(env):
+    from lmkviz.data import IBUG68
+    from lmkviz.evaluation import evaluate, landmark_caption
+
+    best = add_run(env)  # an untrained model from a synthetic-data config: it fails everywhere
+    at = evaluate_few(open_page(PAGE), 6)
+    text = " ".join(m.value for m in at.markdown)
+    assert "**The model fails on most of these faces.**" in text and "cannot repair that" in text
+    assert not at.warning  # trained and evaluated on synthetic faces
+    expected = evaluate(best, "synthetic", "val", limit=6)
+    caption = next(c.value for c in at.caption if c.value.startswith("Mean error per landmark"))
+    assert landmark_caption(expected, expected.best_decoder(), IBUG68) in caption
+    assert "Jaw points are usually the hardest" not in caption
+
+    at.selectbox(key="cmp_dataset").set_value(str(env.parent / "lapa68"))  # photos-like folder, not synthetic
+    rerun(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "**Different data.**" in warning and "**synthetic**" in warning and "**lapa68**" in warning
+
+
+def test_several_checkpoints_side_by_side(env):
+    from lmkviz.evaluation import evaluate
+
+    first = add_run(env)
+    second = add_run(env, name="20260102-000000-other", seed=1)
+    at = evaluate_few(open_page(PAGE), 6)
+    picker = at.multiselect(key="cmp_runs")
+    assert len(picker.options) == 2 and len(picker.value) == 1  # the page's own checkpoint
+    assert picker.value == [str(second)]  # the newest run is the page's checkpoint
+    picker.set_value([str(second), str(first)])
+    rerun(at)
+    rows = at.dataframe[1].value
+    assert len(rows) == 2 and set(rows["checkpoint"]) == {"tiny · best · 01 Jan 00:00", "other · best · 02 Jan 00:00"}
+    for path in (first, second):
+        result = evaluate(path, "synthetic", "val", limit=6)
+        label = "tiny · best · 01 Jan 00:00" if path == first else "other · best · 02 Jan 00:00"
+        row = rows[rows["checkpoint"] == label].iloc[0]
+        best = result.best_decoder()
+        assert row["NME %"] == pytest.approx(result.summary()["nme"][best], abs=1e-3)
+        assert row["decoder"] == DECODER_LABELS[best]
+    assert [t["name"] for t in chart(at, "cmp_runs_ced")["data"]] == list(rows["checkpoint"])
+    assert len(chart(at, "cmp_runs_groups")["data"]) == 2
+    # one decoder for all
+    at.selectbox(key="cmp_runs_decoder").set_value("argmax")
+    rerun(at)
+    assert set(at.dataframe[1].value["decoder"]) == {"argmax"}
+
+
+def test_the_decoders_listed_are_those_of_the_checkpoints_codec(env, monkeypatch):
+    from lmkviz.codecs import HeatmapCodec
+
+    add_run(env)
+    monkeypatch.setattr(HeatmapCodec, "decoders", property(lambda self: ("argmax", "dark")))
+    at = evaluate_few(open_page(PAGE), 4)
+    assert list(at.dataframe[0].value["decoder"]) == ["argmax", "DARK"]
+    assert [t["name"] for t in chart(at, "cmp_ced")["data"]] == ["argmax", "DARK"]
+    assert widget(at, "button_group", "cmp_shown").options == ["argmax", "DARK"]

@@ -76,7 +76,9 @@ def runs_ced_figure(nme: Mapping[str, np.ndarray], threshold: float = 0.10, heig
     one decoder each}, one colour (and dash) per checkpoint in order (:data:`RUN_COLOURS`)."""
     styles = {label: (label, RUN_COLOURS[i % len(RUN_COLOURS)], RUN_DASHES[(i // len(RUN_COLOURS)) % len(RUN_DASHES)])
               for i, label in enumerate(nme)}
-    return ced_figure(nme, threshold=threshold, height=height, styles=styles)
+    fig = ced_figure(nme, threshold=threshold, height=height, styles=styles)
+    fig.update_layout(showlegend=True)  # also for one checkpoint: the legend names it
+    return fig
 
 
 def runs_group_figure(errors: Mapping[str, Mapping[str, float]], height: int = 320) -> go.Figure:
@@ -95,7 +97,7 @@ def runs_group_figure(errors: Mapping[str, Mapping[str, float]], height: int = 3
     fig.update_xaxes(title_text="landmark group")
     fig.update_layout(barmode="group", bargap=0.25)
     _layout(fig, height)
-    fig.update_layout(margin=dict(l=10, r=10, t=20, b=10),
+    fig.update_layout(margin=dict(l=10, r=10, t=20, b=10), showlegend=True,
                       legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0, font=dict(size=11)))
     return fig
 
@@ -182,20 +184,22 @@ def sample_figure(image: np.ndarray, target: np.ndarray, preds: Mapping[str, np.
 
 
 def heatmap_panels(maps: np.ndarray, indices: Sequence[int], positions: Optional[Sequence[int]] = None,
-                   width_px: int = 620, max_cell: int = 160, zmax: Optional[float] = None,
+                   width_px: int = 560, max_cell: int = 150, zmax: Optional[float] = None,
                    scale_title: str = "heatmap value") -> go.Figure:
     """The (k, h, w) heatmaps of one image as a grid of numbered panels with a colour bar.
 
     positions: which of the k maps to show (e.g. one landmark group,
     :func:`lmkviz.evaluation.landmark_groups`), default all; the panels are then as
-    large as ``width_px`` allows (up to ``max_cell`` px, at most 8 columns). Every panel
+    large as ``width_px`` (the chart's width, colour bar included) allows, up to
+    ``max_cell`` px, in a near-square grid of at most 8 columns. Every panel
     shares one colour scale, from 0 to ``zmax`` (default the highest value of all k maps,
     so that a group's panels compare with the rest).
     """
     maps = np.asarray(maps, dtype=np.float32)
     chosen = list(range(len(maps))) if positions is None else [int(p) for p in positions]
     top = float(zmax) if zmax is not None else max(float(np.nanmax(maps)) if maps.size else 1.0, 1e-6)
-    columns = min(len(chosen), 8) if len(chosen) > 4 else max(len(chosen), 1)
+    k = len(chosen)
+    columns = max(1, k) if k <= 4 else min(8, max(3, int(np.ceil(np.sqrt(1.3 * k)))))
     bar_px = 90
     cell = max(56, min(max_cell, (width_px - bar_px) // columns))
     fig = heatmap_grid(maps[chosen], titles=[str(indices[j]) for j in chosen], columns=columns, cell_px=cell,
