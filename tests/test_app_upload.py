@@ -301,7 +301,8 @@ def test_a_face_is_confident_and_a_coffee_cup_is_flagged(shipped):
     assert "The network is confident" in texts(at.success) and not at.warning
     photo = chart(at, "up_photo")
     assert (marker_levels(photo, "DARK") == 0).mean() > 0.85  # green: sure
-    assert any(t["marker"].get("showscale") for t in photo["data"] if t.get("marker"))  # the colour bar
+    legend = [t["name"] for t in photo["data"] if t.get("meta") == "confidence level"]  # the colours explained
+    assert legend == ["sure (heatmap peak ≥ 0.70)", "unsure (0.50 – 0.70)", "guess (peak < 0.50)"]
 
     upload(at, "coffee.png", encode(data.coffee()))
     assert not at.success

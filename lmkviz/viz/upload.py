@@ -35,21 +35,24 @@ def _rect(box, colour: str, dash: str, width: float = 2.0) -> dict:
                 fillcolor="rgba(0,0,0,0)", layer="above")
 
 
-def _level_scale() -> tuple[list, dict]:
-    """A stepped colour scale for the levels 0, 1, 2 of :func:`lmkviz.inference.point_levels` and
-    its colour bar, the thresholds written on it."""
-    from lmkviz.inference import POINT_GUESS, POINT_LEVELS, POINT_SURE
+def _level_scale() -> list:
+    """A stepped colour scale for the levels 0, 1, 2 of :func:`lmkviz.inference.point_levels`
+    (used with cmin -0.5, cmax 2.5)."""
+    from lmkviz.inference import POINT_LEVELS
 
-    colours = [CONFIDENCE_COLOURS[name] for name in POINT_LEVELS]
     scale = []
-    for i, colour in enumerate(colours):
-        scale += [[i / 3, colour], [(i + 1) / 3, colour]]
-    text = [f"sure: peak ≥ {POINT_SURE:.2f}", f"unsure: {POINT_GUESS:.2f} – {POINT_SURE:.2f}",
-            f"guess: peak < {POINT_GUESS:.2f}"]
-    bar = dict(title=dict(text="heatmap peak", side="top", font=dict(size=11)), tickvals=[0, 1, 2], ticktext=text,
-               thickness=14, len=0.45, y=1.0, yanchor="top", x=1.01, xanchor="left", outlinewidth=0,
-               tickfont=dict(size=11))
-    return scale, bar
+    for i, name in enumerate(POINT_LEVELS):
+        scale += [[i / 3, CONFIDENCE_COLOURS[name]], [(i + 1) / 3, CONFIDENCE_COLOURS[name]]]
+    return scale
+
+
+def confidence_legend() -> dict[str, str]:
+    """{level: legend text} of the landmark colours, the thresholds written out."""
+    from lmkviz.inference import POINT_GUESS, POINT_SURE
+
+    return {"sure": f"sure (heatmap peak ≥ {POINT_SURE:.2f})",
+            "unsure": f"unsure ({POINT_GUESS:.2f} – {POINT_SURE:.2f})",
+            "guess": f"guess (peak < {POINT_GUESS:.2f})"}
 
 
 def photo_figure(image: np.ndarray, crop=None, face=None, points: Optional[Mapping[str, np.ndarray]] = None,
@@ -67,8 +70,9 @@ def photo_figure(image: np.ndarray, crop=None, face=None, points: Optional[Mappi
 
     Landmarks have a white ring (visible on any skin) and each decoder its symbol. With
     ``colour_by="confidence"`` and the (K,) heatmap peaks in ``confidence`` they are
-    coloured by :func:`lmkviz.inference.point_levels` (sure / unsure / guess, a colour bar
-    names the thresholds); otherwise by decoder.
+    coloured by :func:`lmkviz.inference.point_levels` (sure / unsure / guess: three legend
+    entries name the thresholds, the decoders' entries show their symbols in grey);
+    otherwise by decoder.
     """
     h, w = image.shape[:2]
     fig = image_figure(image, height=height)
@@ -110,24 +114,28 @@ def photo_figure(image: np.ndarray, crop=None, face=None, points: Optional[Mappi
     for label, colour, dash in legend:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=label,
                                  line=dict(color=colour, dash=dash, width=2)))
-    size = point_size or (11 if not indices or len(indices) <= 30 else 9)
-    by_confidence = colour_by == "confidence" and confidence is not None
-    for rank, (name, pts) in enumerate((points or {}).items()):
+    size = point_size or (12 if not indices or len(indices) <= 30 else 10)
+    by_confidence = colour_by == "confidence" and confidence is not None and bool(points)
+    if by_confidence:
+        for level, text in confidence_legend().items():
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=text, meta="confidence level",
+                                     marker=dict(color=CONFIDENCE_COLOURS[level], symbol="circle", size=size,
+                                                 line=dict(color=POINT_OUTLINE, width=1))))
+    for name, pts in (points or {}).items():
         if by_confidence:
-            _confidence_points(fig, name, pts, confidence, indices, names, size, colour_bar=rank == 0)
+            _confidence_points(fig, name, pts, confidence, indices, names, size)
         else:
             add_points(fig, pts, name=DECODER_LABELS.get(name, name), colour=DECODER_COLOURS.get(name, "#333"),
                        symbol=DECODER_SYMBOLS.get(name, "circle"), size=size, outline=POINT_OUTLINE,
-                       outline_width=1.5, labels=list(names) if names is not None else None,
+                       outline_width=1, labels=list(names) if names is not None else None,
                        index=list(indices) if indices is not None else None)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.01, xanchor="left", x=0),
-                      margin=dict(l=0, r=150 if by_confidence and points else 0, t=0, b=30))
+                      margin=dict(l=0, r=0, t=0, b=30))
     return fig
 
 
 def _confidence_points(fig: go.Figure, decoder: str, points: np.ndarray, confidence: np.ndarray,
-                       indices: Optional[Sequence[int]], names: Optional[Sequence[str]], size: int,
-                       colour_bar: bool) -> None:
+                       indices: Optional[Sequence[int]], names: Optional[Sequence[str]], size: int) -> None:
     """One decoder's (K, 2) points coloured by the level of their (K,) heatmap peaks, in the
     decoder's symbol with a white ring; its legend entry is a grey marker of that symbol."""
     from lmkviz.inference import POINT_LEVELS, point_levels
@@ -139,18 +147,17 @@ def _confidence_points(fig: go.Figure, decoder: str, points: np.ndarray, confide
     ids = np.arange(len(pts)) if indices is None else np.asarray(indices)
     label = DECODER_LABELS.get(decoder, decoder)
     symbol = DECODER_SYMBOLS.get(decoder, "circle")
-    scale, bar = _level_scale()
+    scale = _level_scale()
     hover = [f"{ids[r]}: {names[r] if names is not None else ''}<br>peak {peaks[r]:.2f} ({POINT_LEVELS[levels[r]]})"
              for r in np.nonzero(keep)[0]]
     fig.add_trace(go.Scatter(
         x=pts[keep, 0], y=pts[keep, 1], mode="markers", name=label, legendgroup=decoder, showlegend=False,
-        marker=dict(color=levels[keep], cmin=-0.5, cmax=2.5, colorscale=scale, showscale=colour_bar,
-                    colorbar=bar if colour_bar else None, symbol=symbol, size=size,
-                    line=dict(color=POINT_OUTLINE, width=1.5)),
+        marker=dict(color=levels[keep], cmin=-0.5, cmax=2.5, colorscale=scale, showscale=False, symbol=symbol,
+                    size=size, line=dict(color=POINT_OUTLINE, width=1)),
         customdata=hover, hovertemplate="%{customdata}<br>x=%{x:.2f}, y=%{y:.2f}<extra>" + label + "</extra>"))
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, legendgroup=decoder,
                              marker=dict(color="#777", symbol=symbol, size=size, line=dict(color=POINT_OUTLINE,
-                                                                                           width=1.5))))
+                                                                                           width=1))))
 
 
 def overlay_png(image: np.ndarray, points: Mapping[str, np.ndarray], crop=None, face=None,
