@@ -2,8 +2,9 @@
 
 Commands::
 
-    lmkviz data check DIR [--json] [--quick]   validate a LaPa-layout dataset
+    lmkviz data check DIR [--json] [--quick]   validate a dataset folder (LaPa, COCO, CSV, .pts)
     lmkviz data list                           list datasets found in data/ and $LMKVIZ_DATA
+    lmkviz data convert SRC DST --to FORMAT    convert a dataset folder (lapa, coco, pts, csv)
     lmkviz download lapa [--dest data]         download and unpack LaPa (106 points)
     lmkviz train [--preset P] [--data D ...]   train a model (or --resume RUN_DIR)
     lmkviz lr-find [--preset P] [--data D ...] learning-rate range test
@@ -56,7 +57,8 @@ def _data_check(args: argparse.Namespace) -> int:
         if args.quick:
             print("(quick check: image headers only; run without --quick to decode every image)")
     if sum(report["splits"].values()) == 0:
-        _error(f"{args.dir} has the LaPa layout but no usable sample; see the skipped files above")
+        _error(f"{args.dir} is a {report.get('format', 'lapa')} dataset folder but has no usable sample; "
+               "see the skipped files above")
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -83,19 +85,54 @@ def _data_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _data_convert(args: argparse.Namespace) -> int:
+    from lmkviz.data.formats import convert, format_convert_report
+
+    progress = None
+    if args.progress or (not args.json and sys.stderr.isatty()):
+        from tqdm import tqdm
+
+        bars: dict = {}
+
+        def progress(split, done, total):
+            bar = bars.get(split) or bars.setdefault(split, tqdm(total=total, desc=split, unit="face", leave=False))
+            bar.n = done
+            bar.refresh()
+    try:
+        report = convert(args.src, args.dst, args.to, splits=args.split, progress=progress)
+    except ValueError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    except OSError as err:
+        _error(f"cannot write {args.dst}: {err.strerror or type(err).__name__}")
+        return EXIT_FAILURE
+    finally:
+        for bar in (bars.values() if progress else ()):
+            bar.close()
+    print(json.dumps(report, indent=2) if args.json else format_convert_report(report))
+    if sum(report["splits"].values()) == 0:
+        _error(f"nothing was written: {args.src} has no usable face; see the skipped files above")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
 def _add_data(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser(
         "data",
         help="inspect landmark datasets",
-        description="Inspect landmark datasets in the LaPa layout: "
-                    "<root>/{train,val,test}/images/NAME.jpg and <root>/<split>/landmarks/NAME.txt.",
+        description="Inspect and convert landmark datasets. A dataset folder is in the LaPa layout "
+                    "(<root>/{train,val,test}/images/NAME.jpg and <root>/<split>/landmarks/NAME.txt), COCO "
+                    "keypoints (<root>/<split>.json, images in <root>/<split>/), CSV (<root>/<split>.csv with rows "
+                    "name,x0,y0,..., images in <root>/<split>/) or iBUG/300-W .pts (NAME.jpg beside NAME.pts in "
+                    "<root>/<split>/, or in <root> itself as the split test); the format is detected.",
     )
-    sub = data.add_subparsers(dest="data_command", metavar="{check,list}", required=True)
+    sub = data.add_subparsers(dest="data_command", metavar="{check,list,convert}", required=True)
 
     check = sub.add_parser(
         "check",
         help="validate a dataset folder and list every unusable file",
-        description="Validate a LaPa-layout dataset: count usable samples per split, report the number "
+        description="Validate a dataset folder (any format of `lmkviz data --help`): count usable samples per "
+                    "split, report the number "
                     "of points per face and every skipped file with its reason (missing partner file, "
                     "malformed landmark file, wrong point count, unreadable or truncated image). "
                     "Exit code 0 when the folder is a dataset with usable samples (even with skipped "
@@ -119,6 +156,27 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--extra", nargs="*", default=None, metavar="DIR", help="more folders to search")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     listing.set_defaults(func=_data_list)
+
+    conv = sub.add_parser(
+        "convert",
+        help="convert a dataset folder to another format",
+        description="Read a dataset folder in any format lmkviz reads and write it to a new folder in the LaPa "
+                    "layout, COCO keypoints, iBUG .pts or CSV. Image files are copied unchanged. Coordinates "
+                    "follow each format's convention: LaPa and CSV use lmkviz's (pixel j spans [j, j+1), centre "
+                    "j + 0.5), .pts files 1-based pixel indices (x_pts = x + 0.5), COCO 0-based pixel indices "
+                    "(x_coco = x - 0.5); a round trip gives back the same values. Files the reader skips, and "
+                    "faces with unlabelled points in a format without a mark for them (lapa, pts), are listed. "
+                    "Exit code 0 when faces were written, 1 when none was, 2 for a source in no known format or "
+                    "a destination that is not a new or empty folder.",
+    )
+    conv.add_argument("src", help="dataset folder to read")
+    conv.add_argument("dst", help="new folder to write (must not exist or be empty)")
+    conv.add_argument("--to", required=True, choices=("lapa", "coco", "pts", "csv"), help="format to write")
+    conv.add_argument("--split", nargs="+", default=None, choices=("train", "val", "test"),
+                      help="splits to convert (default: all the source has)")
+    conv.add_argument("--json", action="store_true", help="print the report as JSON")
+    conv.add_argument("--progress", action="store_true", help="progress bars on stderr even when it is not a terminal")
+    conv.set_defaults(func=_data_convert)
 
 
 # --------------------------------------------------------------------------- download
