@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -232,7 +231,7 @@ def test_lapa_converts_to_each_format_and_back(tmp_path, make_lapa_folder, to):
     ("", "empty"),
     ("version: 1\n{\n1 2\n}\n", "no 'n_points: K' line"),
     ("version: 1\nn_points: two\n{\n1 2\n}\n", "line 2 should give the point count"),
-    (f"n_points: 2\n1 2\n3 4\n", "line 2 should be a header line"),
+    ("n_points: 2\n1 2\n3 4\n", "line 2 should be a header line"),
     ("n_points: 2\n{\n1 2\n3 4\n", "no line '}' closes"),
     ("n_points: 3\n{\n1 2\n3 4\n}\n", "announces 3 points but the file has 2"),
     (f"n_points: 2\n{{\n1 2\n3 {SECRET}\n}}\n", "line 4 is not numeric"),
