@@ -9,7 +9,8 @@ Commands::
     lmkviz train [--preset P] [--data D ...]   train a model (or --resume RUN_DIR)
     lmkviz lr-find [--preset P] [--data D ...] learning-rate range test
     lmkviz evaluate --checkpoint C --data D    NME / FR@10 / AUC@10 per decoder
-    lmkviz predict [--checkpoint C] IMAGE...   landmarks of the face in each photo
+    lmkviz predict [--checkpoint C] INPUT...   landmarks of the face in photos, folders, videos
+    lmkviz export CHECKPOINT --format F        ONNX or TorchScript model + JSON sidecar
     lmkviz runs {list,start,stop,resume,delete}  background training jobs
 
 Adding a command: write ``_add_<name>(subparsers)`` that creates its parser and sets
@@ -572,6 +573,59 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=_predict)
 
 
+# --------------------------------------------------------------------------- export
+
+
+def _export(args: argparse.Namespace) -> int:
+    from lmkviz.checkpoint import CheckpointError
+    from lmkviz.export import export_checkpoint
+    from lmkviz.paths import display_path
+
+    try:
+        result = export_checkpoint(args.checkpoint, args.format, out=args.out)
+    except CheckpointError as err:
+        _error(str(err))
+        return EXIT_FAILURE
+    except ValueError as err:
+        _error(str(err))
+        return EXIT_FAILURE
+    except OSError as err:
+        _error(f"cannot write {args.out or 'the model'}: {err.strerror or type(err).__name__}")
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps({"model": str(result.model_path), "sidecar": str(result.sidecar_path), **result.sidecar}))
+    else:
+        side = result.sidecar
+        print(f"model:   {display_path(result.model_path)} ({args.format})")
+        print(f"sidecar: {display_path(result.sidecar_path)}")
+        print(f"input:   N x 3 x {side['input']['size'][0]} x {side['input']['size'][1]} float32, RGB in [0, 1] "
+              f"(normalisation inside the model)")
+        print(f"output:  N x {len(side['scheme']['indices'])} x {side['output']['heatmap_size'][0]} x "
+              f"{side['output']['heatmap_size'][1]} {side['output']['values']} ({side['scheme']['name']})")
+    return EXIT_OK
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    ex = subparsers.add_parser(
+        "export",
+        help="export a checkpoint as an ONNX or TorchScript model with a JSON sidecar",
+        description="Write the checkpoint's network as an ONNX (torch.onnx dynamo exporter; needs the packages onnx "
+                    "and onnxscript) or TorchScript (traced) model with a free batch size, and a sidecar "
+                    "MODEL.json beside it (the model file's name plus .json) holding what another program needs: "
+                    "input size, channel order RGB, values in [0, 1] with the normalisation inside the model, "
+                    "output layout N x K x H x W, heatmap size, codec, scheme, landmark names and the flip "
+                    "permutation. `lmkviz predict --model MODEL` and the library's lmkviz.imported.load_model read "
+                    "the pair back.",
+    )
+    ex.add_argument("checkpoint", help="a .pt checkpoint or a shipped name such as 'default'")
+    ex.add_argument("--format", required=True, choices=("onnx", "torchscript"), help="model format to write")
+    ex.add_argument("--out", default=None,
+                    help="model file to write (default: beside the checkpoint, best.onnx or best.torchscript.pt for "
+                         "best.pt; in the current folder for a shipped checkpoint)")
+    ex.add_argument("--json", action="store_true", help="print the paths and the sidecar as JSON")
+    ex.set_defaults(func=_export)
+
+
 # --------------------------------------------------------------------------- runs
 
 
@@ -645,6 +699,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "lr-find": _add_lr_find,
     "evaluate": _add_evaluate,
     "predict": _add_predict,
+    "export": _add_export,
     "runs": _add_runs,
 }
 """Top-level command name -> function that adds its parser (see the module docstring)."""
