@@ -516,39 +516,86 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from lmkviz.batch import BatchWriter, collect_inputs, count_items, format_summary, predict_batch, result_record
     from lmkviz.checkpoint import CheckpointError
-    from lmkviz.inference import Predictor, failed_prediction_dict, predict_files
-    from lmkviz.paths import display_path
+    from lmkviz.evaluation import primary_decoder
 
     try:
-        predictor = Predictor(args.checkpoint, device=args.device, flip_test=args.flip)
+        if args.model:
+            from lmkviz.imported import load_model
+
+            predictor = load_model(args.model, device=args.device, flip_test=args.flip)
+        else:
+            from lmkviz.inference import Predictor
+
+            predictor = Predictor(args.checkpoint, device=args.device, flip_test=args.flip)
     except (CheckpointError, ValueError) as err:
         _error(str(err))
         return EXIT_FAILURE
-    decoders = args.decoders
-    results = predict_files(args.images, predictor, decoders)
-    failed = 0
-    out = []
-    for path, pred, error, loaded in results:
-        path = display_path(path)  # a file name that is not UTF-8 still prints
-        if error:
-            failed += 1
-            if not args.json:
-                _error(error)
-            out.append(failed_prediction_dict(path, error))
-            continue
-        out.append(pred.to_dict(source=path))
-        if not args.json:
-            for note in pred.notes:
-                print(f"warning: {path}: {note}", file=sys.stderr)
-            face = "whole image" if pred.face is None else "face at " + ", ".join(f"{v:.0f}" for v in pred.face.as_list())
-            print(f"{path}: {face}; {len(pred.indices)} landmarks ({pred.scheme_name})")
-            for m, pts in pred.points.items():
-                text = " ".join(f"({x:.1f},{y:.1f})" for x, y in pts)
-                print(f"  {m}: {text}")
-    if args.json:
-        print(json.dumps(out if len(out) != 1 else out[0], indent=None))
-    return EXIT_OK if failed == 0 else EXIT_FAILURE
+    if args.frame_step < 1:
+        _error("--frame-step must be 1 or more")
+        return EXIT_USAGE
+    inputs, failures = collect_inputs(args.inputs)
+    early = list(failures)  # paths that do not exist: reported first
+    writing = args.out is not None or args.coco is not None
+    bar = None
+    if args.progress or (sys.stderr.isatty() and (writing or len(inputs) > 1 or any(i.kind == "video" for i in inputs))):
+        from tqdm import tqdm
+
+        bar = tqdm(total=count_items(inputs, args.frame_step), unit="img", desc="predicting", file=sys.stderr,
+                   dynamic_ncols=True)
+    encoding = getattr(predictor.codec, "encoding", "gaussian")
+    try:
+        writer = BatchWriter(args.out, args.out_format, args.coco, decoder=args.coco_decoder,
+                             primary=primary_decoder(encoding)) if writing else None
+    except OSError as err:
+        _error(f"cannot write to {args.out}: {err.strerror or type(err).__name__}")
+        return EXIT_FAILURE
+    records = []
+    total = len(failures)
+    try:
+        for result in predict_batch(inputs, predictor, args.decoders, frame_step=args.frame_step):
+            total += 1
+            if bar is not None:
+                bar.update(1)
+            if not result.ok:
+                failures.append(result)
+            if writer is not None:
+                writer.write(result)
+                continue
+            records.append(result_record(result))
+            if not args.json and result.ok:
+                _print_prediction(result, bar)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+    if args.json and not writing:
+        records = [result_record(f) for f in early] + records
+        print(json.dumps(records if len(records) != 1 else records[0], indent=None))
+    if writing:
+        where = " and ".join(x for x in (f"{len(writer.written)} file(s) in {args.out}" if args.out else "",
+                                          f"COCO results in {args.coco}" if args.coco else "") if x)
+        print(f"wrote {where}")
+    if failures and (writing or not args.json or total > 1):
+        print(format_summary(total, failures), file=sys.stderr)
+    return EXIT_OK if not failures else EXIT_FAILURE
+
+
+def _print_prediction(result, bar) -> None:
+    """The text report of one prediction (notes on stderr)."""
+    pred = result.prediction
+    write = bar.write if bar is not None else print
+    for note in pred.notes:
+        print(f"warning: {result.label}: {note}", file=sys.stderr)
+    face = "whole image" if pred.face is None else "face at " + ", ".join(f"{v:.0f}" for v in pred.face.as_list())
+    lines = [f"{result.label}: {face}; {len(pred.indices)} landmarks ({pred.scheme_name})"]
+    for m, pts in pred.points.items():
+        lines.append(f"  {m}: " + " ".join(f"({x:.1f},{y:.1f})" for x, y in pts))
+    write("\n".join(lines))
 
 
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
@@ -556,20 +603,40 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
     pr = subparsers.add_parser(
         "predict",
-        help="find landmarks in photos",
+        help="find landmarks in photos, folders of photos and videos",
         description="Detect the face (OpenCV Haar cascade; the whole image with a warning if none), crop it "
-                    "like the training data, run the model and print the landmarks in the original image's "
-                    "pixels for each decoder. EXIF orientation is respected; grey, RGBA, 16-bit and huge "
-                    "images are handled.",
+                    "like the training data, run the model and report the landmarks in the original image's "
+                    "pixels for each decoder. Inputs are photos, folders (their photos and videos) and videos "
+                    "(every frame, or every --frame-step-th). EXIF orientation is respected; grey, RGBA, 16-bit "
+                    "and huge images are handled. Without --out or --coco the landmarks are printed (--json: one "
+                    "JSON object per image). An input that fails is reported at the end and the others go on; "
+                    "the exit code is then 1.",
     )
-    pr.add_argument("images", nargs="+", help="image files (jpg, png, webp, ...)")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT", help="photos (jpg, png, webp, ...), folders or videos "
+                                                               "(mp4, avi, mov, mkv, ...)")
     pr.add_argument("--checkpoint", default="default", help="a .pt file or 'default' (the shipped checkpoint)")
+    pr.add_argument("--model", default=None,
+                    help="an ONNX or TorchScript heatmap model instead of a checkpoint, with its sidecar MODEL.json "
+                         "beside it (see `lmkviz export`)")
     pr.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="decoders to report")
     pr.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     pr.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     pr.add_argument("--json", action="store_true",
-                    help="print JSON: one object per image (a list for several), format lmkviz-prediction "
+                    help="print JSON: one object per image or frame (a list for several), format lmkviz-prediction "
                          "version 1 as described in the README")
+    pr.add_argument("--out", default=None, metavar="DIR",
+                    help="write one file per photo or frame into DIR (NAME.json, or NAME.csv with --out-format csv)")
+    pr.add_argument("--out-format", default="json", choices=("json", "csv"),
+                    help="format of the files in --out: json (the --json object) or csv (decoder, landmark, name, "
+                         "x, y, confidence)")
+    pr.add_argument("--coco", default=None, metavar="FILE",
+                    help="write a COCO keypoint results file (a list of {image_id, file_name, keypoints, score, "
+                         "bbox}; keypoints as COCO's 0-based pixel indices)")
+    pr.add_argument("--coco-decoder", default=None, choices=DECODERS,
+                    help="decoder of the --coco file (default: the model's primary decoder, dark or topk)")
+    pr.add_argument("--frame-step", type=int, default=1, help="predict every N-th video frame (default 1)")
+    pr.add_argument("--progress", action="store_true",
+                    help="a progress bar on stderr even when it is not a terminal (default: on a terminal)")
     pr.set_defaults(func=_predict)
 
 

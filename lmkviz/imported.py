@@ -353,6 +353,8 @@ class ImportedPredictor(Predictor):
 
         path = Path(path)
         label = display_path(path)
+        if not path.is_file():
+            raise ValueError(f"{label}: no such model file" if not path.exists() else f"{label}: is not a file")
         if threads:
             torch.set_num_threads(threads)
         if settings is None:
@@ -401,6 +403,7 @@ class ImportedPredictor(Predictor):
                 self.flip_perm = list(settings.flip_perm)
             else:
                 self.flip_perm = flip_perm_for(scheme, indices)  # ValueError when the scheme has no pairs
+        self.names = [scheme.names[i] for i in indices]
         self.loaded = ckpt.LoadedCheckpoint(
             path=path, model=self.model, codec=codec, scheme_name=scheme.name, num_points=total, indices=indices,
             summary={}, config={"model": f"{path.name} ({self.runtime})"})

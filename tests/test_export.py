@@ -243,7 +243,7 @@ def test_imported_model_errors_say_what_to_fix(tmp_path):
 
 
 def test_onnx_input_size_is_checked(tmp_path):
-    ort = pytest.importorskip("onnxruntime")  # noqa: F841
+    pytest.importorskip("onnxruntime")
     net = TinyBGRNet().eval()
     path = tmp_path / "fixed.onnx"
     torch.onnx.export(net, (torch.zeros(1, 3, 32, 32),), str(path), input_names=["x"], dynamo=False)
