@@ -272,6 +272,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
     parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     parser.add_argument("--no-flip", action="store_true", help="no random mirroring in training")
+    parser.add_argument("--no-tensorboard", action="store_true",
+                        help="no TensorBoard event files in the run folder (default: written when the tensorboard "
+                             "package is installed; view with `tensorboard --logdir runs`)")
     parser.add_argument("--pretrained", nargs="?", const="yes", choices=("yes", "auto", "no"), default=None,
                         help="ImageNet weights for the encoder (U-Nets, effnet_lite0_fpn): yes = required "
                              "(fail when they cannot be had), auto = when available, no = from scratch")
@@ -301,6 +304,8 @@ def _train_config(args: argparse.Namespace):
         changes["amp"] = False
     if args.no_flip:
         changes["flip"] = False
+    if args.no_tensorboard:
+        changes["tensorboard"] = False
     if args.pretrained is not None:
         changes["pretrained"] = {"yes": True, "auto": "auto", "no": False}[args.pretrained]
     if args.model_option:
