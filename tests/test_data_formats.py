@@ -407,3 +407,17 @@ def test_data_convert_cli(tmp_path, capsys):
     (tmp_path / "nothing").mkdir()
     assert main(["data", "convert", str(tmp_path / "nothing"), str(tmp_path / "o2"), "--to", "lapa"]) == 2
     assert "not a dataset" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("to", ["pts", "coco", "csv"])
+def test_shared_face68_val_through_each_format_and_back(shared_datasets, tmp_path, to):
+    src = shared_datasets / "face68"
+    convert(src, tmp_path / to, to, splits=["val"])
+    convert(tmp_path / to, tmp_path / "back", "lapa")
+    a, b = FolderSplit(src, "val"), FolderSplit(tmp_path / "back", "val")
+    assert a.names == b.names and len(a) == 100
+    np.testing.assert_array_equal(a.all_points(), b.all_points())
+    for name in a.names[:5]:  # the text values too (written without trailing zeros)
+        written = np.loadtxt(tmp_path / "back" / "val" / "landmarks" / f"{name}.txt", skiprows=1)
+        np.testing.assert_array_equal(written, np.loadtxt(src / "val" / "landmarks" / f"{name}.txt", skiprows=1))
