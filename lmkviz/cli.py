@@ -71,7 +71,7 @@ def _data_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(
             [{"name": d.name, "path": str(d.path), "splits": d.splits, "points": d.num_points,
-              "scheme": d.scheme_name} for d in datasets],
+              "scheme": d.scheme_name, "format": d.format} for d in datasets],
             indent=2,
         ))
         return EXIT_OK
@@ -82,7 +82,8 @@ def _data_list(args: argparse.Namespace) -> int:
     width = max(len(d.name) for d in datasets)
     for d in datasets:
         splits = "  ".join(f"{s} {n}" for s, n in d.splits.items())
-        print(f"{d.name:<{width}}  {d.num_points:>4} points ({d.scheme_name})  {splits}  {d.path}")
+        fmt = "" if d.format == "lapa" else f", {d.format}"
+        print(f"{d.name:<{width}}  {d.num_points:>4} points ({d.scheme_name}{fmt})  {splits}  {d.path}")
     return EXIT_OK
 
 
