@@ -12,6 +12,7 @@ One run lives in one folder, ``<runs root>/<YYYYmmdd-HHMMSS>-<name>/``::
     last.pt         checkpoint after every epoch (with optimiser/scheduler/RNG state)
     best.pt         checkpoint of the epoch with the best validation NME
     lr_find.json    the learning-rate finder's curve (finder runs only)
+    events.out.tfevents.*  TensorBoard event files (lmkviz.training.tensorboard; `tensorboard --logdir runs`)
     STOP            present when a stop was asked for
 
 Every file except metrics.jsonl (append-only, a torn last line is ignored) is

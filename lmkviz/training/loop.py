@@ -8,7 +8,8 @@ final state; a :class:`Trainer` built from one :class:`TrainJob` runs the epochs
 Each epoch: optimiser steps (:func:`train_step`), then on rank 0 validation with
 :func:`lmkviz.evaluation.evaluate_model` (NME in original image pixels, in fp32),
 ``last.pt`` (with optimiser, scheduler and RNG state), ``best.pt`` when the primary
-decoder's NME improved, ``preview.npz``, an epoch record in ``metrics.jsonl``.
+decoder's NME improved, ``preview.npz``, an epoch record in ``metrics.jsonl`` (and TensorBoard
+event files, :mod:`lmkviz.training.tensorboard`).
 
 Resume continues from ``last.pt``: the interrupted epoch is redone from its start
 with the same data order and augmentation draws, so a resumed run ends with the
@@ -45,6 +46,7 @@ from lmkviz.runs import RunFolder, new_run_dir
 from lmkviz.training.build import build_datasets, build_model, make_codec
 from lmkviz.training.config import TrainConfig
 from lmkviz.training.distributed import Distributed
+from lmkviz.training.tensorboard import open_log
 
 __all__ = ["train", "train_step", "Trainer", "TrainJob", "StopFlag", "StopTraining", "NonFiniteLoss", "set_seed"]
 
@@ -183,6 +185,7 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
 
         self.primary = primary_decoder(config.encoding)
+        self.tensorboard = open_log(self.run.path, config.tensorboard and self.is_main, self.primary)
         self.start_epoch, self.best, self.best_epoch, self.previous_time = 0, math.inf, -1, 0.0
         self.indices_t = torch.as_tensor(list(self.indices), device=device)
         self.encode_gen = torch.Generator(device=device)
@@ -289,6 +292,7 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.4g}")
             global_step = epoch * self.steps_per_epoch + step + 1
+            self.tensorboard.step(global_step, value, lr)
             if self.is_main and (global_step % config.log_every == 0 or step + 1 == self.steps_per_epoch):
                 self.log_step(epoch, step, value, lr, seen, time.time() - t_epoch, quiet=bar is not None)
         if bar is not None:
@@ -356,6 +360,7 @@ class Trainer:
         self.run.append_metrics({"kind": "epoch", "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                                  "val_nme": val_nme, "lr": self.last_lr,
                                  "epoch_time_s": train_time, "images_per_s": images_per_s, "time": time.time()})
+        self.tensorboard.epoch((epoch + 1) * self.steps_per_epoch, train_loss, val_loss, val_nme, images_per_s)
         remaining = (config.epochs - epoch - 1) * (sum(self.epoch_times) / len(self.epoch_times))
         self.run.write_status(state="running", epoch=epoch + 1, step=(epoch + 1) * self.steps_per_epoch,
                               eta_s=remaining, best_epoch=self.best_epoch + 1, val_nme=val_nme)
@@ -402,6 +407,7 @@ class Trainer:
             arrays[f"pred_{m}"] = on_input.numpy().astype(np.float32)
             arrays[f"nme_{m}"] = result.nme[m].astype(np.float64)
         self.run.write_preview(arrays)
+        self.tensorboard.preview(arrays)
 
 
 # ----------------------------------------------------------------------------- entry point
