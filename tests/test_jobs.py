@@ -198,3 +198,84 @@ def test_stop_refuses_bogus_pids(tmp_path, no_signals, pid):
     jobs.stop(path, timeout=1)
     assert no_signals == []
     assert jobs.pid_alive(pid) is False
+
+
+# ----------------------------------------------------------------------------- one process per run folder
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    from tests.test_training import REPO
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "lmkviz", *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _stopped_run(root, epochs=3):
+    run = RunFolder(root / "run")
+    run.path.mkdir()
+    run.write_config(tiny_config(name="run", epochs=epochs, limit_train=16))
+    run.write_status(state="stopped", epoch=0)
+    return run
+
+
+def _watch_status(run, procs_, seen):
+    """Record (state, pid) of status.json while any of procs_ runs."""
+    while any(p.poll() is None for p in procs_):
+        status = run.status()
+        seen.append((status.get("state"), status.get("pid")))
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("queue", [False, True], ids=["plain", "queue"])
+def test_two_resumes_at_once_train_only_once(tmp_path, queue):
+    """Two `lmkviz train --resume RUN` at once: one trains, the other refuses and leaves
+    status.json alone (with --queue too: the refused one never becomes the run's pid)."""
+    run = _stopped_run(tmp_path)
+    extra = ["--queue"] if queue else []
+    a, b = _cli("train", "--resume", str(run.path), *extra), _cli("train", "--resume", str(run.path), *extra)
+    seen = []
+    _watch_status(run, [a, b], seen)
+    results = {p.pid: (p.returncode, *p.communicate()) for p in (a, b)}
+    winners = [pid for pid, (code, out, _) in results.items() if code == 0 and "done:" in out]
+    losers = [pid for pid, (code, _, err) in results.items() if code == 2 and "already being trained" in err]
+    assert len(winners) == 1 and len(losers) == 1, results
+    assert [r["epoch"] for r in run.metrics() if r["kind"] == "epoch"] == [1, 2, 3]
+    steps = [r["step"] for r in run.metrics() if r["kind"] == "step"]
+    assert steps == sorted(set(steps))
+    assert losers[0] not in {pid for _, pid in seen}  # the refused process never wrote its pid
+    states = [s for s, _ in seen]
+    if "running" in states:  # no flip back to queued once training started
+        assert "queued" not in states[states.index("running"):]
+    assert run.status()["state"] == "done" and run.status()["pid"] == winners[0]
+
+
+def test_a_queued_job_waits_quietly_and_small(tmp_path):
+    """A job waiting for its device neither rewrites status.json every second nor holds a
+    process with torch loaded (about 500 MB before; a few tens of MB now)."""
+    from lmkviz import procs
+
+    first = jobs.start(tiny_config(name="first", epochs=40, limit_train=16), tmp_path)
+    second = jobs.start(tiny_config(name="second", epochs=1), tmp_path)
+    try:
+        wait_until(lambda: state_of(first) == "running")
+        # written when the wait starts and when what it waits for changes ("1 job ahead" -> "busy")
+        wait_until(lambda: jobs.run_info(second).status.get("waiting_for") == "cpu is busy")
+        before = RunFolder(second).status_path.stat().st_mtime_ns
+        info = jobs.run_info(second)
+        rss_kb = procs.process_rss_kb(info.status["pid"])
+        time.sleep(3.5)
+        assert RunFolder(second).status_path.stat().st_mtime_ns == before
+        assert state_of(second) == "queued" and jobs.run_info(second).status["pid"] == info.status["pid"]
+        assert rss_kb is not None and rss_kb < 100_000, rss_kb
+        print(f"\nRSS of a queued job: {rss_kb / 1024:.1f} MiB")
+        # its turn comes when the first one stops; the same process (pid) goes on to train
+        assert jobs.stop(first) == "stopped"
+        wait_until(lambda: state_of(second) == "done")
+        assert RunFolder(second).status()["pid"] == info.status["pid"]
+    finally:
+        for path in (first, second):
+            jobs.stop(path, timeout=5)
