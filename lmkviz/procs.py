@@ -53,6 +53,28 @@ def _has_proc() -> bool:
     return os.path.isdir("/proc/self")
 
 
+def _windows_creation_time(pid: int) -> Optional[int]:
+    """Windows: the creation time of a live process (100 ns units), None when it has ended.
+    (``os.kill`` cannot ask there: any signal terminates the process.)"""
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return None
+    try:
+        code = wintypes.DWORD()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value != 259:  # STILL_ACTIVE
+            return None
+        times = [wintypes.FILETIME() for _ in range(4)]
+        if not kernel32.GetProcessTimes(handle, *(ctypes.byref(t) for t in times)):
+            return None
+        return (times[0].dwHighDateTime << 32) | times[0].dwLowDateTime
+    finally:
+        kernel32.CloseHandle(handle)
+
+
 def start_time(pid: Any) -> Optional[StartTime]:
     """When process ``pid`` started, as an opaque value that differs between two processes
     that had the same pid; None when there is no such process (or no way to tell).
@@ -70,7 +92,7 @@ def start_time(pid: Any) -> Optional[StartTime]:
         except (ValueError, IndexError):
             return None
     if sys.platform == "win32":
-        return None
+        return _windows_creation_time(pid)
     try:
         out = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
@@ -95,6 +117,8 @@ def pid_exists(pid: Any) -> bool:
     pid = valid_pid(pid)
     if pid is None:
         return False
+    if sys.platform == "win32":
+        return _windows_creation_time(pid) is not None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -136,6 +160,13 @@ def same_process(pid: Any, pid_start: Any = None, *, marker: Optional[str] = Non
         now = start_time(pid)
         return now is not None and now == pid_start
     command = _cmdline(pid)
+    if command is None and not _has_proc() and sys.platform != "win32":  # macOS, BSD: ask ps
+        try:
+            out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True,
+                                 timeout=5)
+            command = out.stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            command = None
     return command is not None and (marker or "lmkviz") in command
 
 
@@ -188,7 +219,7 @@ def signal_group(pid: Any, pid_start: Any, sig: int, *, marker: Optional[str] = 
         if not same_process(pid, pid_start, marker=marker):
             return False
         try:
-            leads_group = os.getpgid(pid) == pid
+            leads_group = hasattr(os, "killpg") and os.getpgid(pid) == pid
         except OSError:
             leads_group = False
         try:

@@ -145,3 +145,30 @@ def test_a_status_that_is_not_an_object_reads_as_empty_and_can_be_rewritten(tmp_
     run.status_path.write_text("[1, 2]")
     assert run.status() == {}
     assert run.write_status(state="stopped")["state"] == "stopped"
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    """A killed writer leaves `.NAME.<pid>-<random>.tmp`; it is removed once that pid is gone,
+    never while it lives, and nothing else is touched."""
+    import os
+    import subprocess
+    import time
+
+    from lmkviz.files import remove_stale_temp_files
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = {
+        f".last.pt.{dead.pid}-0123abcd.tmp": True,  # its writer is gone
+        f".status.json.{os.getpid()}-89abcdef.tmp": False,  # a live writer (this process)
+        ".best.pt.deadbeef.tmp": True,  # the older name without a pid, old enough
+        ".preview.npz.cafebabe.tmp": False,  # the older name, but fresh: maybe being written
+        "last.pt": False, ".lock": False, "notes.tmp": False, ".x.12-zzzzzzzz.tmp": False,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(tmp_path / ".best.pt.deadbeef.tmp", (old, old))
+    removed = remove_stale_temp_files(tmp_path)
+    assert sorted(removed) == sorted(n for n, gone in names.items() if gone)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, gone in names.items() if not gone)
