@@ -15,6 +15,7 @@ One run lives in one folder, ``<runs root>/<YYYYmmdd-HHMMSS>-<name>/``::
     lr_find.json    the learning-rate finder's curve (finder runs only)
     STOP            present when a stop was asked for
     .lock           held by the one process that trains in this folder (:meth:`RunFolder.lock`)
+    .status.lock    held for the few milliseconds of a status update (:meth:`RunFolder.write_status`)
     .status-slot    a pre-allocated copy of the status, written in place when status.json
                     cannot be replaced (a full disk): the reason of a failure is never lost
 
@@ -86,7 +87,8 @@ STATES = ("queued", "running", "done", "failed", "stopped")
 """The states a run's status.json may hold (a run that cannot be read is listed as "broken")."""
 
 _COUNTS = ("epoch", "step", "total_steps", "steps_per_epoch", "epochs", "best_epoch")
-_TIMES = ("queued_at", "started", "updated", "eta_s", "images_per_s")
+_TIMES = ("queued_at", "started", "updated")
+_RATES = ("eta_s", "images_per_s")  # an infinite estimate is no damage: it is dropped
 _TEXTS = ("error", "waiting_for", "task", "host", "slot")
 
 
@@ -124,6 +126,11 @@ def validate_status(status: dict) -> tuple[dict, list[str]]:
         elif key in _TIMES and (isinstance(value, bool) or not isinstance(value, (int, float))
                                 or not math.isfinite(value)):
             bad(key, "a number")
+        elif key in _RATES:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                bad(key, "a number")
+            elif not math.isfinite(value):
+                clean.pop(key, None)
         elif key in _TEXTS and not isinstance(value, str):
             bad(key, "text")
         elif key == "val_nme" and not isinstance(value, dict):
