@@ -329,6 +329,20 @@ def _model_options(items: list[str]) -> dict:
     return options
 
 
+def _resume_changes(args: argparse.Namespace) -> dict:
+    """The config flags given with --resume: only --epochs may change a run that resumes."""
+    given = {field: getattr(args, field) for _, (field, _, _) in _TRAIN_OPTIONS.items()
+             if getattr(args, field) is not None}
+    others = sorted(f for f in given if f != "epochs")
+    others += [name for name, on in (("preset", args.preset), ("config", args.config), ("no_amp", args.no_amp),
+                                     ("no_flip", args.no_flip), ("pretrained", args.pretrained is not None),
+                                     ("model_option", args.model_option)) if on]
+    if others:
+        raise ValueError(f"--resume continues a run with the settings it started with; only --epochs may be "
+                         f"given with it (not: {', '.join(others)}). Start a new run to change the others")
+    return given
+
+
 def _train(args: argparse.Namespace) -> int:
     if args.list_models:
         from lmkviz.models import describe, list_models
@@ -337,31 +351,34 @@ def _train(args: argparse.Namespace) -> int:
             print(describe(name))
         return EXIT_OK
     from lmkviz.runs import RunFolder
-    from lmkviz.training import train
 
-    slot = None
+    lease = None
     try:
-        if args.resume:
-            run = RunFolder(args.resume)
-            run.config()  # a clear error when it is not a run folder
-            if args.queue:
-                from lmkviz.jobs import wait_for_turn
+        if args.resume or args.queue:
+            if args.resume:
+                changes = _resume_changes(args)
+                run = RunFolder(args.resume)
+            else:
+                if not args.run_dir:
+                    raise ValueError("--queue needs --run-dir (it is used by background jobs)")
+                run = RunFolder(args.run_dir)
+            if not run.config_path.exists():
+                raise ValueError(f"{run.path}: not a run folder (no config.json)")
+            if args.queue:  # wait without torch loaded (see lmkviz.waiter)
+                from lmkviz.waiter import wait_for_turn
 
-                slot = wait_for_turn(run)
-                if slot is None:
+                lease = wait_for_turn(run, stop_on_signal=True)
+                if lease is None:
                     return EXIT_OK
-            path = train(resume=args.resume)
-        elif args.queue:
-            if not args.run_dir:
-                raise ValueError("--queue needs --run-dir (it is used by background jobs)")
-            from lmkviz.jobs import wait_for_turn
+            from lmkviz.training import train
 
-            run = RunFolder(args.run_dir)
-            slot = wait_for_turn(run)
-            if slot is None:
-                return EXIT_OK
-            path = train(run.config(), run_dir=args.run_dir)
+            if args.resume:
+                path = train(resume=args.resume, epochs=changes.get("epochs"))
+            else:
+                path = train(run.config(), run_dir=args.run_dir)
         else:
+            from lmkviz.training import train
+
             path = train(_train_config(args), run_dir=args.run_dir, runs_root=args.runs_root)
     except ValueError as err:
         _error(str(err))
@@ -372,12 +389,15 @@ def _train(args: argparse.Namespace) -> int:
         _error(f"training failed: {err}")
         return EXIT_FAILURE
     finally:
-        if slot is not None:
-            slot.release()
+        if lease is not None:
+            lease.release()
     if int(os.environ.get("RANK", "0")) != 0:
         return EXIT_OK  # under torchrun only rank 0 writes and reports the run's state
-    state = RunFolder(path).status().get("state")
+    status = RunFolder(path).status()
+    state = status.get("state")
     print(f"{state}: {path}")
+    if state == "failed" and status.get("error"):
+        _error(str(status["error"]))
     return EXIT_OK if state in ("done", "stopped") else EXIT_FAILURE
 
 
@@ -399,7 +419,9 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     _add_config_flags(train)
     train.add_argument("--run-dir", help="write into this folder instead of a new one under --runs-root")
     train.add_argument("--runs-root", default=None, help=RUNS_ROOT_HELP)
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its last.pt, with the settings it started with "
+                            "(--epochs N may extend a run with the constant schedule)")
     train.add_argument("--queue", action="store_true",
                        help="wait until the device is free (one job per device); used by background jobs")
     train.add_argument("--list-models", action="store_true", help="list the architectures and exit")
@@ -411,22 +433,26 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 def _lr_find(args: argparse.Namespace) -> int:
     from lmkviz.runs import RunFolder, new_run_dir
-    from lmkviz.training import lr_find
 
+    lease = None
     try:
         if args.queue:
             if not args.run_dir:
                 raise ValueError("--queue needs --run-dir (it is used by background jobs)")
-            from lmkviz.jobs import wait_for_turn
+            from lmkviz.waiter import wait_for_turn
 
             run = RunFolder(args.run_dir)
-            config = run.config()
-            slot = wait_for_turn(run)
-            if slot is None:
+            if not run.config_path.exists():
+                raise ValueError(f"{run.path}: not a run folder (no config.json)")
+            lease = wait_for_turn(run, stop_on_signal=True)
+            if lease is None:
                 return EXIT_OK
+            config = run.config()
         else:
             config = _train_config(args)
             run = RunFolder(args.run_dir or new_run_dir(f"lrfind-{config.name}", args.runs_root))
+        from lmkviz.training import lr_find
+
         result = lr_find(config, run.path, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr)
     except ValueError as err:
         _error(str(err))
@@ -434,6 +460,9 @@ def _lr_find(args: argparse.Namespace) -> int:
     except Exception as err:
         _error(f"learning-rate finder failed: {err}")
         return EXIT_FAILURE
+    finally:
+        if lease is not None:
+            lease.release()
     suggested = result["suggested"]
     print(f"suggested learning rate: {suggested:.3g}" if suggested else "no suggestion (too few steps)")
     print(f"curve: {run.path / 'lr_find.json'}")
@@ -719,7 +748,7 @@ def _runs(args: argparse.Namespace) -> int:
             for r in runs:
                 epochs = r.config.epochs if r.config else "?"
                 eta = f" eta {int(r.eta_s)}s" if r.eta_s else ""
-                err = f" ({r.error})" if r.error and r.state == "failed" else ""
+                err = f" ({r.error})" if r.error and r.state in ("failed", "broken") else ""
                 print(f"{r.name:<40} {r.state:<8} epoch {r.epoch}/{epochs} {r.progress:>4.0%}{eta}{err}")
         elif args.runs_command == "start":
             path = jobs.start(_train_config(args), args.runs_root)

@@ -196,7 +196,7 @@ class TrainConfig:
                 elif isinstance(default, str) or key == "val_data":
                     if not isinstance(value, str):
                         raise TypeError("expected text")
-            except (TypeError, ValueError) as err:
+            except (TypeError, ValueError, OverflowError) as err:
                 raise ValueError(f"training config field {key!r}: {err} (got {value!r})") from None
             clean[key] = value
         return cls(**clean)
