@@ -264,3 +264,12 @@ def test_the_decoders_listed_are_those_of_the_checkpoints_codec(env, monkeypatch
     assert list(at.dataframe[0].value["decoder"]) == ["argmax", "DARK"]
     assert [t["name"] for t in chart(at, "cmp_ced")["data"]] == ["argmax", "DARK"]
     assert widget(at, "button_group", "cmp_shown").options == ["argmax", "DARK"]
+
+
+def test_broken_run_folders_do_not_hide_the_good_checkpoint(env):
+    from tests.helpers import make_broken_runs
+
+    make_broken_runs(env)
+    best = add_run(env, name="20260104-000000-tiny")
+    at = open_page(PAGE)
+    assert at.selectbox(key="cmp_checkpoint").value == str(best)

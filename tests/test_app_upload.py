@@ -361,3 +361,12 @@ def face_seed(seed: int, size: int) -> np.ndarray:
     from lmkviz.data.synthetic import render_face
 
     return render_face(seed, size)[0]
+
+
+def test_broken_run_folders_do_not_hide_the_good_checkpoint(checkpoint):
+    from tests.helpers import make_broken_runs
+
+    make_broken_runs(checkpoint.parent.parent)
+    at = open_page(PAGE)
+    photo = chart(at, "up_photo")
+    assert "DARK" in [t.get("name") for t in photo["data"]]  # the good run's checkpoint ran
