@@ -12,12 +12,13 @@ from lmkviz.inference import Box, crop_limits, initial_crop
 from lmkviz.viz import upload as vup
 from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS, POINT_OUTLINE
+from ui import imported as imp
+from ui import share
 from ui import upload as lab
 from ui.common import (
     figure_config,
     checkpoint_caption,
     checkpoint_files,
-    checkpoint_info,
     checkpoint_label,
     ensure_choice,
     file_mtime,
@@ -27,15 +28,19 @@ from ui.common import (
 )
 
 setup_page("Upload a face", ":material/add_a_photo:")
+files = checkpoint_files()
+by_path = {f["path"]: f for f in files}
+share.restore(lab.SHARED, parse=lab.SHARED_PARSE, choices={"img": lab.SOURCES, "model": imp.SOURCES,
+                                                           "ckpt": by_path, "colour": vup.COLOUR_BY})
+lab.view_defaults()
 st.markdown(
     "Find the landmarks on any photo. The face is found first (OpenCV's face detector), a square around it is "
     "cut out and resized to the network's input, the network paints one heatmap per landmark, and the decoders "
     "turn them into points back in your photo's pixels. Nothing leaves this computer.")
 
 # ----------------------------------------------------------------------------- the image
-SOURCES = {"upload": "Upload a photo", "camera": "Take a photo", **lab.EXAMPLES}
 c = st.columns([1, 2], gap="large")
-source = c[0].radio("Image", list(SOURCES), index=2, format_func=SOURCES.get, key="up_source")
+source = c[0].radio("Image", list(lab.SOURCES), format_func=lab.SOURCES.get, key="up_source")
 with c[1]:
     if source == "upload":
         file = st.file_uploader("A photo with a face (JPEG, PNG or WebP, up to 20 MB)",
@@ -50,6 +55,8 @@ with c[1]:
                    if source == "astronaut" else "A face drawn by lmkviz's synthetic-face generator.")
 if data is None:
     st.info("Choose a photo, or try one of the examples.", icon=":material/photo_camera:")
+    share.publish()
+    share.copy_link(st.sidebar)
     st.stop()
 
 loaded = lab.load_image_cached(data, name)
@@ -62,28 +69,31 @@ for note in loaded.notes:
     st.info(f"The photo was {note}.", icon=":material/info:")
 
 # ----------------------------------------------------------------------------- model and crop
-files = checkpoint_files()
 with st.sidebar:
     st.header("Model")
+    model_source = imp.source_picker("up")
     checkpoint = None
-    if files:
-        by_path = {f["path"]: f for f in files}
+    if model_source == "imported":
+        checkpoint = imp.imported_model("up")
+    elif files:
         ensure_choice("up_checkpoint", by_path)
         checkpoint = st.selectbox("Checkpoint", list(by_path), key="up_checkpoint",
                                   format_func=lambda p: checkpoint_label(by_path[p]))
-        info = checkpoint_info(checkpoint, file_mtime(checkpoint))
+    if checkpoint is not None:
+        info = imp.model_info(checkpoint, file_mtime(checkpoint))
         if isinstance(info, str):
             st.error(info)
             checkpoint = None
         else:
             st.caption(checkpoint_caption(info))
     available = lab.checkpoint_decoders(checkpoint, file_mtime(checkpoint)) if checkpoint else DECODERS
-    decoders = st.pills("Decoders", list(available), default=[m for m in ("argmax", "dark") if m in available],
-                        selection_mode="multi", format_func=lambda m: DECODER_LABELS.get(m, m), key="up_decoders",
+    lab.decoder_defaults(available)
+    decoders = st.pills("Decoders", list(available), selection_mode="multi",
+                        format_func=lambda m: DECODER_LABELS.get(m, m), key="up_decoders",
                         help="Which decoders' points to draw (the downloads hold all of them).")
     decoders = list(decoders or [])
     colour_by = st.segmented_control(
-        "Colour the points by", vup.COLOUR_BY, default="confidence", required=True, key="up_colour_by",
+        "Colour the points by", vup.COLOUR_BY, required=True, key="up_colour_by",
         help="confidence: how sure the network is of each landmark (the peak of its heatmap): green sure, "
              "orange unsure, red a guess. decoder: one colour per decoder.")
 
@@ -105,7 +115,10 @@ elif checkpoint is None:
                "Move the blue crop onto the face with the sliders below: the network expects a face filling "
                "about two thirds of the square.", icon=":material/face:")
 
-if checkpoint is None:
+if checkpoint is None and model_source == "imported":
+    st.info("Upload your ONNX or TorchScript heatmap model in the sidebar (with its sidecar, or fill in its "
+            "settings): its heatmaps and points appear here.", icon=":material/upload_file:")
+elif checkpoint is None:
     st.warning("No checkpoint to run: the shipped model (`checkpoints/default.pt`) is not installed and no "
                "training run has saved one. Train one on the **Train** page (the Quick CPU demo takes about two "
                "minutes); meanwhile you can still see the face detection and the crop.", icon=":material/info:")
@@ -142,7 +155,7 @@ with left:
     names = list(prediction.names) if prediction is not None else None
     shown = {m: prediction.points[m] for m in decoders if m in prediction.points} if prediction is not None else {}
     with st.container(horizontal=True, vertical_alignment="center"):
-        zoom = st.toggle("Zoom on the crop", value=True, key="up_zoom")
+        zoom = st.toggle("Zoom on the crop", key="up_zoom")
         st.button("Reset the crop", icon=":material/restart_alt:", key="up_reset", on_click=lab.reset_crop,
                   args=(key,), help="Back to the crop around the detected face")
     st.plotly_chart(vup.photo_figure(image, box, face, shown, indices, names, zoom=zoom, faces=faces,
@@ -164,9 +177,10 @@ with right:
     else:
         crop_size = prediction.crop_image.shape[0]
         c = st.columns([2, 1])
+        lab.keep_in_range("up_channel", len(indices))
         channel = c[0].selectbox("Heatmap of landmark", range(len(indices)), key="up_channel",
                                  format_func=lambda j: landmark_label(scheme, indices[j]))
-        opacity = c[1].slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="up_opacity")
+        opacity = c[1].slider("Opacity", 0.0, 1.0, step=0.05, key="up_opacity")
         fig = heatmap_overlay(prediction.crop_image, prediction.heatmaps[channel], opacity=opacity, height=430)
         for m in shown:
             add_points(fig, prediction.crop_points(m), name=DECODER_LABELS.get(m, m), colour=DECODER_COLOURS.get(m, "#333"),
@@ -205,3 +219,6 @@ if prediction is not None:
     st.caption("JSON and CSV hold every decoder's points (and each landmark's heatmap peak) in the pixels of your original file"
                + (f" (the photo was shown downscaled by {loaded.downscaled_by:.2f}×)" if loaded.scale < 0.999 else "")
                + "; the PNG shows the decoders picked in the sidebar.")
+
+share.publish()
+share.copy_link(st.sidebar)

@@ -19,7 +19,7 @@ from PIL import Image
 from lmkviz.decoding import DECODERS
 from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, st
-from tests.helpers import make_checkpoint, tiny_config
+from tests.helpers import exported_onnx, make_checkpoint, scripted_plain_module, tiny_config
 
 PAGE = str(REPO_ROOT / "pages" / "5_Upload_a_face.py")
 
@@ -370,3 +370,141 @@ def test_broken_run_folders_do_not_hide_the_good_checkpoint(checkpoint):
     at = open_page(PAGE)
     photo = chart(at, "up_photo")
     assert "DARK" in [t.get("name") for t in photo["data"]]  # the good run's checkpoint ran
+
+
+# ----------------------------------------------------------------------------- your own model (issue 16)
+
+
+def overlay_map(at: AppTest) -> np.ndarray:
+    """The (h, w) heatmap drawn over the crop (the landmark picked on the page)."""
+    z = next(t for t in chart(at, "up_overlay")["data"] if t.get("type") == "heatmap")["z"]
+    if isinstance(z, dict):
+        return array(z).reshape([int(v) for v in str(z["shape"]).split(",")])
+    return np.asarray(z, dtype=float)
+
+
+def heatmaps_of(at: AppTest, channels=(0, 36, 57)) -> np.ndarray:
+    """The heatmaps of some landmarks, as the page draws them (landmark picked in turn)."""
+    maps = []
+    for channel in channels:
+        at.selectbox(key="up_channel").set_value(channel).run()
+        maps.append(overlay_map(at))
+    return np.stack(maps)
+
+
+def drawn_points(figure: dict, name: str = "DARK") -> np.ndarray:
+    trace = next(t for t in figure["data"] if t.get("name") == name and t.get("x") is not None)
+    return np.stack([array(trace["x"]), array(trace["y"])], axis=1)
+
+
+def use_model(at: AppTest, model: Path, sidecar: Path | None = None) -> AppTest:
+    at.segmented_control(key="up_model").set_value("imported").run()
+    at.file_uploader(key="up_model_file").set_value((model.name, model.read_bytes(), "application/octet-stream"))
+    if sidecar is not None:
+        at.file_uploader(key="up_model_sidecar").set_value((sidecar.name, sidecar.read_bytes(), "application/json"))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def models_folder(env, tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("LMKVIZ_MODELS", str(tmp_path / "uploaded"))
+    return tmp_path / "uploaded"
+
+
+def test_an_onnx_model_exported_by_lmkviz_shows_the_checkpoints_heatmaps(models_folder, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    checkpoint, model, sidecar = exported_onnx(tmp_path / "export")
+    run = RunFolder(models_folder.parent / "runs" / "20260101-000000-tiny")  # the same network as a checkpoint
+    run.path.mkdir()
+    run.write_config(tiny_config(name="tiny"))
+    run.write_status(state="done")
+    run.best_path.write_bytes(checkpoint.read_bytes())
+    at = open_page(PAGE)
+    reference_maps, reference_points = heatmaps_of(at), drawn_points(chart(at, "up_photo"))
+
+    use_model(at, model, sidecar)
+    assert not at.error
+    assert any("tiny.onnx (onnx)" in c.value for c in at.caption)  # the model's description
+    maps = heatmaps_of(at)
+    assert maps.shape == reference_maps.shape == (3, 16, 16) and np.ptp(maps) > 1e-3
+    assert np.abs(maps - reference_maps).max() < 1e-3  # the checkpoint's heatmaps, through onnxruntime
+    assert np.abs(drawn_points(chart(at, "up_photo")) - reference_points).max() < 0.05  # all 68 points
+    assert chart(at, "up_grid")["layout"]["images"]  # the grid of every heatmap
+    assert [p.parent.parent for p in models_folder.glob("*/tiny.onnx")] == [models_folder]
+
+
+def test_a_torchscript_module_without_sidecar_runs_with_the_forms_settings(models_folder, tmp_path):
+    from lmkviz.imported import ModelSettings, load_model
+    from lmkviz.inference import Box
+    from tests.helpers import PLAIN_MEAN, PLAIN_STD
+
+    path = scripted_plain_module(tmp_path / "plain")
+    at = use_model(open_page(PAGE), path)
+    assert "Use these settings" in [b.label for b in at.button]
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("up_overlay")]  # nothing before the form
+    at.number_input(key="up_mf_h").set_value(64)
+    at.number_input(key="up_mf_w").set_value(64)
+    at.radio(key="up_mf_order").set_value("BGR")
+    at.selectbox(key="up_mf_range").set_value("0, 255")
+    at.text_input(key="up_mf_mean").set_value(", ".join(map(str, PLAIN_MEAN)))
+    at.text_input(key="up_mf_std").set_value(", ".join(map(str, PLAIN_STD)))
+    next(b for b in at.button if b.label == "Use these settings").click()
+    at.run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    maps = heatmaps_of(at)
+    crop = chart(at, "up_photo")["layout"]["shapes"][-1]
+    from skimage import data
+
+    expected = load_model(path, settings=ModelSettings(
+        input_size=(64, 64), channel_order="BGR", value_range=(0, 255), mean=PLAIN_MEAN, std=PLAIN_STD,
+        num_points=68)).predict(data.astronaut(), crop=Box(crop["x0"], crop["y0"], crop["x1"], crop["y1"]))
+    assert maps.shape == (3, 16, 16)
+    assert np.abs(maps - expected.heatmaps[[0, 36, 57]]).max() < 1e-4  # BGR, 0-255, mean and std applied as typed
+    assert np.ptp(maps) > 1e-3
+
+
+def test_a_wrong_model_file_gets_a_plain_message(models_folder):
+    at = open_page(PAGE)
+    at.segmented_control(key="up_model").set_value("imported").run()
+    at.file_uploader(key="up_model_file").set_value(("model.onnx", b"not a network", "application/octet-stream"))
+    at.file_uploader(key="up_model_sidecar").set_value(("model.onnx.json", b"{oops", "application/json"))
+    at.run()
+    assert not at.exception
+    assert "the sidecar is not valid JSON" in texts(at.error)
+
+
+# ----------------------------------------------------------------------------- shareable view (issue 15)
+
+
+def test_a_link_restores_the_view(checkpoint):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    for name, value in {"img": "synthetic", "dec": "argmax,softargmax", "colour": "decoder", "zoom": "0",
+                        "lmk": "30", "opacity": "0.35", "ckpt": str(checkpoint)}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception
+    assert at.radio(key="up_source").value == "synthetic"
+    assert list(at.pills(key="up_decoders").value) == ["argmax", "softargmax"]
+    assert at.segmented_control(key="up_colour_by").value == "decoder"
+    assert at.toggle(key="up_zoom").value is False
+    assert at.selectbox(key="up_channel").value == 30 and at.slider(key="up_opacity").value == 0.35
+    names = [t.get("name") for t in chart(at, "up_photo")["data"] if t.get("x") is not None]
+    assert "argmax" in names and "DARK" not in names
+    # and the address follows the widgets
+    at.selectbox(key="up_channel").set_value(12).run()
+    assert at.query_params["lmk"] == "12" and at.query_params["img"] == "synthetic"
+    assert "lmk=12" in at.code[0].value
+
+
+def test_a_link_with_values_the_page_does_not_offer_is_ignored(checkpoint):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["ckpt"] = "/etc/passwd"
+    at.query_params["lmk"] = "999"
+    at.query_params["img"] = "nothing"
+    at.run()
+    assert not at.exception
+    assert at.radio(key="up_source").value == "astronaut" and at.selectbox(key="up_channel").value == 0
+    assert "ckpt" in texts(at.caption) and "img" in texts(at.caption)

@@ -12,8 +12,64 @@ import numpy as np
 import streamlit as st
 
 EXAMPLES = {"astronaut": "Example: astronaut (scikit-image)", "synthetic": "Example: synthetic face"}
+SOURCES = {"upload": "Upload a photo", "camera": "Take a photo", **EXAMPLES}
+"""The image sources of the page: {key: label}."""
 CROP_KEYS = ("up_cx", "up_cy", "up_side")
 """Session-state key prefixes of the crop sliders (one set per image)."""
+
+SHARED = {"img": "up_source", "model": "up_model", "ckpt": "up_checkpoint", "dec": "up_decoders",
+          "colour": "up_colour_by", "zoom": "up_zoom", "lmk": "up_channel", "opacity": "up_opacity"}
+"""The view in a shared link (:mod:`ui.share`): {query parameter: widget key}. An uploaded
+photo or model is not in it (a link holds no files): such a link opens the upload widgets."""
+
+
+def _names(text: str) -> list[str]:
+    from lmkviz.decoding import DECODERS
+
+    return [m for m in text.split(",") if m in DECODERS]
+
+
+def _share_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(text)
+    return value
+
+
+def _bool(text: str) -> bool:
+    from ui.share import parse_bool
+
+    return parse_bool(text)
+
+
+SHARED_PARSE = {"dec": _names, "zoom": _bool, "lmk": int, "opacity": _share_float}
+"""How each shared parameter is read back (see :data:`SHARED`)."""
+
+VIEW_DEFAULTS = {"up_source": "astronaut", "up_model": "checkpoint", "up_colour_by": "confidence", "up_zoom": True,
+                 "up_opacity": 0.6}
+
+
+def view_defaults() -> None:
+    """The widgets' first values, through session state (a link's values win: :mod:`ui.share`)."""
+    for key, value in VIEW_DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+
+
+def decoder_defaults(available) -> None:
+    """The decoders drawn at first (argmax and DARK when the model has them); those a model
+    does not have are dropped from the choice."""
+    if "up_decoders" not in st.session_state:
+        st.session_state["up_decoders"] = [m for m in ("argmax", "dark") if m in available]
+    else:
+        st.session_state["up_decoders"] = [m for m in st.session_state["up_decoders"] if m in available]
+
+
+def keep_in_range(key: str, count: int) -> None:
+    """Forget an index in session state that is not below ``count`` (a link's landmark number
+    for another model)."""
+    value = st.session_state.get(key)
+    if value is not None and not (isinstance(value, int) and 0 <= value < count):
+        st.session_state.pop(key)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -83,9 +139,9 @@ def face_options(faces: list) -> dict[int, str]:
 @st.cache_data(max_entries=8, show_spinner=False)
 def checkpoint_decoders(checkpoint: str, checkpoint_mtime: float) -> tuple[str, ...]:
     """The decoders that apply to a checkpoint's outputs (its codec's ``decoders``)."""
-    from ui.common import predictor_cached
+    from ui.imported import predictor_for
 
-    return tuple(predictor_cached(checkpoint, checkpoint_mtime).decoders)
+    return tuple(predictor_for(checkpoint, checkpoint_mtime).decoders)
 
 
 QUALITY_BOXES = {"confident": ("success", ":material/verified:"), "unsure": ("warning", ":material/help:"),
@@ -113,9 +169,9 @@ def predict_cached(checkpoint: str, checkpoint_mtime: float, key: str, crop: tup
     """Predictor output for one crop of an image (``key`` identifies the image; ``crop`` and the
     detected ``face`` (or None) are (x0, y0, x1, y1) in its pixels)."""
     from lmkviz.inference import Box
-    from ui.common import predictor_cached
+    from ui.imported import predictor_for
 
-    predictor = predictor_cached(checkpoint, checkpoint_mtime)
+    predictor = predictor_for(checkpoint, checkpoint_mtime)
     return predictor.predict(_image, crop=Box(*crop), face=None if face is None else Box(*face))
 
 
