@@ -10,11 +10,12 @@ from lmkviz.viz import compare as vcmp
 from lmkviz.viz.images import add_points, heatmap_overlay
 from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS, group_of
 from ui import compare as lab
+from ui import imported as imp
+from ui import share
 from ui.common import (
     figure_config,
     checkpoint_caption,
     checkpoint_files,
-    checkpoint_info,
     checkpoint_label,
     dataset_choices,
     dataset_label,
@@ -37,23 +38,35 @@ st.markdown(
 
 # ----------------------------------------------------------------------------- choices
 files = checkpoint_files()
-if not files:
+by_path = {f["path"]: f for f in files}
+share.restore(lab.SHARED, parse=lab.SHARED_PARSE, choices={"model": imp.SOURCES, "ckpt": by_path})
+lab.view_defaults()
+if not files and st.session_state.get("cmp_model") != "imported":
     st.info("No checkpoint to compare yet. The shipped model (`checkpoints/default.pt`) is not installed, and no "
             "training run has saved one. Train one on the **Train** page: the *Quick CPU demo* preset takes "
             "about two minutes, and its `best.pt` appears here.", icon=":material/info:")
     page_link("pages/3_Train.py", label="Go to Train", icon=":material/model_training:")
+    imp.source_picker("cmp")  # or bring a model of your own
     st.stop()
 
-by_path = {f["path"]: f for f in files}
 with st.sidebar:
     st.header("Model and data")
-    ensure_choice("cmp_checkpoint", by_path)
-    checkpoint = st.selectbox("Checkpoint", list(by_path), key="cmp_checkpoint",
-                              format_func=lambda p: checkpoint_label(by_path[p]),
-                              help="The shipped model and every run's best.pt (best validation epoch) and "
-                                   "last.pt (latest epoch).")
+    if imp.source_picker("cmp") == "imported":
+        checkpoint = imp.imported_model("cmp")
+        if checkpoint is None:
+            st.info("Upload your ONNX or TorchScript heatmap model in the sidebar (with its sidecar, or fill in "
+                    "its settings): every decoder then reads its heatmaps.", icon=":material/upload_file:")
+            share.publish()
+            share.copy_link(st.sidebar)
+            st.stop()
+    else:
+        ensure_choice("cmp_checkpoint", by_path)
+        checkpoint = st.selectbox("Checkpoint", list(by_path), key="cmp_checkpoint",
+                                  format_func=lambda p: checkpoint_label(by_path[p]),
+                                  help="The shipped model and every run's best.pt (best validation epoch) and "
+                                       "last.pt (latest epoch).")
     version = file_mtime(checkpoint)
-    info = checkpoint_info(checkpoint, version)
+    info = imp.model_info(checkpoint, version)
     if isinstance(info, str):
         st.error(info)
         st.stop()
@@ -74,10 +87,10 @@ with st.sidebar:
                          format_func=lambda s: f"{s} ({dataset['splits'][s]:,} faces)",
                          help="Training images flatter a model: compare on val or test.")
     total = dataset["splits"][split]
-    n = int(st.number_input("Images to evaluate", min_value=1, max_value=total, value=min(100, total), step=50,
-                            key=f"cmp_n:{dataset['key']}:{split}",
+    lab.keep_between("cmp_n", 1, total, 100)
+    n = int(st.number_input("Images to evaluate", min_value=1, max_value=total, step=50, key="cmp_n",
                             help="The first N images of the split. Results are kept, so going back is instant."))
-    flip = st.toggle("Flip test", value=False, key="cmp_flip",
+    flip = st.toggle("Flip test", key="cmp_flip",
                      help="Also run every image mirrored and average the two sets of heatmaps (the mirrored maps "
                           "flipped back, left and right landmarks swapped): a little more accurate, twice the time. "
                           "The README's headline numbers use it.")
@@ -130,12 +143,14 @@ positions = lab.split_positions(checkpoint, version, dataset["key"], split, n, f
 @st.fragment
 def sample_browser():
     c = st.columns([1.2, 0.9, 2.9], vertical_alignment="bottom")
-    sort_by = c[0].selectbox("Sort images by the error of", decoders, index=decoders.index(lab.default_decoder(evaluation, info.encoding)),
-                             format_func=lab.decoder_label, key="cmp_sort")
+    ensure_choice("cmp_sort", decoders, lab.default_decoder(evaluation, info.encoding))
+    sort_by = c[0].selectbox("Sort images by the error of", decoders, format_func=lab.decoder_label, key="cmp_sort")
+    lab.keep_between("cmp_rank", 1, evaluation.n, 1)
     rank = int(c[1].number_input(f"Rank (1 = worst of {evaluation.n})", min_value=1, max_value=evaluation.n,
-                                 value=1, step=1, key="cmp_rank"))
-    picked = c[2].pills("Show decoders", decoders, default=decoders, selection_mode="multi",
-                        format_func=lab.decoder_label, key="cmp_shown") or []
+                                 step=1, key="cmp_rank"))
+    lab.keep_valid("cmp_shown", decoders, default=decoders)
+    picked = c[2].pills("Show decoders", decoders, selection_mode="multi", format_func=lab.decoder_label,
+                        key="cmp_shown") or []
     shown = [m for m in decoders if m in picked]
     row = evaluation.row_at_rank(sort_by, rank)
     name = evaluation.names[row]
@@ -150,6 +165,7 @@ def sample_browser():
                             key="cmp_sample", config=figure_config("compare-decoders-sample-points", interactive=True))
         st.info(f"This checkpoint's network outputs {evaluation.output_kind} vectors, not heatmaps: the heatmap "
                 "views of the sample browser do not apply to it.", icon=":material/info:")
+        share.publish()
         return
 
     view = evaluation.sample_view(row)  # the heatmaps kept by the evaluation: no second network run
@@ -165,8 +181,8 @@ def sample_browser():
     with right:
         parts = ["all", *groups]
         start = group_of(scheme, indices[worst])  # the part of the face with this image's largest error
-        group = st.segmented_control("Heatmaps of", parts, default=start if start in parts else "all",
-                                     key=f"cmp_group:{name}",
+        lab.follow_sample("cmp_group", name, start if start in parts else "all", parts)
+        group = st.segmented_control("Heatmaps of", parts, key="cmp_group",
                                      help="One part of the face with larger panels (at first the part with this "
                                           "image's largest error), or all landmarks.") or "all"
         st.plotly_chart(vcmp.heatmap_panels(maps, indices, None if group == "all" else groups[group],
@@ -180,11 +196,12 @@ def sample_browser():
 
     st.subheader("One landmark, cell by cell")
     c = st.columns([2, 1, 1])
-    channel = c[0].selectbox("Landmark", range(len(indices)), index=worst, key=f"cmp_channel:{name}",
+    lab.follow_sample("cmp_channel", name, worst, range(len(indices)))
+    channel = c[0].selectbox("Landmark", range(len(indices)), key="cmp_channel",
                              format_func=lambda j: landmark_label(scheme, indices[j]) + (
                                  "  (largest error)" if j == worst else ""))
-    opacity = c[1].slider("Heatmap opacity", 0.0, 1.0, 0.7, 0.05, key="cmp_opacity")
-    radius = c[2].slider("Zoom (cells around the point)", 2, 10, 4, key="cmp_radius")
+    opacity = c[1].slider("Heatmap opacity", 0.0, 1.0, step=0.05, key="cmp_opacity")
+    radius = c[2].slider("Zoom (cells around the point)", 2, 10, key="cmp_radius")
     size = view.input_size[1]
     network_input, _, _ = sample_at_size(dataset["key"], split, index, size)  # the image resized as the network saw it
     left, right = st.columns([1, 1.25], gap="large")
@@ -210,6 +227,7 @@ def sample_browser():
                        "produced.")
         else:
             st.info("This landmark is not annotated in this image.")
+    share.publish()
 
 
 sample_browser()
@@ -220,11 +238,12 @@ st.markdown(f"Several checkpoints on the same {evaluation.n} {dataset['name']} /
             + (" (flip test)" if evaluation.flip_test else "") + ": their error curves over each other, and one "
             "row each. Every evaluation is kept, so adding a checkpoint back is instant.")
 candidates = lab.comparable_checkpoints(files, info.num_points)
+if imp.is_imported(checkpoint):
+    candidates[checkpoint] = imp.model_label(checkpoint)
 c = st.columns([3, 1.2], vertical_alignment="bottom")
 ensure_choice("cmp_runs_decoder", [lab.BEST_OF_EACH, *decoders])
-lab.keep_valid("cmp_runs", candidates)
-chosen = c[0].multiselect("Checkpoints", list(candidates), default=[checkpoint], format_func=candidates.get,
-                          key="cmp_runs",
+lab.keep_valid("cmp_runs", candidates, default=[checkpoint])
+chosen = c[0].multiselect("Checkpoints", list(candidates), format_func=candidates.get, key="cmp_runs",
                           help="The shipped model and every run's best.pt and last.pt with the same landmarks.")
 decoder = c[1].selectbox("Decoder", [lab.BEST_OF_EACH, *decoders], key="cmp_runs_decoder",
                          format_func=lambda m: m if m == lab.BEST_OF_EACH else lab.decoder_label(m),
@@ -250,3 +269,6 @@ if chosen:
                             config=figure_config("compare-checkpoints-error-per-group"))
 else:
     st.caption("Pick one or more checkpoints.")
+
+share.publish()
+share.copy_link(st.sidebar)

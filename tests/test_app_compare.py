@@ -10,7 +10,7 @@ import pytest
 from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, rerun, st, switch_to, widget
-from tests.helpers import make_checkpoint, tiny_config
+from tests.helpers import exported_onnx, make_checkpoint, tiny_config
 
 PAGE = str(REPO_ROOT / "pages" / "4_Compare_decoders.py")
 DECODER_NAMES = [DECODER_LABELS[m] for m in DECODERS]  # every heatmap decoder, in order
@@ -43,14 +43,11 @@ def add_run(runs: Path, name: str = "20260101-000000-tiny", **checkpoint) -> Pat
     return run.best_path
 
 
-
-
-
 def evaluate_few(at, n: int = 6) -> AppTest:
     at.selectbox(key="cmp_dataset").set_value("synthetic")
     at.selectbox(key="cmp_split").set_value("val")
     rerun(at)
-    next(w for w in at.number_input if w.key.startswith("cmp_n:")).set_value(n)
+    next(w for w in at.number_input if w.key == "cmp_n").set_value(n)
     return rerun(at)
 
 
@@ -113,7 +110,7 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
     from lmkviz.data import scheme_for
     from lmkviz.viz.style import group_of
 
-    worst = int(next(s for s in at.selectbox if s.key.startswith("cmp_channel:")).value)
+    worst = int(next(s for s in at.selectbox if s.key == "cmp_channel").value)
     part = group_of(scheme_for(68), worst)
     panels = [a["text"] for a in chart(at, "cmp_grid")["layout"]["annotations"]]
     assert panels == [str(i) for i in scheme_for(68).groups[part]] and str(worst) in panels
@@ -145,7 +142,7 @@ def test_a_subset_checkpoint_is_compared_on_its_landmarks(env):
 
 def group_picker(at):
     """The "Heatmaps of" control of the sample shown (its key carries the sample's name)."""
-    return next(w for w in at.get("button_group") if str(getattr(w, "key", "")).startswith("cmp_group:"))
+    return next(w for w in at.get("button_group") if getattr(w, "key", "") == "cmp_group")
 
 
 def test_a_broken_checkpoint_is_reported(env):
@@ -273,3 +270,70 @@ def test_broken_run_folders_do_not_hide_the_good_checkpoint(env):
     best = add_run(env, name="20260104-000000-tiny")
     at = open_page(PAGE)
     assert at.selectbox(key="cmp_checkpoint").value == str(best)
+
+
+# ----------------------------------------------------------------------------- your own model (issue 16)
+
+
+def test_an_onnx_model_exported_by_lmkviz_is_compared_like_its_checkpoint(env, tmp_path, monkeypatch):
+    from lmkviz.evaluation import evaluate
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    monkeypatch.setenv("LMKVIZ_MODELS", str(tmp_path / "uploaded"))
+    checkpoint, model, sidecar = exported_onnx(tmp_path / "export")
+    at = open_page(PAGE)  # no checkpoint here at all: the page offers a model of your own
+    assert "No checkpoint to compare yet" in " ".join(i.value for i in at.info)
+    at.segmented_control(key="cmp_model").set_value("imported").run()
+    at.file_uploader(key="cmp_model_file").set_value((model.name, model.read_bytes(), "application/octet-stream"))
+    at.file_uploader(key="cmp_model_sidecar").set_value((sidecar.name, sidecar.read_bytes(), "application/json"))
+    at = evaluate_few(rerun(at), 4)
+    assert not at.error
+    expected = evaluate(checkpoint, "synthetic", "val", limit=4).summary()["nme"]
+    table = at.dataframe[0].value
+    assert list(table["decoder"]) == DECODER_NAMES
+    assert table["NME %"].tolist() == pytest.approx([expected[m] for m in DECODERS], abs=0.02)
+    assert any("tiny.onnx (onnx)" in c.value for c in at.caption)
+    grid = chart(at, "cmp_grid")  # its heatmaps in the sample browser
+    assert grid["layout"]["annotations"]
+    assert at.multiselect(key="cmp_runs").value == [str(next((tmp_path / "uploaded").glob("*/tiny.onnx")))]
+
+
+# ----------------------------------------------------------------------------- shareable view (issue 15)
+
+
+def test_a_link_restores_the_view(env):
+    best = add_run(env)
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    view = {"ckpt": str(best), "ds": "synthetic", "split": "val", "n": "5", "flip": "1", "sort": "argmax",
+            "rank": "2", "dec": "argmax,dark", "lmk": "30", "opacity": "0.4", "zoom": "6", "part": "all",
+            "rundec": "dark"}
+    for name, value in view.items():
+        at.query_params[name] = value
+    rerun(at.run())
+    assert at.header[0].value == "1 · Every decoder on 5 synthetic / val images, flip test"
+    assert at.selectbox(key="cmp_sort").value == "argmax" and at.number_input(key="cmp_rank").value == 2
+    assert list(widget(at, "button_group", "cmp_shown").value) == ["argmax", "dark"]
+    assert at.selectbox(key="cmp_channel").value == 30 and group_picker(at).value == "all"
+    assert at.slider(key="cmp_opacity").value == 0.4 and at.slider(key="cmp_radius").value == 6
+    assert at.selectbox(key="cmp_runs_decoder").value == "dark"
+    assert {t.get("name") for t in chart(at, "cmp_sample")["data"]} - {None} == {"target", "argmax", "DARK"}
+    assert all(at.query_params[k] == v for k, v in view.items()), dict(at.query_params)
+    # the address follows the widgets, also those in the sample browser (a fragment)
+    at.number_input(key="cmp_rank").set_value(3).run()
+    assert at.query_params["rank"] == "3"
+    # the next sample starts on its own worst landmark again
+    landmark = at.selectbox(key="cmp_channel")
+    assert landmark.options[landmark.index].endswith("(largest error)")
+
+
+def test_a_link_with_values_the_page_does_not_offer_is_ignored(env):
+    add_run(env)
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    for name, value in {"ckpt": "/etc/passwd", "ds": "../../x", "n": "many", "zoom": "99", "dec": "nope"}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="cmp_dataset").value != "../../x" and at.slider(key="cmp_radius").value == 4
+    assert list(widget(at, "button_group", "cmp_shown").value) == []  # no decoder of the link is offered
+    assert "ckpt" in " ".join(c.value for c in at.caption)

@@ -32,7 +32,7 @@ def scores_cached(checkpoint: str, checkpoint_mtime: float, dataset: str, split:
 def _evaluate(checkpoint: str, checkpoint_mtime: float, dataset: str, split: str, n: int, flip: bool,
               keep_heatmaps: bool):
     from lmkviz.evaluation import evaluate
-    from ui.common import predictor_cached
+    from ui.imported import predictor_for
 
     name = Path(checkpoint).parent.name if Path(checkpoint).name in ("best.pt", "last.pt") else Path(checkpoint).name
     bar = st.progress(0.0, text=f"Evaluating {name} on {n} images with every decoder…")
@@ -41,7 +41,7 @@ def _evaluate(checkpoint: str, checkpoint_mtime: float, dataset: str, split: str
         bar.progress(min(1.0, done / max(total, 1)), text=f"Evaluating {name}: {done} of {total} images")
 
     try:
-        result = evaluate(predictor_cached(checkpoint, checkpoint_mtime), dataset, split, limit=n,
+        result = evaluate(predictor_for(checkpoint, checkpoint_mtime), dataset, split, limit=n,
                           progress=progress, keep_heatmaps=keep_heatmaps, flip_test=flip)
     finally:
         bar.empty()
@@ -138,11 +138,79 @@ def output_view_available(evaluation) -> bool:
     return evaluation.has_heatmaps
 
 
-def keep_valid(key: str, options) -> None:
+def keep_valid(key: str, options, default=None) -> None:
     """Drop from a multiselect's state (``st.session_state[key]``) the values that are no longer
-    options (a deleted run's checkpoint)."""
+    options (a deleted run's checkpoint, a decoder from a link); ``default`` (a list) when unset."""
     if key in st.session_state:
         st.session_state[key] = [v for v in st.session_state[key] if v in options]
+    elif default is not None:
+        st.session_state[key] = list(default)
+
+
+def keep_between(key: str, low: int, high: int, default: int) -> None:
+    """Keep a number input's state within [low, high] (another split is smaller); ``default``
+    (limited to the range) when unset."""
+    value = st.session_state.get(key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        value = default
+    st.session_state[key] = int(min(max(value, low), high))
+
+
+def follow_sample(key: str, sample: str, default, options) -> None:
+    """A widget that starts anew on every sample (its ``default`` there, e.g. the landmark with
+    the largest error); a value from a link (:mod:`ui.share`) is kept for the first sample."""
+    marker = f"_{key}_sample"
+    last = st.session_state.get(marker)
+    if last != sample:
+        if not (last is None and st.session_state.get(key) in options):
+            st.session_state[key] = default
+        st.session_state[marker] = sample
+    elif st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+def _names(text: str) -> list[str]:
+    return [m for m in text.split(",") if m]
+
+
+def _within(low, high, kind):
+    def parse(text: str):
+        value = kind(text)
+        if not low <= value <= high:
+            raise ValueError(text)
+        return value
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    from ui.share import parse_bool
+
+    return parse_bool(text)
+
+
+def _paths(text: str) -> list[str]:
+    return [p for p in text.split(",") if p]
+
+
+SHARED = {"model": "cmp_model", "ckpt": "cmp_checkpoint", "ds": "cmp_dataset", "split": "cmp_split", "n": "cmp_n",
+          "flip": "cmp_flip", "sort": "cmp_sort", "rank": "cmp_rank", "dec": "cmp_shown", "part": "cmp_group",
+          "lmk": "cmp_channel", "opacity": "cmp_opacity", "zoom": "cmp_radius", "runs": "cmp_runs",
+          "rundec": "cmp_runs_decoder"}
+"""The view in a shared link (:mod:`ui.share`): {query parameter: widget key}. Values the page
+does not offer (a checkpoint or dataset that is not here, a decoder the model lacks) are
+dropped by the widgets' checks (``ensure_choice``, :func:`keep_valid`, :func:`keep_between`)."""
+
+SHARED_PARSE = {"n": int, "flip": _bool, "rank": int, "dec": _names, "lmk": int, "opacity": _within(0.0, 1.0, float),
+                "zoom": _within(2, 10, int), "runs": _paths}
+
+VIEW_DEFAULTS = {"cmp_flip": False, "cmp_opacity": 0.7, "cmp_radius": 4}
+
+
+def view_defaults() -> None:
+    """The widgets' first values, through session state (a link's values win: :mod:`ui.share`)."""
+    for key, value in VIEW_DEFAULTS.items():
+        st.session_state.setdefault(key, value)
 
 
 def default_decoder(evaluation, encoding) -> str:
