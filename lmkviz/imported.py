@@ -26,7 +26,7 @@ Geometry: the heatmaps map onto the input image by lmkviz's edge-aligned scale (
 ``heatmap``) unless the settings give a ``udp_heatmap`` codec (corner-aligned, as UDP-trained
 mmpose models decode). Coordinates are continuous pixels (pixel j spans [j, j + 1)).
 
-Trust: an ONNX file is data run by onnxruntime (a dev dependency: ``pip install
+Trust: an ONNX file is data run by onnxruntime (in requirements.txt: ``pip install
 onnxruntime``); a TorchScript file is a program that ``torch.jit.load`` runs: load only
 TorchScript files you trust, as you would run a script.
 """
