@@ -530,8 +530,13 @@ def store_model(data: bytes, name: str, folder: PathLike, sidecar: Any = None,
                 raise ValueError("the sidecar is not valid JSON") from None
         ModelSettings.from_sidecar(sidecar, "the sidecar")  # raises on a wrong one
         record = dict(sidecar)
+        described = record.get("runtime")
+        if described and described != runtime:
+            raise ValueError(f"the sidecar describes {record.get('model_file') or 'another model'} ({described}), not "
+                             f"{base} ({runtime}): upload the sidecar written with this model, or remove it and "
+                             "fill in the settings")
         record["model_file"] = base
-        record.setdefault("runtime", runtime)
+        record["runtime"] = runtime
     elif settings is not None:
         record = settings.to_sidecar(base, settings.runtime or runtime)
     else:

@@ -45,8 +45,7 @@ def _bool(text: str) -> bool:
 SHARED_PARSE = {"dec": _names, "zoom": _bool, "lmk": int, "opacity": _share_float}
 """How each shared parameter is read back (see :data:`SHARED`)."""
 
-VIEW_DEFAULTS = {"up_source": "astronaut", "up_model": "checkpoint", "up_colour_by": "confidence", "up_zoom": True,
-                 "up_opacity": 0.6}
+VIEW_DEFAULTS = {"up_source": "astronaut", "up_model": "checkpoint", "up_colour_by": "confidence", "up_zoom": True}
 
 
 def view_defaults() -> None:
@@ -62,6 +61,12 @@ def decoder_defaults(available) -> None:
         st.session_state["up_decoders"] = [m for m in ("argmax", "dark") if m in available]
     else:
         st.session_state["up_decoders"] = [m for m in st.session_state["up_decoders"] if m in available]
+
+
+def initial(key: str, value) -> dict:
+    """``{"value": value}`` for a widget whose key has no state yet, else ``{}`` (a link's or the
+    user's value stands): for widgets that are not drawn on every run."""
+    return {} if key in st.session_state else {"value": value}
 
 
 def keep_in_range(key: str, count: int) -> None:
