@@ -265,7 +265,7 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     "quick-demo-simcc": TrainConfig(
         name="quick-demo-simcc", data=("synthetic",), model="hrnet18_small", encoding="simcc",
-        sigma=4.0, simcc_ratio=2.0, input_size=128, epochs=12, batch_size=16, lr=3e-3, limit_train=128,
+        sigma=6.0, simcc_ratio=2.0, input_size=128, epochs=12, batch_size=16, lr=3e-3, limit_train=128,
         limit_val=32, workers=0, augment=0.5, log_every=2,
     ),
     "blog-unet": TrainConfig(
