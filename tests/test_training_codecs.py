@@ -366,6 +366,26 @@ def test_coordinate_loss_is_masked_by_keypoint_weights():
     assert coordinate_loss(torch.zeros(1, 2, 2), torch.ones(1, 2, 2), torch.zeros(1, 2)).item() == 0.0
 
 
+@pytest.mark.parametrize("encoding", ["gaussian", "simcc"])
+def test_train_step_back_propagates_the_run_loss_with_its_coordinate_term(encoding):
+    from lmkviz.training import train_step
+
+    config = tiny_config(encoding=encoding, sigma=3.0, coord_loss=0.5)
+    torch.manual_seed(0)
+    net, _ = build_model(config, 68)
+    codec = make_codec(config, net.stride)
+    g = torch.Generator().manual_seed(0)
+    batch = {"image": torch.rand(2, 3, 64, 64, generator=g), "points": torch.rand(2, 68, 2, generator=g) * 48 + 8}
+    net.train()
+    with torch.no_grad():
+        out = net(batch["image"])
+        expected = make_run_loss(config, codec)(out, batch["points"]).item()
+        without = make_run_loss(config.replace(coord_loss=0.0), codec)(out, batch["points"]).item()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.0)
+    loss = train_step(net, optimizer, batch, codec, torch.arange(68), config, torch.device("cpu"))
+    assert loss.item() == pytest.approx(expected, rel=1e-5) and expected > without + 0.1
+
+
 def test_a_run_with_the_coordinate_loss_validates_with_the_same_loss(tmp_path):
     config = tiny_config(epochs=1, coord_loss=0.5, softargmax_temperature=0.8)
     path = train(config, runs_root=tmp_path, progress_bar=False)
