@@ -243,12 +243,25 @@ class Evaluation:
 
     def sample_view(self, row: int) -> "SampleView":
         """The network's view of image ``row`` (needs ``keep_heatmaps=True``): its heatmaps
-        as scores and every point in network-input and heatmap pixels."""
-        if self.heatmaps is None or self.codec is None or not hasattr(self.codec, "heatmap_size"):
-            raise ValueError("this evaluation kept no heatmaps: evaluate with keep_heatmaps=True and a heatmap codec")
-        raw = torch.as_tensor(self.heatmaps[row]).float()
-        maps = torch.sigmoid(raw) if self.codec.outputs_logits else raw
+        as scores and every point in network-input and heatmap pixels. For a SimCC model
+        the maps are its pseudo-heatmaps (:meth:`lmkviz.codecs.SimCCCodec.pseudo_heatmaps`)
+        at the input size, so "heatmap pixels" are input pixels (stride 1)."""
+        simcc = self.vectors is not None and self.codec is not None and hasattr(self.codec, "pseudo_heatmaps")
+        if not simcc and (self.heatmaps is None or self.codec is None or not hasattr(self.codec, "heatmap_size")):
+            raise ValueError("this evaluation kept no heatmaps: evaluate with keep_heatmaps=True")
         size = torch.as_tensor(self.image_sizes[row:row + 1])
+        if simcc:
+            pair = tuple(torch.as_tensor(v[row:row + 1]).float() for v in self.vectors)
+            maps = self.codec.pseudo_heatmaps(pair)[0]
+            grid = tuple(self.codec.image_size)
+
+            def to_grid(points: torch.Tensor) -> torch.Tensor:
+                return points
+        else:
+            raw = torch.as_tensor(self.heatmaps[row]).float()
+            maps = self.codec.display_maps(raw)
+            grid = tuple(self.codec.heatmap_size)
+            to_grid = self.codec.image_to_heatmap
 
         def to_input(points: np.ndarray) -> torch.Tensor:
             return coords.rescale_batch(torch.as_tensor(points, dtype=torch.float64)[None], size,
@@ -258,10 +271,10 @@ class Evaluation:
         pred = {m: to_input(p[row]) for m, p in self.pred.items()}
         return SampleView(
             maps=maps.numpy().astype(np.float32), input_size=tuple(self.codec.image_size),
-            heatmap_size=tuple(self.codec.heatmap_size), stride=float(self.codec.stride),
+            heatmap_size=grid, stride=1.0 if simcc else float(self.codec.stride),
             target=target.numpy(), pred={m: p.numpy() for m, p in pred.items()},
-            target_hm=self.codec.image_to_heatmap(target).numpy(),
-            pred_hm={m: self.codec.image_to_heatmap(p).numpy() for m, p in pred.items()})
+            target_hm=to_grid(target).numpy(),
+            pred_hm={m: to_grid(p).numpy() for m, p in pred.items()})
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,12 @@ def test_a_simcc_checkpoint_evaluates_like_its_validation(simcc_run):
     for m, value in result.mean_nme().items():
         assert value == pytest.approx(logged[m], abs=1e-3)
     assert result.heatmaps is None and result.vectors[0].shape == (4, 68, 128)
+    view = result.sample_view(1)  # drawable: pseudo-heatmaps over the input, points in input px
+    assert view.maps.shape == (68, 64, 64) and view.heatmap_size == (64, 64) and view.stride == 1.0
+    np.testing.assert_allclose(view.maps.max(axis=(1, 2)), 1.0, atol=1e-5)
+    np.testing.assert_allclose(view.pred_hm["dark"], view.pred["dark"])
+    on_input = coords.rescale_batch(torch.as_tensor(result.pred["dark"][1:2]), result.image_sizes[1:2], 64)[0]
+    np.testing.assert_allclose(view.pred["dark"], on_input.numpy(), atol=1e-4)
     flipped = evaluate(simcc_run / "best.pt", "synthetic", "val", limit=4, flip_test=True)
     assert all(math.isfinite(v) for v in flipped.mean_nme().values())
     assert not np.allclose(flipped.pred["dark"], result.pred["dark"])
