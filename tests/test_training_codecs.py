@@ -92,6 +92,20 @@ def test_a_simcc_checkpoint_predicts_68_points_with_every_simcc_decoder(simcc_ru
         predictor.predict(image, detect=False, decoders=["quarter"])
 
 
+def test_a_simcc_checkpoint_in_batch_prediction_and_export(simcc_run, tmp_path):
+    from PIL import Image
+
+    from lmkviz.batch import collect_inputs, predict_batch
+    from lmkviz.export import export_checkpoint
+
+    Image.fromarray(np.full((80, 80, 3), 100, np.uint8)).save(tmp_path / "a.png")
+    inputs, failed = collect_inputs([tmp_path])
+    (result,) = list(predict_batch(inputs, Predictor(simcc_run / "best.pt")))
+    assert not failed and result.ok and set(result.prediction.points) == set(VECTOR_DECODERS)
+    with pytest.raises(ValueError, match="SimCCCodec outputs no heatmaps"):
+        export_checkpoint(simcc_run / "best.pt", "torchscript", tmp_path / "m.pt")
+
+
 def test_a_simcc_checkpoint_evaluates_like_its_validation(simcc_run):
     """evaluate() on best.pt gives the NME the run logged for its best epoch, flip test included."""
     best = torch.load(simcc_run / "best.pt", weights_only=True)["summary"]["epoch"]
