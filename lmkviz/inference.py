@@ -33,9 +33,8 @@ import numpy as np
 import torch
 
 from lmkviz import checkpoint as ckpt
-from lmkviz.decoding import DECODERS
 from lmkviz.devices import device_label
-from lmkviz.evaluation import predict_heatmaps
+from lmkviz.evaluation import applicable_decoders, predict_heatmaps
 from lmkviz.images import MAX_SIDE, LoadedImage, load_image  # noqa: F401  (re-exported: the loader lives in lmkviz.images)
 
 CROP_MARGIN = 1.7
@@ -406,11 +405,15 @@ class Prediction:
 
     face: the detected (or given) face box, None when the whole image was used.
     crop: the square region fed to the network. crop_image: that region as the
-    network saw it, (S, S, 3) uint8. points: {decoder: (K, 2) float32}.
-    heatmaps: (K, h, w) float32 scores in [0, 1] (sigmoid of logits for binary
-    models). confidence: (K,) peak scores. indices: which landmarks of the scheme;
-    names: their names. image_size: (H, W) of the image. checkpoint: the
-    checkpoint's file name.
+    network saw it, (S, S, 3) uint8. points: {decoder: (K, 2) float32}, one entry
+    per decoder asked for (by default every decoder of the checkpoint's codec).
+    heatmaps: (K, h, w) float32 scores in [0, 1] over the crop (sigmoid of logits for
+    binary models; for a SimCC model the outer product of its x and y distributions,
+    S x S, each map's peak scaled to 1, :meth:`lmkviz.codecs.SimCCCodec.pseudo_heatmaps`).
+    vectors: SimCC models only, the two per-axis distributions ``(x (K, W_x), y (K, H_y))``
+    float32 (bins of 1 / ratio crop pixels); None for heatmap models. confidence: (K,)
+    peak scores. indices: which landmarks of the scheme; names: their names. image_size:
+    (H, W) of the image. checkpoint: the checkpoint's file name.
     """
 
     face: Optional[Box]
@@ -426,6 +429,7 @@ class Prediction:
     image_size: Optional[tuple] = None
     checkpoint: str = ""
     timings: Optional[Timings] = None
+    vectors: Optional[tuple] = None
 
     def quality(self) -> Quality:
         """How much to trust this prediction (:func:`assess` of :attr:`confidence`)."""
@@ -554,10 +558,16 @@ class Predictor:
     def num_points(self) -> int:
         return len(self.loaded.indices)
 
+    @property
+    def decoders(self) -> tuple:
+        """The decoders that apply to this checkpoint's output (its codec's)."""
+        return tuple(self.codec.decoders)
+
     @torch.inference_mode()
-    def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) float in [0, 1] -> (N, K, h, w) raw network output (flip-averaged with
-        the flip test; see :func:`lmkviz.evaluation.predict_heatmaps`)."""
+    def heatmaps(self, crops: torch.Tensor):
+        """(N, 3, S, S) float in [0, 1] -> the raw network output: (N, K, h, w) heatmaps, or a
+        SimCC model's ``(x_logits, y_logits)`` (flip-averaged with the flip test; see
+        :func:`lmkviz.evaluation.predict_heatmaps`)."""
         return predict_heatmaps(self.model, crops.to(self.device), flip_perm=self.flip_perm,
                                 logits=self.codec.outputs_logits, channels_last=self.channels_last)
 
@@ -565,16 +575,16 @@ class Predictor:
                       timings: Optional[dict] = None):
         """Batch of already-framed (N, S', S', 3) uint8 crops (any size, resized to the input).
 
-        decoders: default every decoder of the checkpoint's codec (``codec.decoders``).
-        timings: a dict that receives the milliseconds of "network" (with the resize to
-        the input) and "decode" (every decoder).
+        decoders: None for every decoder of the codec (:attr:`decoders`). timings: a dict
+        that receives the milliseconds of "network" (with the resize to the input) and
+        "decode" (every decoder).
 
-        Returns ({decoder: (N, K, 2) in the crops' pixel coordinates}, raw heatmaps (N, K, h, w),
-        confidence (N, K)).
+        Returns ({decoder: (N, K, 2) in the crops' pixel coordinates}, the raw output (see
+        :meth:`heatmaps`), confidence (N, K)).
         """
+        decoders = applicable_decoders(self.codec, decoders)
         import torch.nn.functional as F
 
-        decoders = self.decoders if decoders is None else decoders
         start = time.perf_counter()
         batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255)
         in_h, in_w = batch.shape[-2:]
@@ -597,19 +607,15 @@ class Predictor:
             timings["decode"] = (end - decode_start) * 1000.0
         return points, raw, confidence
 
-    @property
-    def decoders(self) -> tuple[str, ...]:
-        """The decoders that apply to this checkpoint's outputs (its codec's ``decoders``)."""
-        return tuple(getattr(self.codec, "decoders", DECODERS))
-
     def predict(self, image: np.ndarray, face: Optional[Box] = None, crop: Optional[Box] = None,
                 decoders: Optional[Sequence[str]] = None, detect: bool = True) -> Prediction:
         """Landmarks for the main face of an (H, W, 3) uint8 RGB image.
 
         face: use this face box instead of detecting one. crop: use this square
         crop directly (e.g. a manual crop from the UI). detect=False uses the whole
-        image when no face/crop is given. decoders: default every decoder of the
-        codec. The result's :attr:`Prediction.timings` holds each stage's milliseconds.
+        image when no face/crop is given. decoders: None for every decoder of the
+        checkpoint's codec; one that does not apply is a ValueError. The result's
+        :attr:`Prediction.timings` holds each stage's milliseconds.
         """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -636,18 +642,22 @@ class Predictor:
         points_in, raw, confidence = self.predict_crops(patch[None], decoders, timings=stages)
         start = time.perf_counter()
         points = {m: crop.from_crop(p[0], s).astype(np.float32) for m, p in points_in.items()}
-        maps = torch.sigmoid(raw[0]) if self.codec.outputs_logits else raw[0].clamp(0, 1)
-        maps = maps.cpu().numpy().astype(np.float32)
+        maps = self.codec.display_maps(raw)[0].clamp(0, 1).cpu().numpy().astype(np.float32)
+        vectors = None
+        if isinstance(raw, tuple):  # SimCC: the two per-axis distributions
+            vectors = tuple(v[0].cpu().numpy().astype(np.float32) for v in self.codec.probabilities(raw))
         decode_ms = stages["decode"] + (time.perf_counter() - start) * 1000.0  # with the map back to the image
         return Prediction(face=face, crop=crop, crop_image=patch, points=points,
                           heatmaps=maps, confidence=confidence[0],
                           indices=list(self.loaded.indices), scheme_name=self.loaded.scheme_name, notes=notes,
                           names=list(self.names), image_size=(h, w), checkpoint=self.loaded.path.name,
                           timings=Timings(detect=detect_ms, crop=crop_ms, network=stages["network"],
-                                          decode=decode_ms, device=device_label(self.device)))
+                                          decode=decode_ms, device=device_label(self.device)),
+                          vectors=vectors)
 
 
-def predict_files(paths: Sequence[Union[str, Path]], predictor: Predictor, decoders: Optional[Sequence[str]] = None):
+def predict_files(paths: Sequence[Union[str, Path]], predictor: Predictor,
+                  decoders: Optional[Sequence[str]] = None):
     """[(path, Prediction | None, error | None, LoadedImage | None)] for image files; every
     prediction in its original file's pixels (:meth:`Prediction.to_original`)."""
     out = []
