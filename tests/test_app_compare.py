@@ -337,3 +337,23 @@ def test_a_link_with_values_the_page_does_not_offer_is_ignored(env):
     assert at.selectbox(key="cmp_dataset").value != "../../x" and at.slider(key="cmp_radius").value == 4
     assert list(widget(at, "button_group", "cmp_shown").value) == []  # no decoder of the link is offered
     assert "ckpt" in " ".join(c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------------------- SimCC (issue 11)
+
+
+def test_a_simcc_checkpoint_lists_the_simcc_decoders(env):
+    from lmkviz.decoding import VECTOR_DECODERS
+    from lmkviz.evaluation import evaluate
+
+    best = add_run(env, encoding="simcc")
+    at = evaluate_few(open_page(PAGE), 4)
+    assert not at.error
+    expected = evaluate(best, "synthetic", "val", limit=4).summary()["nme"]
+    table = at.dataframe[0].value
+    assert list(table["decoder"]) == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
+    assert table["NME %"].tolist() == pytest.approx([expected[m] for m in VECTOR_DECODERS], abs=1e-3)
+    assert widget(at, "button_group", "cmp_shown").options == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
+    assert [t["name"] for t in chart(at, "cmp_ced")["data"]] == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
+    assert chart(at, "cmp_sample")  # its points on the image
+    assert any("simcc vectors, not heatmaps" in i.value for i in at.info)

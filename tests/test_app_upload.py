@@ -508,3 +508,20 @@ def test_a_link_with_values_the_page_does_not_offer_is_ignored(checkpoint):
     assert not at.exception
     assert at.radio(key="up_source").value == "astronaut" and at.selectbox(key="up_channel").value == 0
     assert "ckpt" in texts(at.caption) and "img" in texts(at.caption)
+
+
+def test_a_simcc_checkpoint_draws_its_points_and_decoders(env):
+    from lmkviz.decoding import DECODER_LABELS, VECTOR_DECODERS
+
+    run = RunFolder(env / "20260101-000000-simcc")
+    run.path.mkdir()
+    run.write_config(tiny_config(name="simcc", encoding="simcc"))
+    run.write_status(state="done")
+    make_checkpoint(run.best_path, input_size=64, encoding="simcc")
+    at = open_page(PAGE)
+    assert not at.error
+    pills = at.pills(key="up_decoders")
+    assert pills.options == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
+    assert list(pills.value) and set(pills.value) <= set(VECTOR_DECODERS)
+    names = [t.get("name") for t in chart(at, "up_photo")["data"] if t.get("x") is not None]
+    assert any(DECODER_LABELS.get(m, m) in names for m in pills.value)
