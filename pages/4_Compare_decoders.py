@@ -200,8 +200,8 @@ def sample_browser():
     channel = c[0].selectbox("Landmark", range(len(indices)), key="cmp_channel",
                              format_func=lambda j: landmark_label(scheme, indices[j]) + (
                                  "  (largest error)" if j == worst else ""))
-    opacity = c[1].slider("Heatmap opacity", 0.0, 1.0, step=0.05, key="cmp_opacity", **lab.initial("cmp_opacity", 0.7))
-    radius = c[2].slider("Zoom (cells around the point)", 2, 10, key="cmp_radius", **lab.initial("cmp_radius", 4))
+    opacity = c[1].slider("Heatmap opacity", 0.0, 1.0, step=0.05, key="cmp_opacity")
+    radius = c[2].slider("Zoom (cells around the point)", 2, 10, key="cmp_radius")
     size = view.input_size[1]
     network_input, _, _ = sample_at_size(dataset["key"], split, index, size)  # the image resized as the network saw it
     left, right = st.columns([1, 1.25], gap="large")

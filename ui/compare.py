@@ -156,12 +156,6 @@ def keep_between(key: str, low: int, high: int, default: int) -> None:
     st.session_state[key] = int(min(max(value, low), high))
 
 
-def initial(key: str, value) -> dict:
-    """``{"value": value}`` for a widget whose key has no state yet, else ``{}`` (a link's or the
-    user's value stands): for widgets that are not drawn on every run."""
-    return {} if key in st.session_state else {"value": value}
-
-
 def follow_sample(key: str, sample: str, default, options) -> None:
     """A widget that starts anew on every sample (its ``default`` there, e.g. the landmark with
     the largest error); a value from a link (:mod:`ui.share`) is kept for the first sample."""
@@ -210,13 +204,15 @@ dropped by the widgets' checks (``ensure_choice``, :func:`keep_valid`, :func:`ke
 SHARED_PARSE = {"n": int, "flip": _bool, "rank": int, "dec": _names, "lmk": int, "opacity": _within(0.0, 1.0, float),
                 "zoom": _within(2, 10, int), "runs": _paths}
 
-VIEW_DEFAULTS = {"cmp_flip": False}
+VIEW_DEFAULTS = {"cmp_model": "checkpoint", "cmp_flip": False, "cmp_opacity": 0.7, "cmp_radius": 4}
 
 
 def view_defaults() -> None:
-    """The widgets' first values, through session state (a link's values win: :mod:`ui.share`)."""
-    for key, value in VIEW_DEFAULTS.items():
-        st.session_state.setdefault(key, value)
+    """The widgets' first values, through session state (a link's values win: :mod:`ui.share`),
+    kept while a widget is not drawn (:func:`ui.common.keep_widget_state`)."""
+    from ui.common import keep_widget_state
+
+    keep_widget_state(SHARED.values(), VIEW_DEFAULTS)
 
 
 def default_decoder(evaluation, encoding) -> str:

@@ -63,12 +63,6 @@ def decoder_defaults(available) -> None:
         st.session_state["up_decoders"] = [m for m in st.session_state["up_decoders"] if m in available]
 
 
-def initial(key: str, value) -> dict:
-    """``{"value": value}`` for a widget whose key has no state yet, else ``{}`` (a link's or the
-    user's value stands): for widgets that are not drawn on every run."""
-    return {} if key in st.session_state else {"value": value}
-
-
 def keep_in_range(key: str, count: int) -> None:
     """Forget an index in session state that is not below ``count`` (a link's landmark number
     for another model)."""

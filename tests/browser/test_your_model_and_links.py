@@ -39,10 +39,18 @@ def _upload_model(app, model: Path, sidecar: Path | None) -> None:
 
 
 def _pick(app, container, label: str, option: str) -> None:
+    """Choose ``option`` in the selectbox labelled ``label`` (typed in: long lists are virtual)."""
     page = app.page
     container.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.keyboard.type(option)
     app.interact(lambda: page.get_by_role("option").filter(has_text=option).first.click(), timeout=TIMEOUT)
     app.assert_no_exception()
+
+
+def _slider(page, label: str) -> str:
+    """The value a slider shows."""
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).first.locator(
+        '[data-testid="stSliderThumbValue"]').inner_text().strip()
 
 
 def _errors(page) -> list[str]:
@@ -64,17 +72,13 @@ def test_upload_a_face_with_an_exported_onnx_model_and_a_torchscript_module(app,
     assert page.get_by_text("All 68 heatmaps").is_visible()
     assert charts(page).count() >= 3  # photo, overlay, heatmap grid
     assert page.get_by_text("16×16 cells", exact=False).first.is_visible()  # the model's own heatmaps
-    assert "opacity=0.6" in page.url
+    assert "opacity=0.6" in page.url and _slider(page, "Opacity") == "0.60"  # not reset by the page's reruns
     app.screenshot("your_model_upload_onnx")
 
     # a plain torch module, TorchScript, no sidecar: the form
     scripted = scripted_plain_module(tmp_path / "plain")
-    remove = sidebar.locator('[data-testid="stFileUploaderDeleteBtn"] button')
-    for _ in range(2):  # the model, then its sidecar
-        app.interact(lambda: remove.first.click(), timeout=TIMEOUT)
-    assert remove.count() == 0
-    app.interact(lambda: sidebar.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(0)
-                 .set_input_files(str(scripted)), timeout=TIMEOUT)
+    _open(app, "/Upload_a_face")  # a new visit: no file uploaded
+    _upload_model(app, scripted, None)
     assert sidebar.get_by_role("button", name="Use these settings").is_visible()
     for label, value in (("Input height (px)", "64"), ("Input width (px)", "64"),
                          ("Mean per channel", ", ".join(map(str, PLAIN_MEAN))),
@@ -109,6 +113,7 @@ def test_compare_decoders_with_an_exported_onnx_model(app, tmp_path):
     assert table.is_visible()
     assert page.get_by_text("tiny.onnx (onnx)", exact=False).first.is_visible()
     assert page.get_by_text("One landmark, cell by cell").is_visible()  # its heatmaps, cell by cell
+    assert _slider(page, "Heatmap opacity") == "0.70" and _slider(page, "Zoom") == "4"  # not reset by reruns
     app.screenshot("your_model_compare_onnx")
 
 
