@@ -157,27 +157,23 @@ def sample_browser():
     index = positions[row] if positions[row] >= 0 else row
     image, _, _ = sample_or_stop(dataset["key"], split, index)
     st.markdown(lab.sample_title(name, index, evaluation.image_nme(row)))
-    if not lab.output_view_available(evaluation):
-        left, _ = st.columns([1, 1.25], gap="large")
-        with left:
-            preds = {m: evaluation.pred[m][row] for m in shown}
-            st.plotly_chart(vcmp.sample_figure(image, evaluation.target[row], preds, indices, names, height=480),
-                            key="cmp_sample", config=figure_config("compare-decoders-sample-points", interactive=True))
-        st.info(f"This checkpoint's network outputs {evaluation.output_kind} vectors, not heatmaps: the heatmap "
-                "views of the sample browser do not apply to it.", icon=":material/info:")
-        share.publish()
-        return
-
-    view = evaluation.sample_view(row)  # the heatmaps kept by the evaluation: no second network run
-    maps = view.maps
-    worst = evaluation.worst_landmark(row, sort_by)
-    left, right = st.columns([1, 1.5], gap="large")
+    heatmaps_shown = lab.output_view_available(evaluation)
+    left, right = st.columns([1, 1.5] if heatmaps_shown else [1, 1.25], gap="large")
     with left:
         preds = {m: evaluation.pred[m][row] for m in shown}
         st.plotly_chart(vcmp.sample_figure(image, evaluation.target[row], preds, indices, names, height=480),
                         key="cmp_sample", config=figure_config("compare-decoders-sample-points", interactive=True))
         st.caption("Yellow: the annotation. Each decoder has its colour and symbol, ringed in white; pick fewer "
                    "above to see them apart. White lines join the annotation to the first decoder shown.")
+    if not heatmaps_shown:
+        right.info(f"This checkpoint's network outputs {evaluation.output_kind} vectors, not heatmaps: the heatmap "
+                   "views of the sample browser do not apply to it.", icon=":material/info:")
+        share.publish()
+        return
+
+    view = evaluation.sample_view(row)  # the heatmaps kept by the evaluation: no second network run
+    maps = view.maps
+    worst = evaluation.worst_landmark(row, sort_by)
     with right:
         parts = ["all", *groups]
         start = group_of(scheme, indices[worst])  # the part of the face with this image's largest error
