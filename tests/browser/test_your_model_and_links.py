@@ -141,8 +141,8 @@ def test_a_shared_link_reopens_the_same_upload_view_in_a_fresh_browser(app, brow
     sidebar = page.locator('[data-testid="stSidebar"]')
     app.interact(lambda: sidebar.get_by_text("decoder", exact=True).click(), timeout=TIMEOUT)
     assert "lmk=30" in page.url and "img=synthetic" in page.url and "colour=decoder" in page.url
-    sidebar.get_by_text("Copy link to this view").click()
-    link = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]').inner_text().strip()
+    sidebar.get_by_role("button", name="Copy link to this view").first.click()
+    link = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]').first.inner_text().strip()
     assert link.startswith(app.server.url) and "lmk=30" in link
     want = _selected(page, "Heatmap of landmark")
 
