@@ -180,7 +180,7 @@ with right:
         lab.keep_in_range("up_channel", len(indices))
         channel = c[0].selectbox("Heatmap of landmark", range(len(indices)), key="up_channel",
                                  format_func=lambda j: landmark_label(scheme, indices[j]))
-        opacity = c[1].slider("Opacity", 0.0, 1.0, step=0.05, key="up_opacity", **lab.initial("up_opacity", 0.6))
+        opacity = c[1].slider("Opacity", 0.0, 1.0, step=0.05, key="up_opacity")
         fig = heatmap_overlay(prediction.crop_image, prediction.heatmaps[channel], opacity=opacity, height=430)
         for m in shown:
             add_points(fig, prediction.crop_points(m), name=DECODER_LABELS.get(m, m), colour=DECODER_COLOURS.get(m, "#333"),

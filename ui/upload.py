@@ -45,13 +45,17 @@ def _bool(text: str) -> bool:
 SHARED_PARSE = {"dec": _names, "zoom": _bool, "lmk": int, "opacity": _share_float}
 """How each shared parameter is read back (see :data:`SHARED`)."""
 
-VIEW_DEFAULTS = {"up_source": "astronaut", "up_model": "checkpoint", "up_colour_by": "confidence", "up_zoom": True}
+VIEW_DEFAULTS = {"up_source": "astronaut", "up_model": "checkpoint", "up_colour_by": "confidence", "up_zoom": True,
+                 "up_opacity": 0.6}
 
 
 def view_defaults() -> None:
-    """The widgets' first values, through session state (a link's values win: :mod:`ui.share`)."""
-    for key, value in VIEW_DEFAULTS.items():
-        st.session_state.setdefault(key, value)
+    """The widgets' first values, through session state (a link's values win: :mod:`ui.share`),
+    set again on every run so that a widget a run does not draw comes back with its value
+    (:func:`ui.common.keep_widget_state`)."""
+    from ui.common import keep_widget_state
+
+    keep_widget_state(SHARED.values(), VIEW_DEFAULTS)
 
 
 def decoder_defaults(available) -> None:
