@@ -45,8 +45,9 @@ Progress = Optional[Callable[[int, int], None]]
 
 def primary_decoder(encoding: str) -> str:
     """The decoder a run is judged by (best.pt, the Train page): "topk" for binary maps
-    (logits, the H3R setup), "dark" for Gaussian maps."""
-    return "topk" if encoding == "binary" else "dark"
+    (logits, the H3R setup), "dark" for Gaussian maps, "direct" for the regression
+    encoding (no heatmaps, :class:`lmkviz.codecs.RegressionCodec`)."""
+    return {"binary": "topk", "regression": "direct"}.get(encoding, "dark")
 
 
 def predict_heatmaps(model: nn.Module, images: torch.Tensor, *, flip_perm: Optional[Sequence[int]] = None,
@@ -66,6 +67,9 @@ def predict_heatmaps(model: nn.Module, images: torch.Tensor, *, flip_perm: Optio
         images = images.contiguous(memory_format=torch.channels_last)
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
         out = model(images).float()
+        if flip_perm is not None and out.ndim != 4:
+            raise ValueError("the flip test mirrors heatmaps; this model outputs points (direct regression), "
+                             "evaluate it without the flip test")
         if flip_perm is not None:
             mirrored = flip_heatmaps(model(images.flip(-1)).float(), flip_perm)
             if logits:
@@ -255,7 +259,9 @@ class Evaluator:
         self.eye_corners = None if eye_corners is None else tuple(int(i) for i in eye_corners)
         self.flip_perm = None if flip_perm is None else [int(i) for i in flip_perm]
         self.amp, self.channels_last = amp, channels_last
-        self.decoders = tuple(decoders)
+        # the decoders that apply to the codec's output (a regression model has only "direct")
+        available = tuple(getattr(codec, "decoders", DECODERS))
+        self.decoders = tuple(m for m in decoders if m in available) or available
         self.loss_fn, self.keep_heatmaps = loss_fn, keep_heatmaps
         self._idx = torch.as_tensor(self.indices, dtype=torch.long)
         self._idx_dev = self._idx.to(self.device)
@@ -303,7 +309,7 @@ class Evaluator:
             original = coords.rescale_batch(points.cpu().to(torch.float64), self.codec.image_size, sizes)
             self._pred[m].append(original.numpy())
         self._parts["confidence"].append(confidence.float().cpu().numpy())
-        if self.keep_heatmaps:
+        if self.keep_heatmaps and out.ndim == 4:
             self._parts["heatmaps"].append(out.to(torch.float16).cpu().numpy())
         return out
 

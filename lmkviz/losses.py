@@ -4,6 +4,10 @@ Gaussian encodings ("gaussian", "gaussian_int") are regressed with the mean squa
 error or the Adaptive Wing loss; binary maps (randomized rounding, one positive cell
 per map) with BCE-with-logits where the positive cell weighs ``pos_weight``.
 
+The direct-regression baseline (:class:`lmkviz.codecs.RegressionCodec`, encoding
+"regression") has no heatmaps: its (N, K, 2) output is compared with the true points
+by :func:`regression_loss` (L1 or MSE of the coordinates).
+
 Every loss takes optional (N, K) keypoint weights (:meth:`HeatmapCodec.encode` returns
 them): a landmark with weight 0 (outside the crop, unlabelled) is left out instead of
 being trained towards "nothing here".
@@ -19,13 +23,27 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["HEATMAP_LOSSES", "LossFunction", "adaptive_wing_loss", "heatmap_loss", "make_loss", "resolve_loss"]
+__all__ = ["HEATMAP_LOSSES", "REGRESSION_LOSSES", "LossFunction", "adaptive_wing_loss", "heatmap_loss", "make_loss",
+           "regression_loss", "resolve_loss"]
 
 HEATMAP_LOSSES = ("mse", "awing", "bce")
+REGRESSION_LOSSES = ("l1", "mse")
+"""Losses of the "regression" encoding (coordinates, not heatmaps); "auto" is "l1"."""
 
 
 def resolve_loss(loss: str, encoding: str) -> str:
-    """"auto" -> the encoding's own loss (bce for binary maps, mse for Gaussians); checks the pair."""
+    """"auto" -> the encoding's own loss (bce for binary maps, mse for Gaussians, l1 for
+    "regression"); checks the pair."""
+    if encoding == "regression":
+        if loss == "auto":
+            return "l1"
+        if loss not in REGRESSION_LOSSES:
+            raise ValueError(f"loss {loss} does not fit the regression encoding (coordinates use "
+                             f"{' or '.join(REGRESSION_LOSSES)})")
+        return loss
+    if loss == "l1":
+        raise ValueError(f"loss l1 is for the regression encoding (coordinates); the {encoding} encoding's "
+                         "heatmaps use " + ("bce" if encoding == "binary" else "mse or awing"))
     if loss == "auto":
         return "bce" if encoding == "binary" else "mse"
     if loss not in HEATMAP_LOSSES:
@@ -101,6 +119,34 @@ def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, encoding: str, pos_we
     return _weighted_mean(per_cell, weights)
 
 
+def regression_loss(pred: torch.Tensor, target: torch.Tensor, weights: Optional[torch.Tensor] = None,
+                    loss: str = "l1") -> torch.Tensor:
+    """Scalar loss between (N, K, 2) predicted and target coordinates (direct regression).
+
+    loss: "l1" (mean absolute difference per coordinate) or "mse" (mean squared).
+    weights: optional (N, K) keypoint weights; points with weight 0 or a non-finite
+    target are left out (and get no gradient). The loss is the weighted mean over
+    points of the mean over their two coordinates; 0 when no point counts.
+    """
+    if loss not in REGRESSION_LOSSES:
+        raise ValueError(f"unknown regression loss {loss!r}; choose one of {', '.join(REGRESSION_LOSSES)}")
+    pred = pred.float()
+    target = torch.as_tensor(target, dtype=pred.dtype, device=pred.device)
+    if pred.shape != target.shape or pred.shape[-1] != 2:
+        raise ValueError(f"points must both be (N, K, 2), got {tuple(pred.shape)} and {tuple(target.shape)}")
+    weights = (torch.ones(pred.shape[:-1], dtype=pred.dtype, device=pred.device) if weights is None
+               else torch.as_tensor(weights, dtype=pred.dtype, device=pred.device))
+    if weights.shape != pred.shape[:-1]:
+        raise ValueError(f"weights must be (N, K) = {tuple(pred.shape[:-1])}, got {tuple(weights.shape)}")
+    ok = torch.isfinite(target).all(-1) & (weights > 0)
+    # masked before abs()/square(): their gradient at a NaN would be NaN even with weight 0
+    diff = torch.where(ok[..., None], pred - torch.nan_to_num(target), torch.zeros((), dtype=pred.dtype,
+                                                                                    device=pred.device))
+    per_point = (diff.abs() if loss == "l1" else diff.square()).mean(-1)
+    weights = torch.where(ok, weights, torch.zeros_like(weights))
+    return (weights * per_point).sum() / weights.sum().clamp_min(1e-12)
+
+
 LossFunction = Callable[..., torch.Tensor]
 """``fn(outputs, points, generator=None) -> scalar`` (see :func:`make_loss`)."""
 
@@ -111,12 +157,28 @@ def make_loss(codec, loss: str = "auto", pos_weight: float = 100.0) -> LossFunct
     codec: the run's codec; ``points`` (N, K, 2) in network-input pixels (NaN =
     invisible) are encoded into targets and keypoint weights with it (``generator``
     for the binary encoding's random draws), and compared with ``outputs`` (N, K, H, W).
+    A :class:`~lmkviz.codecs.RegressionCodec`'s outputs are (N, K, 2) coordinates,
+    compared with :func:`regression_loss` ("auto" is "l1").
     """
+    if getattr(codec, "codec_type", None) == "regression":
+        return _regression_loss_fn(codec, loss)
     name = resolve_loss(loss, codec.encoding)
 
     def loss_fn(outputs: torch.Tensor, points: torch.Tensor, generator: Optional[torch.Generator] = None):
         target, weights = codec.encode(points, generator=generator)
         return heatmap_loss(outputs, target, codec.encoding, pos_weight, weights=weights, loss=name)
+
+    loss_fn.name = name  # type: ignore[attr-defined]
+    return loss_fn
+
+
+def _regression_loss_fn(codec, loss: str) -> LossFunction:
+    """:func:`make_loss` for a :class:`~lmkviz.codecs.RegressionCodec`: outputs (N, K, 2) fractions."""
+    name = resolve_loss(loss, "regression")
+
+    def loss_fn(outputs: torch.Tensor, points: torch.Tensor, generator: Optional[torch.Generator] = None):
+        target, weights = codec.encode(points)
+        return regression_loss(outputs, target, weights, loss=name)
 
     loss_fn.name = name  # type: ignore[attr-defined]
     return loss_fn

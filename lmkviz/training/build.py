@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from lmkviz.encoding import HeatmapCodec
-from lmkviz.training.config import TrainConfig
+from lmkviz.training.config import REGRESSION, TrainConfig
 
 __all__ = ["UNET_STRIDES", "build_datasets", "build_model", "make_codec", "heatmap_sizes"]
 
@@ -52,7 +52,14 @@ def build_datasets(config: TrainConfig):
 
 
 def make_codec(config: TrainConfig, stride: int) -> HeatmapCodec:
-    """The heatmap codec of a run: input_size -> heatmap_size (default input_size / stride)."""
+    """The heatmap codec of a run: input_size -> heatmap_size (default input_size / stride).
+
+    The "regression" encoding has no heatmaps: a :class:`~lmkviz.codecs.RegressionCodec`
+    of input_size (``stride`` unused)."""
+    if config.encoding == REGRESSION:
+        from lmkviz.codecs import RegressionCodec
+
+        return RegressionCodec(image_size=config.input_size)
     hm = config.heatmap_size or max(1, config.input_size // stride)
     return HeatmapCodec(image_size=config.input_size, heatmap_size=hm, encoding=config.encoding, sigma=config.sigma)
 
@@ -84,6 +91,9 @@ def build_model(config: TrainConfig, num_points: int) -> tuple[nn.Module, dict]:
                 + ", ".join(map(str, UNET_STRIDES))
             )
         kwargs["stride"] = stride
+    if config.encoding == REGRESSION and config.heatmap_size:
+        raise ValueError(f"{config.model} regresses (x, y) directly: it has no heatmaps, so heatmap_size must be "
+                         "left empty")
     net = models.create(config.model, num_points, pretrained=config.pretrained, **kwargs)
     if config.heatmap_size and config.input_size // net.stride != config.heatmap_size:
         raise ValueError(

@@ -10,11 +10,16 @@ from typing import Optional
 from lmkviz.data.augment import FRAMINGS
 from lmkviz.encoding import ENCODINGS
 
-__all__ = ["LOSSES", "TrainConfig", "PRESETS", "PRESET_LABELS"]
+__all__ = ["LOSSES", "REGRESSION", "TrainConfig", "PRESETS", "PRESET_LABELS"]
 
-LOSSES = ("auto", "mse", "awing", "bce")
-"""Heatmap losses: "auto" (the encoding's own: MSE for Gaussians, BCE for binary maps),
-"mse", "awing" (Adaptive Wing, Gaussian encodings) or "bce" (binary encoding)."""
+LOSSES = ("auto", "mse", "awing", "bce", "l1")
+"""Losses: "auto" (the encoding's own: MSE for Gaussians, BCE for binary maps, L1 for
+direct regression), "mse" (Gaussian maps, or coordinates), "awing" (Adaptive Wing,
+Gaussian encodings), "bce" (binary encoding) or "l1" (coordinates, regression)."""
+
+REGRESSION = "regression"
+"""The encoding of the direct-regression baseline: no heatmaps, the model
+(:data:`lmkviz.models.POINT_MODELS`) outputs the points (:class:`lmkviz.codecs.RegressionCodec`)."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,10 @@ class TrainConfig:
         with a clear error when they cannot be had), "auto" (used when available,
         else from scratch with a warning) or False.
     encoding: "gaussian" (sub-pixel, MSE), "gaussian_int" (integer centre, MSE)
-        or "binary" (randomized rounding, BCE-with-logits with ``pos_weight``).
+        or "binary" (randomized rounding, BCE-with-logits with ``pos_weight``);
+        "regression" (:data:`REGRESSION`) for a model that outputs the points
+        themselves (``resnet18_regression``; L1 on the coordinates, no heatmaps),
+        and only for such a model.
     sigma: Gaussian sigma in heatmap pixels.
     input_size: square network input side in pixels.
     heatmap_size: heatmap side; None = input_size / the model's stride. For
@@ -101,8 +109,9 @@ class TrainConfig:
         errors = []
         if not self.data:
             errors.append("data: give at least one training dataset")
-        if self.encoding not in ENCODINGS:
-            errors.append(f"encoding: {self.encoding!r} is not one of {', '.join(ENCODINGS)}")
+        if self.encoding not in ENCODINGS and self.encoding != REGRESSION:
+            errors.append(f"encoding: {self.encoding!r} is not one of {', '.join(ENCODINGS)}, {REGRESSION}")
+        errors += _regression_errors(self)
         if self.schedule not in ("onecycle", "constant"):
             errors.append(f"schedule: {self.schedule!r} is not 'onecycle' or 'constant'")
         for name in ("epochs", "batch_size", "input_size", "log_every"):
@@ -126,6 +135,10 @@ class TrainConfig:
             errors.append("loss: bce needs the binary encoding (Gaussian maps use mse or awing)")
         elif self.loss in ("mse", "awing") and self.encoding == "binary":
             errors.append(f"loss: {self.loss} needs a Gaussian encoding (binary maps use bce)")
+        elif self.loss == "l1" and self.encoding != REGRESSION:
+            errors.append("loss: l1 is for the regression encoding (coordinates); heatmaps use mse, awing or bce")
+        elif self.encoding == REGRESSION and self.loss not in ("auto", "l1", "mse"):
+            errors.append(f"loss: {self.loss} does not fit the regression encoding (coordinates use l1 or mse)")
         try:
             self.augment_config()
         except ValueError as err:
@@ -148,7 +161,7 @@ class TrainConfig:
         """The loss actually used: ``loss`` with "auto" resolved for the encoding."""
         if self.loss != "auto":
             return self.loss
-        return "bce" if self.encoding == "binary" else "mse"
+        return {"binary": "bce", REGRESSION: "l1"}.get(self.encoding, "mse")
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -210,6 +223,21 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def _regression_errors(config: "TrainConfig") -> list[str]:
+    """The regression encoding goes with a model that outputs points, and only with one."""
+    from lmkviz import models
+
+    if config.model not in models.ARCHITECTURES:
+        return []  # named by models.create when the run starts
+    if models.outputs_points(config.model) and config.encoding != REGRESSION:
+        return [f"encoding: {config.model} regresses (x, y) directly and has no heatmaps; "
+                f"use the {REGRESSION} encoding"]
+    if config.encoding == REGRESSION and not models.outputs_points(config.model):
+        return [f"encoding: {REGRESSION} needs a model that outputs points "
+                f"({', '.join(models.POINT_MODELS)}); {config.model} outputs heatmaps"]
+    return []
 
 
 PRESETS: dict[str, TrainConfig] = {

@@ -220,9 +220,12 @@ class Trainer:
             log.info("run %s: %s on %s, %d training / %d validation images, %d of %d landmarks",
                      self.run.path.name, config.model, device_label(self.device), len(self.train_ds),
                      len(self.val_ds), len(self.indices), self.scheme.num_points)
-            log.info("heatmaps %dx%d, encoding %s, sigma %g; %d epochs x %d steps",
-                     self.codec.heatmap_size[0], self.codec.heatmap_size[1], config.encoding, config.sigma,
-                     config.epochs, self.steps_per_epoch)
+            if hasattr(self.codec, "heatmap_size"):
+                log.info("heatmaps %dx%d, encoding %s, sigma %g; %d epochs x %d steps",
+                         self.codec.heatmap_size[0], self.codec.heatmap_size[1], config.encoding, config.sigma,
+                         config.epochs, self.steps_per_epoch)
+            else:  # direct regression
+                log.info("%s; %d epochs x %d steps", self.codec.describe(), config.epochs, self.steps_per_epoch)
         self.t_start = time.time()
         for epoch in range(self.start_epoch, config.epochs):
             t_epoch = time.time()
@@ -393,10 +396,11 @@ class Trainer:
         arrays = {
             "images": (batch["image"].permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8),
             "target": batch["points"][:, list(self.indices)].numpy(),
-            "heatmaps": maps.cpu().numpy().astype(np.float16),
             "indices": np.asarray(list(self.indices)),
             "image_size": np.asarray(size),
         }
+        if maps.ndim == 4:  # a regression model has no heatmaps to show
+            arrays["heatmaps"] = maps.cpu().numpy().astype(np.float16)
         for m, pred in result.pred.items():
             on_input = coords.rescale_batch(torch.from_numpy(pred), result.image_sizes, size)
             arrays[f"pred_{m}"] = on_input.numpy().astype(np.float32)
