@@ -21,6 +21,8 @@ ENCODING_COLOURS = {
     "gaussian": "#0072B2",      # blue
     "gaussian_int": "#D55E00",  # vermillion
     "binary": "#7F7F7F",        # grey
+    "udp": "#56B4E9",           # sky blue: the sub-pixel Gaussian, corner-aligned
+    "simcc": "#009E73",         # bluish green
 }
 
 TARGET_COLOUR = "#F0E442"  # yellow: ground truth
