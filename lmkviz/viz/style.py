@@ -65,3 +65,13 @@ def group_of(scheme, index: int) -> str:
         if index in scheme.groups.get(group, ()):
             return group
     return "all"
+
+APPROACH_COLOURS = {
+    "regression": "#D55E00",  # vermillion: (x, y) regressed directly
+    "heatmap": "#0072B2",     # blue: heatmaps and a decoder
+}
+APPROACH_LABELS = {
+    "regression": "direct (x, y) regression",
+    "heatmap": "heatmaps + DARK",
+}
+"""The Lesson's first step: the two ways of predicting points."""
