@@ -27,11 +27,9 @@ never loaded, and the message does not pass on advice to lift that restriction.
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import pickle
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
@@ -41,6 +39,7 @@ from torch import nn
 
 from lmkviz import paths
 from lmkviz.encoding import HeatmapCodec
+from lmkviz.files import atomic_write_bytes  # noqa: F401  (re-exported: the writer of every checkpoint)
 from lmkviz.paths import DEFAULT_CHECKPOINT, display_path  # noqa: F401  (DEFAULT_CHECKPOINT: re-exported)
 
 FORMAT = "lmkviz-checkpoint"
@@ -51,56 +50,6 @@ PathLike = Union[str, os.PathLike]
 
 class CheckpointError(ValueError):
     """A file that is not a usable lmkviz checkpoint (the message says why)."""
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a kill) never sees half a file.
-
-    The bytes go to a temporary file ``.NAME.<random>.tmp`` in the same folder, are
-    flushed to disk and renamed over ``path`` (``os.replace`` is atomic on POSIX and
-    Windows); then the folder itself is flushed (POSIX), so that the new name survives a
-    power cut too. The file gets the usual permissions (0666 minus the current umask,
-    applied by the operating system), not the private 0600 of ``tempfile``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Flush a folder's entries to disk (POSIX; a no-op on Windows, which cannot open folders)."""
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as err:  # some file systems cannot sync a folder; the rename is done anyway
-        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
 
 
 def save(checkpoint: dict, path: PathLike) -> None:

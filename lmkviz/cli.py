@@ -2,13 +2,15 @@
 
 Commands::
 
-    lmkviz data check DIR [--json] [--quick]   validate a LaPa-layout dataset
+    lmkviz data check DIR [--json] [--quick]   validate a dataset folder (LaPa, COCO, CSV, .pts)
     lmkviz data list                           list datasets found in data/ and $LMKVIZ_DATA
+    lmkviz data convert SRC DST --to FORMAT    convert a dataset folder (lapa, coco, pts, csv)
     lmkviz download lapa [--dest data]         download and unpack LaPa (106 points)
     lmkviz train [--preset P] [--data D ...]   train a model (or --resume RUN_DIR)
     lmkviz lr-find [--preset P] [--data D ...] learning-rate range test
     lmkviz evaluate --checkpoint C --data D    NME / FR@10 / AUC@10 per decoder
-    lmkviz predict [--checkpoint C] IMAGE...   landmarks of the face in each photo
+    lmkviz predict [--checkpoint C] INPUT...   landmarks of the face in photos, folders, videos
+    lmkviz export CHECKPOINT --format F        ONNX or TorchScript model + JSON sidecar
     lmkviz runs {list,start,stop,resume,delete}  background training jobs
 
 Adding a command: write ``_add_<name>(subparsers)`` that creates its parser and sets
@@ -56,7 +58,8 @@ def _data_check(args: argparse.Namespace) -> int:
         if args.quick:
             print("(quick check: image headers only; run without --quick to decode every image)")
     if sum(report["splits"].values()) == 0:
-        _error(f"{args.dir} has the LaPa layout but no usable sample; see the skipped files above")
+        _error(f"{args.dir} is a {report.get('format', 'lapa')} dataset folder but has no usable sample; "
+               "see the skipped files above")
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -68,7 +71,7 @@ def _data_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(
             [{"name": d.name, "path": str(d.path), "splits": d.splits, "points": d.num_points,
-              "scheme": d.scheme_name} for d in datasets],
+              "scheme": d.scheme_name, "format": d.format} for d in datasets],
             indent=2,
         ))
         return EXIT_OK
@@ -79,7 +82,39 @@ def _data_list(args: argparse.Namespace) -> int:
     width = max(len(d.name) for d in datasets)
     for d in datasets:
         splits = "  ".join(f"{s} {n}" for s, n in d.splits.items())
-        print(f"{d.name:<{width}}  {d.num_points:>4} points ({d.scheme_name})  {splits}  {d.path}")
+        fmt = "" if d.format == "lapa" else f", {d.format}"
+        print(f"{d.name:<{width}}  {d.num_points:>4} points ({d.scheme_name}{fmt})  {splits}  {d.path}")
+    return EXIT_OK
+
+
+def _data_convert(args: argparse.Namespace) -> int:
+    from lmkviz.data.formats import convert, format_convert_report
+
+    progress = None
+    if args.progress or (not args.json and sys.stderr.isatty()):
+        from tqdm import tqdm
+
+        bars: dict = {}
+
+        def progress(split, done, total):
+            bar = bars.get(split) or bars.setdefault(split, tqdm(total=total, desc=split, unit="face", leave=False))
+            bar.n = done
+            bar.refresh()
+    try:
+        report = convert(args.src, args.dst, args.to, splits=args.split, progress=progress)
+    except ValueError as err:
+        _error(str(err))
+        return EXIT_USAGE
+    except OSError as err:
+        _error(f"cannot write {args.dst}: {err.strerror or type(err).__name__}")
+        return EXIT_FAILURE
+    finally:
+        for bar in (bars.values() if progress else ()):
+            bar.close()
+    print(json.dumps(report, indent=2) if args.json else format_convert_report(report))
+    if sum(report["splits"].values()) == 0:
+        _error(f"nothing was written: {args.src} has no usable face; see the skipped files above")
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -87,15 +122,19 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser(
         "data",
         help="inspect landmark datasets",
-        description="Inspect landmark datasets in the LaPa layout: "
-                    "<root>/{train,val,test}/images/NAME.jpg and <root>/<split>/landmarks/NAME.txt.",
+        description="Inspect and convert landmark datasets. A dataset folder is in the LaPa layout "
+                    "(<root>/{train,val,test}/images/NAME.jpg and <root>/<split>/landmarks/NAME.txt), COCO "
+                    "keypoints (<root>/<split>.json, images in <root>/<split>/), CSV (<root>/<split>.csv with rows "
+                    "name,x0,y0,..., images in <root>/<split>/) or iBUG/300-W .pts (NAME.jpg beside NAME.pts in "
+                    "<root>/<split>/, or in <root> itself as the split test); the format is detected.",
     )
-    sub = data.add_subparsers(dest="data_command", metavar="{check,list}", required=True)
+    sub = data.add_subparsers(dest="data_command", metavar="{check,list,convert}", required=True)
 
     check = sub.add_parser(
         "check",
         help="validate a dataset folder and list every unusable file",
-        description="Validate a LaPa-layout dataset: count usable samples per split, report the number "
+        description="Validate a dataset folder (any format of `lmkviz data --help`): count usable samples per "
+                    "split, report the number "
                     "of points per face and every skipped file with its reason (missing partner file, "
                     "malformed landmark file, wrong point count, unreadable or truncated image). "
                     "Exit code 0 when the folder is a dataset with usable samples (even with skipped "
@@ -119,6 +158,27 @@ def _add_data(subparsers: argparse._SubParsersAction) -> None:
     listing.add_argument("--extra", nargs="*", default=None, metavar="DIR", help="more folders to search")
     listing.add_argument("--json", action="store_true", help="print the list as JSON")
     listing.set_defaults(func=_data_list)
+
+    conv = sub.add_parser(
+        "convert",
+        help="convert a dataset folder to another format",
+        description="Read a dataset folder in any format lmkviz reads and write it to a new folder in the LaPa "
+                    "layout, COCO keypoints, iBUG .pts or CSV. Image files are copied unchanged. Coordinates "
+                    "follow each format's convention: LaPa and CSV use lmkviz's (pixel j spans [j, j+1), centre "
+                    "j + 0.5), .pts files 1-based pixel indices (x_pts = x + 0.5), COCO 0-based pixel indices "
+                    "(x_coco = x - 0.5); a round trip gives back the same values. Files the reader skips, and "
+                    "faces with unlabelled points in a format without a mark for them (lapa, pts), are listed. "
+                    "Exit code 0 when faces were written, 1 when none was, 2 for a source in no known format or "
+                    "a destination that is not a new or empty folder.",
+    )
+    conv.add_argument("src", help="dataset folder to read")
+    conv.add_argument("dst", help="new folder to write (must not exist or be empty)")
+    conv.add_argument("--to", required=True, choices=("lapa", "coco", "pts", "csv"), help="format to write")
+    conv.add_argument("--split", nargs="+", default=None, choices=("train", "val", "test"),
+                      help="splits to convert (default: all the source has)")
+    conv.add_argument("--json", action="store_true", help="print the report as JSON")
+    conv.add_argument("--progress", action="store_true", help="progress bars on stderr even when it is not a terminal")
+    conv.set_defaults(func=_data_convert)
 
 
 # --------------------------------------------------------------------------- download
@@ -213,6 +273,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=field, type=kind, default=None, help=text)
     parser.add_argument("--no-amp", action="store_true", help="no bfloat16 autocast on CUDA")
     parser.add_argument("--no-flip", action="store_true", help="no random mirroring in training")
+    parser.add_argument("--no-tensorboard", action="store_true",
+                        help="no TensorBoard event files in the run folder (default: written when the tensorboard "
+                             "package is installed; view with `tensorboard --logdir runs`)")
     parser.add_argument("--pretrained", nargs="?", const="yes", choices=("yes", "auto", "no"), default=None,
                         help="ImageNet weights for the encoder (U-Nets, effnet_lite0_fpn): yes = required "
                              "(fail when they cannot be had), auto = when available, no = from scratch")
@@ -242,6 +305,8 @@ def _train_config(args: argparse.Namespace):
         changes["amp"] = False
     if args.no_flip:
         changes["flip"] = False
+    if args.no_tensorboard:
+        changes["tensorboard"] = False
     if args.pretrained is not None:
         changes["pretrained"] = {"yes": True, "auto": "auto", "no": False}[args.pretrained]
     if args.model_option:
@@ -264,6 +329,20 @@ def _model_options(items: list[str]) -> dict:
     return options
 
 
+def _resume_changes(args: argparse.Namespace) -> dict:
+    """The config flags given with --resume: only --epochs may change a run that resumes."""
+    given = {field: getattr(args, field) for _, (field, _, _) in _TRAIN_OPTIONS.items()
+             if getattr(args, field) is not None}
+    others = sorted(f for f in given if f != "epochs")
+    others += [name for name, on in (("preset", args.preset), ("config", args.config), ("no_amp", args.no_amp),
+                                     ("no_flip", args.no_flip), ("pretrained", args.pretrained is not None),
+                                     ("model_option", args.model_option)) if on]
+    if others:
+        raise ValueError(f"--resume continues a run with the settings it started with; only --epochs may be "
+                         f"given with it (not: {', '.join(others)}). Start a new run to change the others")
+    return given
+
+
 def _train(args: argparse.Namespace) -> int:
     if args.list_models:
         from lmkviz.models import describe, list_models
@@ -272,31 +351,34 @@ def _train(args: argparse.Namespace) -> int:
             print(describe(name))
         return EXIT_OK
     from lmkviz.runs import RunFolder
-    from lmkviz.training import train
 
-    slot = None
+    lease = None
     try:
-        if args.resume:
-            run = RunFolder(args.resume)
-            run.config()  # a clear error when it is not a run folder
-            if args.queue:
-                from lmkviz.jobs import wait_for_turn
+        if args.resume or args.queue:
+            if args.resume:
+                changes = _resume_changes(args)
+                run = RunFolder(args.resume)
+            else:
+                if not args.run_dir:
+                    raise ValueError("--queue needs --run-dir (it is used by background jobs)")
+                run = RunFolder(args.run_dir)
+            if not run.config_path.exists():
+                raise ValueError(f"{run.path}: not a run folder (no config.json)")
+            if args.queue:  # wait without torch loaded (see lmkviz.waiter)
+                from lmkviz.waiter import wait_for_turn
 
-                slot = wait_for_turn(run)
-                if slot is None:
+                lease = wait_for_turn(run, stop_on_signal=True)
+                if lease is None:
                     return EXIT_OK
-            path = train(resume=args.resume)
-        elif args.queue:
-            if not args.run_dir:
-                raise ValueError("--queue needs --run-dir (it is used by background jobs)")
-            from lmkviz.jobs import wait_for_turn
+            from lmkviz.training import train
 
-            run = RunFolder(args.run_dir)
-            slot = wait_for_turn(run)
-            if slot is None:
-                return EXIT_OK
-            path = train(run.config(), run_dir=args.run_dir)
+            if args.resume:
+                path = train(resume=args.resume, epochs=changes.get("epochs"))
+            else:
+                path = train(run.config(), run_dir=args.run_dir)
         else:
+            from lmkviz.training import train
+
             path = train(_train_config(args), run_dir=args.run_dir, runs_root=args.runs_root)
     except ValueError as err:
         _error(str(err))
@@ -307,12 +389,15 @@ def _train(args: argparse.Namespace) -> int:
         _error(f"training failed: {err}")
         return EXIT_FAILURE
     finally:
-        if slot is not None:
-            slot.release()
+        if lease is not None:
+            lease.release()
     if int(os.environ.get("RANK", "0")) != 0:
         return EXIT_OK  # under torchrun only rank 0 writes and reports the run's state
-    state = RunFolder(path).status().get("state")
+    status = RunFolder(path).status()
+    state = status.get("state")
     print(f"{state}: {path}")
+    if state == "failed" and status.get("error"):
+        _error(str(status["error"]))
     return EXIT_OK if state in ("done", "stopped") else EXIT_FAILURE
 
 
@@ -334,7 +419,9 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     _add_config_flags(train)
     train.add_argument("--run-dir", help="write into this folder instead of a new one under --runs-root")
     train.add_argument("--runs-root", default=None, help=RUNS_ROOT_HELP)
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its last.pt, with the settings it started with "
+                            "(--epochs N may extend a run with the constant schedule)")
     train.add_argument("--queue", action="store_true",
                        help="wait until the device is free (one job per device); used by background jobs")
     train.add_argument("--list-models", action="store_true", help="list the architectures and exit")
@@ -346,22 +433,26 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 def _lr_find(args: argparse.Namespace) -> int:
     from lmkviz.runs import RunFolder, new_run_dir
-    from lmkviz.training import lr_find
 
+    lease = None
     try:
         if args.queue:
             if not args.run_dir:
                 raise ValueError("--queue needs --run-dir (it is used by background jobs)")
-            from lmkviz.jobs import wait_for_turn
+            from lmkviz.waiter import wait_for_turn
 
             run = RunFolder(args.run_dir)
-            config = run.config()
-            slot = wait_for_turn(run)
-            if slot is None:
+            if not run.config_path.exists():
+                raise ValueError(f"{run.path}: not a run folder (no config.json)")
+            lease = wait_for_turn(run, stop_on_signal=True)
+            if lease is None:
                 return EXIT_OK
+            config = run.config()
         else:
             config = _train_config(args)
             run = RunFolder(args.run_dir or new_run_dir(f"lrfind-{config.name}", args.runs_root))
+        from lmkviz.training import lr_find
+
         result = lr_find(config, run.path, steps=args.steps, start_lr=args.start_lr, end_lr=args.end_lr)
     except ValueError as err:
         _error(str(err))
@@ -369,6 +460,9 @@ def _lr_find(args: argparse.Namespace) -> int:
     except Exception as err:
         _error(f"learning-rate finder failed: {err}")
         return EXIT_FAILURE
+    finally:
+        if lease is not None:
+            lease.release()
     suggested = result["suggested"]
     print(f"suggested learning rate: {suggested:.3g}" if suggested else "no suggestion (too few steps)")
     print(f"curve: {run.path / 'lr_find.json'}")
@@ -457,39 +551,86 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from lmkviz.batch import BatchWriter, collect_inputs, count_items, format_summary, predict_batch, result_record
     from lmkviz.checkpoint import CheckpointError
-    from lmkviz.inference import Predictor, failed_prediction_dict, predict_files
-    from lmkviz.paths import display_path
+    from lmkviz.evaluation import primary_decoder
 
     try:
-        predictor = Predictor(args.checkpoint, device=args.device, flip_test=args.flip)
+        if args.model:
+            from lmkviz.imported import load_model
+
+            predictor = load_model(args.model, device=args.device, flip_test=args.flip)
+        else:
+            from lmkviz.inference import Predictor
+
+            predictor = Predictor(args.checkpoint, device=args.device, flip_test=args.flip)
     except (CheckpointError, ValueError) as err:
         _error(str(err))
         return EXIT_FAILURE
-    decoders = args.decoders
-    results = predict_files(args.images, predictor, decoders)
-    failed = 0
-    out = []
-    for path, pred, error, loaded in results:
-        path = display_path(path)  # a file name that is not UTF-8 still prints
-        if error:
-            failed += 1
-            if not args.json:
-                _error(error)
-            out.append(failed_prediction_dict(path, error))
-            continue
-        out.append(pred.to_dict(source=path))
-        if not args.json:
-            for note in pred.notes:
-                print(f"warning: {path}: {note}", file=sys.stderr)
-            face = "whole image" if pred.face is None else "face at " + ", ".join(f"{v:.0f}" for v in pred.face.as_list())
-            print(f"{path}: {face}; {len(pred.indices)} landmarks ({pred.scheme_name})")
-            for m, pts in pred.points.items():
-                text = " ".join(f"({x:.1f},{y:.1f})" for x, y in pts)
-                print(f"  {m}: {text}")
-    if args.json:
-        print(json.dumps(out if len(out) != 1 else out[0], indent=None))
-    return EXIT_OK if failed == 0 else EXIT_FAILURE
+    if args.frame_step < 1:
+        _error("--frame-step must be 1 or more")
+        return EXIT_USAGE
+    inputs, failures = collect_inputs(args.inputs)
+    early = list(failures)  # paths that do not exist: reported first
+    writing = args.out is not None or args.coco is not None
+    bar = None
+    if args.progress or (sys.stderr.isatty() and (writing or len(inputs) > 1 or any(i.kind == "video" for i in inputs))):
+        from tqdm import tqdm
+
+        bar = tqdm(total=count_items(inputs, args.frame_step), unit="img", desc="predicting", file=sys.stderr,
+                   dynamic_ncols=True)
+    encoding = getattr(predictor.codec, "encoding", "gaussian")
+    try:
+        writer = BatchWriter(args.out, args.out_format, args.coco, decoder=args.coco_decoder,
+                             primary=primary_decoder(encoding)) if writing else None
+    except OSError as err:
+        _error(f"cannot write to {args.out}: {err.strerror or type(err).__name__}")
+        return EXIT_FAILURE
+    records = []
+    total = len(failures)
+    try:
+        for result in predict_batch(inputs, predictor, args.decoders, frame_step=args.frame_step):
+            total += 1
+            if bar is not None:
+                bar.update(1)
+            if not result.ok:
+                failures.append(result)
+            if writer is not None:
+                writer.write(result)
+                continue
+            records.append(result_record(result))
+            if not args.json and result.ok:
+                _print_prediction(result, bar)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+    if args.json and not writing:
+        records = [result_record(f) for f in early] + records
+        print(json.dumps(records if len(records) != 1 else records[0], indent=None))
+    if writing:
+        where = " and ".join(x for x in (f"{len(writer.written)} file(s) in {args.out}" if args.out else "",
+                                          f"COCO results in {args.coco}" if args.coco else "") if x)
+        print(f"wrote {where}")
+    if failures and (writing or not args.json or total > 1):
+        print(format_summary(total, failures), file=sys.stderr)
+    return EXIT_OK if not failures else EXIT_FAILURE
+
+
+def _print_prediction(result, bar) -> None:
+    """The text report of one prediction (notes on stderr)."""
+    pred = result.prediction
+    write = bar.write if bar is not None else print
+    for note in pred.notes:
+        print(f"warning: {result.label}: {note}", file=sys.stderr)
+    face = "whole image" if pred.face is None else "face at " + ", ".join(f"{v:.0f}" for v in pred.face.as_list())
+    lines = [f"{result.label}: {face}; {len(pred.indices)} landmarks ({pred.scheme_name})"]
+    for m, pts in pred.points.items():
+        lines.append(f"  {m}: " + " ".join(f"({x:.1f},{y:.1f})" for x, y in pts))
+    write("\n".join(lines))
 
 
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:
@@ -497,21 +638,94 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
 
     pr = subparsers.add_parser(
         "predict",
-        help="find landmarks in photos",
+        help="find landmarks in photos, folders of photos and videos",
         description="Detect the face (OpenCV Haar cascade; the whole image with a warning if none), crop it "
-                    "like the training data, run the model and print the landmarks in the original image's "
-                    "pixels for each decoder. EXIF orientation is respected; grey, RGBA, 16-bit and huge "
-                    "images are handled.",
+                    "like the training data, run the model and report the landmarks in the original image's "
+                    "pixels for each decoder. Inputs are photos, folders (their photos and videos) and videos "
+                    "(every frame, or every --frame-step-th). EXIF orientation is respected; grey, RGBA, 16-bit "
+                    "and huge images are handled. Without --out or --coco the landmarks are printed (--json: one "
+                    "JSON object per image). An input that fails is reported at the end and the others go on; "
+                    "the exit code is then 1.",
     )
-    pr.add_argument("images", nargs="+", help="image files (jpg, png, webp, ...)")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT", help="photos (jpg, png, webp, ...), folders or videos "
+                                                               "(mp4, avi, mov, mkv, ...)")
     pr.add_argument("--checkpoint", default="default", help="a .pt file or 'default' (the shipped checkpoint)")
+    pr.add_argument("--model", default=None,
+                    help="an ONNX or TorchScript heatmap model instead of a checkpoint, with its sidecar MODEL.json "
+                         "beside it (see `lmkviz export`)")
     pr.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="decoders to report")
     pr.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     pr.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     pr.add_argument("--json", action="store_true",
-                    help="print JSON: one object per image (a list for several), format lmkviz-prediction "
+                    help="print JSON: one object per image or frame (a list for several), format lmkviz-prediction "
                          "version 1 as described in the README")
+    pr.add_argument("--out", default=None, metavar="DIR",
+                    help="write one file per photo or frame into DIR (NAME.json, or NAME.csv with --out-format csv)")
+    pr.add_argument("--out-format", default="json", choices=("json", "csv"),
+                    help="format of the files in --out: json (the --json object) or csv (decoder, landmark, name, "
+                         "x, y, confidence)")
+    pr.add_argument("--coco", default=None, metavar="FILE",
+                    help="write a COCO keypoint results file (a list of {image_id, file_name, keypoints, score, "
+                         "bbox}; keypoints as COCO's 0-based pixel indices)")
+    pr.add_argument("--coco-decoder", default=None, choices=DECODERS,
+                    help="decoder of the --coco file (default: the model's primary decoder, dark or topk)")
+    pr.add_argument("--frame-step", type=int, default=1, help="predict every N-th video frame (default 1)")
+    pr.add_argument("--progress", action="store_true",
+                    help="a progress bar on stderr even when it is not a terminal (default: on a terminal)")
     pr.set_defaults(func=_predict)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _export(args: argparse.Namespace) -> int:
+    from lmkviz.checkpoint import CheckpointError
+    from lmkviz.export import export_checkpoint
+    from lmkviz.paths import display_path
+
+    try:
+        result = export_checkpoint(args.checkpoint, args.format, out=args.out)
+    except CheckpointError as err:
+        _error(str(err))
+        return EXIT_FAILURE
+    except ValueError as err:
+        _error(str(err))
+        return EXIT_FAILURE
+    except OSError as err:
+        _error(f"cannot write {args.out or 'the model'}: {err.strerror or type(err).__name__}")
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps({"model": str(result.model_path), "sidecar": str(result.sidecar_path), **result.sidecar}))
+    else:
+        side = result.sidecar
+        print(f"model:   {display_path(result.model_path)} ({args.format})")
+        print(f"sidecar: {display_path(result.sidecar_path)}")
+        print(f"input:   N x 3 x {side['input']['size'][0]} x {side['input']['size'][1]} float32, RGB in [0, 1] "
+              f"(normalisation inside the model)")
+        print(f"output:  N x {len(side['scheme']['indices'])} x {side['output']['heatmap_size'][0]} x "
+              f"{side['output']['heatmap_size'][1]} {side['output']['values']} ({side['scheme']['name']})")
+    return EXIT_OK
+
+
+def _add_export(subparsers: argparse._SubParsersAction) -> None:
+    ex = subparsers.add_parser(
+        "export",
+        help="export a checkpoint as an ONNX or TorchScript model with a JSON sidecar",
+        description="Write the checkpoint's network as an ONNX (torch.onnx dynamo exporter; needs the packages onnx "
+                    "and onnxscript) or TorchScript (traced) model with a free batch size, and a sidecar "
+                    "MODEL.json beside it (the model file's name plus .json) holding what another program needs: "
+                    "input size, channel order RGB, values in [0, 1] with the normalisation inside the model, "
+                    "output layout N x K x H x W, heatmap size, codec, scheme, landmark names and the flip "
+                    "permutation. `lmkviz predict --model MODEL` and the library's lmkviz.imported.load_model read "
+                    "the pair back.",
+    )
+    ex.add_argument("checkpoint", help="a .pt checkpoint or a shipped name such as 'default'")
+    ex.add_argument("--format", required=True, choices=("onnx", "torchscript"), help="model format to write")
+    ex.add_argument("--out", default=None,
+                    help="model file to write (default: beside the checkpoint, best.onnx or best.torchscript.pt for "
+                         "best.pt; in the current folder for a shipped checkpoint)")
+    ex.add_argument("--json", action="store_true", help="print the paths and the sidecar as JSON")
+    ex.set_defaults(func=_export)
 
 
 # --------------------------------------------------------------------------- runs
@@ -534,7 +748,7 @@ def _runs(args: argparse.Namespace) -> int:
             for r in runs:
                 epochs = r.config.epochs if r.config else "?"
                 eta = f" eta {int(r.eta_s)}s" if r.eta_s else ""
-                err = f" ({r.error})" if r.error and r.state == "failed" else ""
+                err = f" ({r.error})" if r.error and r.state in ("failed", "broken") else ""
                 print(f"{r.name:<40} {r.state:<8} epoch {r.epoch}/{epochs} {r.progress:>4.0%}{eta}{err}")
         elif args.runs_command == "start":
             path = jobs.start(_train_config(args), args.runs_root)
@@ -587,6 +801,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "lr-find": _add_lr_find,
     "evaluate": _add_evaluate,
     "predict": _add_predict,
+    "export": _add_export,
     "runs": _add_runs,
 }
 """Top-level command name -> function that adds its parser (see the module docstring)."""

@@ -1,16 +1,27 @@
 """Background training jobs: separate OS processes that outlive the browser.
 
-A job is ``python -m lmkviz train --run-dir RUN --queue`` started in its own
-process group (``start_new_session``), with its output in ``RUN/output.log``. It
+A job is started as ``python -m lmkviz.waiter train --run-dir RUN --queue`` in its
+own process group (``start_new_session``), with its output in ``RUN/output.log``.
+That small process (no torch) waits for the job's turn, then becomes the training
+process ``python -m lmkviz train ...`` (same pid; see :mod:`lmkviz.waiter`). A job
 keeps running when the browser tab closes or the Streamlit server restarts.
 Everything about a job is in its run folder (see :mod:`lmkviz.runs`), so
 :func:`list_runs` rediscovers all jobs from the runs folder alone.
 
 Queueing: by default at most one job runs per device (one per GPU, one on the
 CPU). A job started while another holds its device waits in state ``queued``;
-jobs start in the order they were queued. The slot is an OS file lock
-(``RUNS/.locks/<device>.lock``) held by the training process, so it is released
-even when that process is killed. (On systems without ``fcntl`` jobs don't queue.)
+jobs start in the order they were queued. The slot is an OS lock
+(``RUNS/.locks/<device>.lock``) held by the job's process, so it is released even
+when that process is killed. One process at most trains in a run folder (its
+``.lock``). (On systems without ``fcntl`` nothing is locked.)
+
+Identity: a job is recorded in ``status.json`` as its pid and the process's start
+time (:mod:`lmkviz.procs`). A job whose pid now belongs to another process reads as
+not alive, and :func:`stop` signals only the recorded process, only while the run
+is queued or running.
+
+A damaged run folder is listed with state "broken" and the reason (:func:`run_info`
+never raises), so one bad folder never hides the others.
 
 Every function's ``runs_root`` defaults to :func:`lmkviz.runs.runs_root` (``$LMKVIZ_RUNS``
 or ``runs``).
@@ -33,53 +44,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from lmkviz import procs
 from lmkviz.devices import slot_key
 from lmkviz.paths import PROJECT_ROOT
-from lmkviz.runs import RunFolder, new_run_dir, runs_root as default_runs_root
+from lmkviz.runs import RunFolder, new_run_dir, runs_root as default_runs_root, validate_status
 from lmkviz.training.config import TrainConfig
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
+from lmkviz.waiter import DeviceSlot, wait_for_turn  # noqa: F401  (re-exported)
 
 DEAD_MESSAGE = "the training process ended without finishing (killed or crashed); resume to continue"
+
+DISK_FULL_MESSAGE = ("disk full: the process ended while the disk of the run folder had no space left "
+                     "(free some space, then resume)")
+
+BROKEN = "broken"
+"""The state of a run folder that cannot be read (its :attr:`RunInfo.error` says why)."""
 
 
 # ----------------------------------------------------------------------------- processes
 
-def _proc_state(pid: int) -> Optional[str]:
-    """Linux process state letter from /proc (None when unavailable)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
+def pid_alive(pid: object) -> bool:
+    """True when ``pid`` is a valid pid (an int > 1) of a live, not zombie, process (whoever
+    it is; :func:`job_alive` checks that it is the job). Reaps our own zombies."""
+    return procs.pid_exists(pid)
 
 
-def pid_alive(pid: Optional[int]) -> bool:
-    """True when ``pid`` is a live (not zombie) process; reaps our own zombies."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    if _proc_state(int(pid)) == "Z":
-        try:
-            os.waitpid(int(pid), os.WNOHANG)
-        except ChildProcessError:
-            pass
-        return False
-    return True
+def job_alive(status: dict) -> bool:
+    """True when the process recorded in ``status`` (pid and start time) is still running."""
+    return procs.same_process(status.get("pid"), status.get("pid_start"))
 
 
-def _wait_exit(pid: Optional[int], timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for a process to end; True when it has."""
+def _wait_exit(status: dict, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the recorded process to end; True when it has."""
     deadline = time.time() + timeout
-    while pid_alive(pid):
+    while job_alive(status):
         if time.time() > deadline:
             return False
         time.sleep(0.1)
@@ -94,18 +91,21 @@ def _job_env() -> dict:
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # the project root first, so `python -m lmkviz` works without installation
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.pop("LMKVIZ_LEASE", None)
     return env
 
 
-def _spawn(run_dir: Path, args: list[str], command: str = "train") -> int:
-    """Start ``python -m lmkviz <command> ...`` detached, output appended to output.log."""
-    cmd = [sys.executable, "-m", "lmkviz", command, *args]
-    with open(run_dir / "output.log", "ab") as out:
+def _spawn(run: RunFolder, args: list[str], command: str = "train") -> dict:
+    """Start ``python -m lmkviz.waiter <command> ...`` detached (it becomes ``python -m lmkviz
+    <command> ...`` when its turn comes), output appended to output.log; returns its
+    identity ({"pid", "pid_start"})."""
+    cmd = [sys.executable, "-m", "lmkviz.waiter", command, *args]
+    with open(run.output_log_path, "ab") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=_job_env(), cwd=os.getcwd(),
         )
-    return proc.pid
+    return procs.identity(proc.pid)
 
 
 def device_key(config: TrainConfig) -> str:
@@ -113,66 +113,15 @@ def device_key(config: TrainConfig) -> str:
     return slot_key(config.device)
 
 
-# ----------------------------------------------------------------------------- queue
-
-class DeviceSlot:
-    """Exclusive use of one device by one training process (an flock'ed file)."""
-
-    def __init__(self, runs_root: Path, key: str):
-        self.path = Path(runs_root) / ".locks" / f"{key}.lock"
-        self._file = None
-
-    def try_acquire(self) -> bool:
-        if fcntl is None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            return False
-        self._file = f  # held until this process exits or release()
-        return True
-
-    def release(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-def wait_for_turn(run: RunFolder, poll: float = 1.0) -> Optional[DeviceSlot]:
-    """Block until this run may use its device (called inside the job process).
-
-    Jobs queued earlier on the same device go first. Returns the held slot, or
-    None if the job was stopped while waiting (status set to "stopped").
-    """
-    config = run.config()
-    key = device_key(config)
-    runs_root = run.path.parent
-    slot = DeviceSlot(runs_root, key)
-    me = run.status().get("queued_at", time.time())
-    while True:
-        if run.stop_requested():
-            run.write_status(state="stopped", pid=None)
-            return None
-        earlier = [
-            r for r in list_runs(runs_root)
-            if r.path != run.path and r.state == "queued" and r.device == key
-            and r.status.get("queued_at", 0) < me
-        ]
-        if not earlier and slot.try_acquire():
-            return slot
-        run.write_status(state="queued", pid=os.getpid(),
-                         waiting_for=f"{key} is busy" + (f" ({len(earlier)} job(s) ahead)" if earlier else ""))
-        time.sleep(poll)
-
-
 # ----------------------------------------------------------------------------- runs
 
 @dataclass
 class RunInfo:
-    """What the UI and ``lmkviz runs`` show about one run folder."""
+    """What the UI and ``lmkviz runs`` show about one run folder.
+
+    state: queued, running, done, failed, stopped, or "broken" (the folder cannot be
+    read; ``error`` says why). ``status`` holds only the valid fields of status.json.
+    """
 
     path: Path
     name: str
@@ -186,7 +135,8 @@ class RunInfo:
     @property
     def task(self) -> str:
         """"train" or "lr_find"."""
-        return self.status.get("task", "train")
+        task = self.status.get("task", "train")
+        return task if task in ("train", "lr_find") else "train"
 
     @property
     def progress(self) -> float:
@@ -196,7 +146,7 @@ class RunInfo:
             return 1.0
         if not total:
             epochs = self.config.epochs if self.config else 0
-            return min(1.0, self.status.get("epoch", 0) / epochs) if epochs else 0.0
+            return max(0.0, min(1.0, self.epoch / epochs)) if epochs else 0.0
         return max(0.0, min(1.0, self.status.get("step", 0) / total))
 
     @property
@@ -209,47 +159,120 @@ class RunInfo:
 
     @property
     def has_checkpoint(self) -> bool:
-        return (self.path / "last.pt").exists()
+        try:
+            return (self.path / "last.pt").is_file()
+        except OSError:
+            return False
+
+
+def _tail(path: Path, size: int = 4096) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - size))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _disk_full(path: Path) -> bool:
+    """The run folder's disk is (nearly) full, or the job's output says it was."""
+    text = _tail(path / "output.log")
+    if "No space left on device" in text or "disk full" in text:
+        return True
+    try:
+        stat = os.statvfs(path)
+    except (OSError, AttributeError):
+        return False
+    return stat.f_bavail * stat.f_frsize < 1 << 20
 
 
 def run_info(path: Path | str) -> RunInfo:
-    """Read one run folder; a queued/running state whose process is gone reads as failed."""
+    """Read one run folder; never raises for a damaged one (state "broken", with the reason).
+
+    A queued/running state whose process is gone (or whose pid now belongs to another
+    process) reads as failed: killed, or "disk full" when the disk of the run folder is
+    full or the job's output says so.
+    """
+    path = Path(path)
+    try:
+        return _run_info(path)
+    except Exception as err:  # noqa: BLE001 - one unreadable folder must not break a listing
+        return RunInfo(path=path, name=path.name, state=BROKEN, error=f"cannot be read: {type(err).__name__}: {err}")
+
+
+def _run_info(path: Path) -> RunInfo:
     run = RunFolder(path)
-    status = run.status()
+    raw, problem = run.read_status()
+    status, problems = validate_status(raw)
+    if problem:
+        problems.insert(0, problem)
     try:
         config = run.config()
         error = status.get("error")
     except ValueError as err:
-        config, error = None, str(err)
-    state = status.get("state", "queued" if config else "failed")
-    alive = pid_alive(status.get("pid"))
+        config, error = None, None
+        problems.append(str(err))
+    alive = job_alive(status)
+    if problems:
+        return RunInfo(path=path, name=path.name, state=BROKEN, status=status, config=config,
+                       device=status.get("slot") or "cpu", alive=alive, error="; ".join(problems))
+    state = status.get("state", "queued")
     if state in ("queued", "running") and not alive:
         # never started (spawn failed) or killed: the process is gone
         created = status.get("queued_at") or status.get("started") or 0
         if time.time() - created > 15 or status.get("pid"):
-            state, error = "failed", error or DEAD_MESSAGE
+            state = "failed"
+            error = error or (DISK_FULL_MESSAGE if _disk_full(path) else DEAD_MESSAGE)
     return RunInfo(
-        path=Path(path), name=Path(path).name, state=state, status=status, config=config,
-        device=device_key(config) if config else "cpu", alive=alive, error=error,
+        path=path, name=path.name, state=state, status=status, config=config,
+        device=status.get("slot") or (device_key(config) if config else "cpu"), alive=alive, error=error,
     )
 
 
+def _is_run_folder(path: Path) -> bool:
+    try:
+        return path.is_dir() and (path / "config.json").exists()
+    except OSError:
+        return False
+
+
 def list_runs(runs_root: Optional[Path | str] = None) -> list[RunInfo]:
-    """All run folders under ``runs_root``, newest first."""
+    """All run folders under ``runs_root``, newest first; damaged ones with state "broken"."""
     root = default_runs_root() if runs_root is None else Path(runs_root)
-    if not root.is_dir():
+    try:
+        paths = [p for p in root.iterdir() if _is_run_folder(p)]
+    except OSError:
         return []
-    paths = [p for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()]
     return [run_info(p) for p in sorted(paths, key=lambda p: p.name, reverse=True)]
+
+
+def _busy(run: RunFolder, grace: float = 10.0) -> bool:
+    """True when another process holds the run's lock.
+
+    A killed multi-threaded process reads as dead (its main thread is a zombie) a moment
+    before its last thread has exited and the kernel has freed its locks, so a held lock
+    is re-checked for up to ``grace`` seconds before the run counts as in use.
+    """
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            held = run.lock().held_elsewhere()
+        except OSError:
+            return False
+        if not held or time.monotonic() >= deadline:
+            return held
+        time.sleep(0.1)
 
 
 def start(config: TrainConfig, runs_root: Optional[Path | str] = None) -> Path:
     """Start a training job in the background; returns its run folder at once."""
     run = RunFolder(new_run_dir(config.name, runs_root))
     run.write_config(config)
-    run.write_status(state="queued", queued_at=time.time(), epochs=config.epochs, epoch=0, step=0, error=None)
-    pid = _spawn(run.path, ["--run-dir", str(run.path), "--queue"])
-    run.write_status(pid=pid)
+    run.write_status(state="queued", queued_at=time.time(), slot=device_key(config), epochs=config.epochs,
+                     epoch=0, step=0, error=None)
+    run.prepare_status_slot()
+    run.write_status(**_spawn(run, ["--run-dir", str(run.path), "--queue"]))
     return run.path
 
 
@@ -260,31 +283,44 @@ def start_lr_find(config: TrainConfig, runs_root: Optional[Path | str] = None, s
     """
     run = RunFolder(new_run_dir(f"lrfind-{config.name}", runs_root))
     run.write_config(config)
-    run.write_status(state="queued", task="lr_find", queued_at=time.time(), step=0, total_steps=steps, error=None)
-    pid = _spawn(run.path, ["--run-dir", str(run.path), "--queue", "--steps", str(steps)], command="lr-find")
-    run.write_status(pid=pid)
+    run.write_status(state="queued", task="lr_find", queued_at=time.time(), slot=device_key(config), step=0,
+                     total_steps=steps, error=None)
+    run.prepare_status_slot()
+    run.write_status(**_spawn(run, ["--run-dir", str(run.path), "--queue", "--steps", str(steps)],
+                              command="lr-find"))
     return run.path
 
 
 def resume(path: Path | str) -> Path:
-    """Continue a stopped, failed or killed run from its ``last.pt`` in the background."""
+    """Continue a stopped, failed or killed run from its ``last.pt`` in the background.
+
+    Refused (ValueError saying why and what to do) for a finished run, a run whose
+    process still lives, and a run whose checkpoint cannot continue under its
+    ``config.json`` (see :func:`lmkviz.training.check_resume`).
+    """
     info = run_info(path)
     if info.config is None:
         raise ValueError(f"{info.name}: cannot resume, {info.error}")
     if info.task != "train":
         raise ValueError(f"{info.name} is a learning-rate finder run; start a new one instead of resuming")
-    if info.state == "done":
-        raise ValueError(f"{info.name} has finished all {info.config.epochs} epochs; start a new run instead")
-    if info.alive:
-        raise ValueError(f"{info.name} is still {info.state}; stop it before resuming")
+    finished = f"{info.name} has finished all {info.config.epochs} epochs; start a new run instead"
+    if info.state == "done" and info.epoch >= info.config.epochs:
+        raise ValueError(finished)
+    if info.alive or _busy(RunFolder(path)):
+        raise ValueError(f"{info.name} is still {info.state if info.alive else 'in use'}; stop it before resuming")
+    from lmkviz.training.loop import check_resume
+
+    if check_resume(RunFolder(path), info.config).nothing_to_do:
+        raise ValueError(finished)
     run = RunFolder(path)
     try:
         run.stop_path.unlink()
     except FileNotFoundError:
         pass
-    run.write_status(state="queued", queued_at=time.time(), error=None)
-    pid = _spawn(run.path, ["--resume", str(run.path), "--queue"])
-    run.write_status(pid=pid)
+    run.write_status(state="queued", queued_at=time.time(), slot=device_key(info.config), error=None,
+                     waiting_for=None)
+    run.prepare_status_slot()
+    run.write_status(**_spawn(run, ["--resume", str(run.path), "--queue"]))
     return run.path
 
 
@@ -292,6 +328,9 @@ def stop(path: Path | str, timeout: float = 15.0) -> str:
     """Stop a job: ask nicely (STOP file + SIGTERM), then kill its process group.
 
     ``timeout`` seconds after the SIGTERM the whole process group gets SIGKILL.
+    Only a queued or running run is stopped, and only its recorded process (pid and
+    start time) is ever signalled: a pid that now belongs to another process, or that
+    is not a valid pid, is left alone.
 
     A running job finishes its current step and exits with state "stopped";
     the last complete epoch's ``last.pt`` is kept for :func:`resume`. Returns the
@@ -299,36 +338,31 @@ def stop(path: Path | str, timeout: float = 15.0) -> str:
     """
     run = RunFolder(path)
     info = run_info(path)
-    if not info.alive:
+    if info.state not in ("queued", "running") or not info.alive:
         return info.state
+    status = info.status
+    pid, start = status.get("pid"), status.get("pid_start")
     run.stop_path.touch()
-    pid = int(info.status["pid"])
-    try:  # the trainer only: its data-loader workers end with it
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    if not _wait_exit(pid, timeout):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        _wait_exit(pid, 5.0)
-    if run.status().get("state") in ("queued", "running"):
-        run.write_status(state="stopped", pid=None)
-    return run.status().get("state", "stopped")
+    # the trainer only: its data-loader workers end with it
+    procs.send_signal(pid, start, signal.SIGTERM)
+    if not _wait_exit(status, timeout):
+        procs.signal_group(pid, start, signal.SIGKILL)
+        _wait_exit(status, 5.0)
+    now, _ = validate_status(run.status())
+    if now.get("state") in ("queued", "running") and now.get("pid") == pid and not job_alive(now):
+        run.write_final_status(state="stopped")
+    return run_info(path).state
 
 
 def delete(path: Path | str) -> None:
     """Delete a run folder (a live job must be stopped first)."""
     info = run_info(path)
     if info.alive and info.state in ("done", "stopped", "failed"):
-        _wait_exit(info.status.get("pid"), 10.0)  # finished, but still shutting down
+        _wait_exit(info.status, 10.0)  # finished, but still shutting down
         info = run_info(path)
-    if info.alive:
-        raise ValueError(f"{info.name} is {info.state}; stop it before deleting")
+    if info.alive or _busy(RunFolder(path)):
+        raise ValueError(f"{info.name} is {info.state if info.alive else 'in use by a process'}; "
+                         "stop it before deleting")
     if not (Path(path) / "config.json").exists():
         raise ValueError(f"{path} is not a run folder; refusing to delete it")
     shutil.rmtree(path)
@@ -340,6 +374,9 @@ def checkpoints(runs_root: Optional[Path | str] = None) -> list[Path]:
     for info in list_runs(runs_root):
         for name in ("best.pt", "last.pt"):
             p = info.path / name
-            if p.exists():
-                out.append(p)
+            try:
+                if p.is_file():
+                    out.append(p)
+            except OSError:
+                continue
     return out

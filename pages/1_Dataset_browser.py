@@ -194,8 +194,10 @@ if tab_data.open:
                        "folder into `data/` instead, or add any folder on the right.")
         with right:
             st.subheader("Add a folder")
-            st.markdown("Any folder in the LaPa layout: `train/`, `val/`, `test/`, each with `images/NAME.jpg` "
-                        "and `landmarks/NAME.txt` (first line K, then K lines `x y`).")
+            st.markdown("A folder in the LaPa layout: `train/`, `val/`, `test/`, each with `images/NAME.jpg` "
+                        "and `landmarks/NAME.txt` (first line K, then K lines `x y`); or COCO keypoints "
+                        "(`SPLIT.json` + `SPLIT/` images), a CSV (`SPLIT.csv` rows `name,x0,y0,…` + `SPLIT/` "
+                        "images) or iBUG `.pts` files beside their images. The format is detected.")
             with st.form("ds_add_form", border=False):
                 path = st.text_input("Folder", placeholder="../shared/datasets/face68", key="ds_add_path")
                 full = st.checkbox("Decode every image (slower; finds truncated files)", key="ds_add_full")

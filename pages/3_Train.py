@@ -249,6 +249,8 @@ def job_row(info):
                        "before it on the same device ends (stop that one to start this one now).")
         if info.state == "failed":
             st.error(lab.explain_error(info.error))
+        elif info.state == "broken":
+            st.error(lab.explain_broken(info.error))
 
 
 job_list()
@@ -292,6 +294,8 @@ def live_view(path):
         st.progress(info.progress, text=lab.progress_text(info))
     if info.state == "failed":
         st.error(lab.explain_error(info.error))
+    elif info.state == "broken":
+        st.error(lab.explain_broken(info.error))
     status = info.status
     per = status.get("steps_per_epoch")
     c = st.columns(3, gap="medium")

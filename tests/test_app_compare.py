@@ -167,3 +167,12 @@ def array(data) -> np.ndarray:
     if isinstance(data, dict) and "bdata" in data:
         return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
     return np.asarray(data, dtype=float)
+
+
+def test_broken_run_folders_do_not_hide_the_good_checkpoint(env):
+    from tests.helpers import make_broken_runs
+
+    make_broken_runs(env)
+    best = add_run(env, name="20260104-000000-tiny")
+    at = open_page(PAGE)
+    assert at.selectbox(key="cmp_checkpoint").value == str(best)

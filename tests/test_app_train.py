@@ -236,8 +236,10 @@ def test_stop_ends_a_live_job(runs):
     run.write_config(tiny_config(name="live"))
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
     try:
-        run.write_status(state="running", pid=worker.pid, epoch=1, step=3, steps_per_epoch=2, total_steps=4,
-                         eta_s=75.0)
+        from lmkviz import procs
+
+        run.write_status(state="running", **procs.identity(worker.pid), epoch=1, step=3, steps_per_epoch=2,
+                         total_steps=4, eta_s=75.0)
         at = open_page(PAGE)
         bar = next(p.proto.text for p in at.get("progress") if "epoch 1/2" in p.proto.text)
         assert "step 3/4" in bar and "ETA 1:15" in bar
@@ -263,3 +265,34 @@ def test_form_values_survive_a_visit_to_another_page(runs):
     assert not at.exception, at.exception
     assert at.number_input(key="tr_epochs").value == 7
     assert at.selectbox(key="tr_model").value == "unet_resnet18_small"
+
+
+def test_broken_run_folders_are_shown_as_broken_next_to_the_good_ones(runs):
+    """Hand-edited or damaged run folders never take the page down: each is listed as broken,
+    with its reason, and the good run is shown as usual."""
+    from tests.helpers import BROKEN, make_broken_runs
+
+    good = make_broken_runs(runs)
+    junk = RunFolder(runs / "20260103-000000-junk-metrics")  # a good config with damaged metrics
+    junk.path.mkdir()
+    junk.write_config(tiny_config(name="junk"))
+    junk.write_status(state="stopped", epoch=1)
+    junk.metrics_path.write_text('[1]\n{"kind": "step", "step": "x", "epoch": 1}\n{"kind": "epoch", "epoch": 1, '
+                                 '"val_nme": "bad", "train_loss": "x"}\n{"kind": "step", "step": 2, "epoch": 1, '
+                                 '"loss": "nan?", "lr": null}\n')
+    at = open_page(PAGE)
+    at.toggle(key="lab_all_runs").set_value(True)
+    rerun(at)
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]  # st.badge is markdown here
+    assert sum(b.endswith(" broken]") for b in badges) == len(BROKEN)
+    errors = " ".join(e.value for e in at.error)
+    assert "status.json" in errors and "config.json" in errors and "pid" in errors
+    for name in ("junk-metrics", good.name.split("-", 2)[2]):
+        at.selectbox(key="lab_watch").set_value(next(o for o in at.selectbox(key="lab_watch").options
+                                                       if o.endswith(name)))
+        rerun(at)
+    for name in BROKEN:
+        at.selectbox(key="lab_watch").set_value(next(o for o in at.selectbox(key="lab_watch").options
+                                                       if o.endswith(name)))
+        rerun(at)
+        assert metric(at, "State") == "broken"

@@ -262,3 +262,12 @@ def test_camera_photo(checkpoint):
     assert not at.exception, at.exception
     assert any(t.get("name") == "DARK" for t in chart(at, "up_photo")["data"])
     assert "1 face found" in texts(at.caption)
+
+
+def test_broken_run_folders_do_not_hide_the_good_checkpoint(checkpoint):
+    from tests.helpers import make_broken_runs
+
+    make_broken_runs(checkpoint.parent.parent)
+    at = open_page(PAGE)
+    photo = chart(at, "up_photo")
+    assert "DARK" in [t.get("name") for t in photo["data"]]  # the good run's checkpoint ran

@@ -9,7 +9,7 @@ import numpy as np
 
 from lmkviz import cli, jobs
 from lmkviz.runs import RunFolder, dedupe_history, new_run_dir, read_json, runs_root
-from tests.helpers import tiny_config
+from tests.helpers import BROKEN, make_broken_runs, tiny_config
 
 
 def test_runs_root_is_lmkviz_runs_or_runs(monkeypatch, tmp_path):
@@ -89,3 +89,86 @@ def test_best_epoch_and_preview_nme():
     preview = {"nme_dark": np.array([0.05, 0.125]), "nme_topk": np.array([np.nan, np.nan])}
     assert preview_nme(preview, "dark") == [5.0, 12.5]
     assert preview_nme(preview, "topk") is None and preview_nme(preview, "argmax") is None
+
+
+# ----------------------------------------------------------------------------- one broken run folder never
+# breaks the listing of the others
+
+def test_broken_run_folders_are_listed_as_broken_with_a_reason(tmp_path):
+    good = make_broken_runs(tmp_path)
+    runs = {r.name.split("-", 2)[2]: r for r in jobs.list_runs(tmp_path)}
+    assert set(runs) == set(BROKEN) | {"good"}
+    assert runs["good"].state == "done" and runs["good"].error is None and runs["good"].path == good
+    for name, (_, _, phrase) in BROKEN.items():
+        info = runs[name]
+        assert info.state == "broken", (name, info.state)
+        assert info.error and phrase in info.error, (name, info.error)
+        assert not info.alive
+        # every property the pages and the CLI show works on a broken run
+        assert 0.0 <= info.progress <= 1.0 and isinstance(info.epoch, int)
+        assert info.eta_s is None and isinstance(info.has_checkpoint, bool)
+    assert jobs.checkpoints(tmp_path) == []
+
+
+def test_runs_list_prints_every_run_without_a_traceback(tmp_path, capsys):
+    make_broken_runs(tmp_path)
+    assert cli.main(["runs", "--runs-root", str(tmp_path), "list"]) == 0
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    lines = out.splitlines()
+    assert len(lines) == len(BROKEN) + 1
+    assert sum(" broken " in line for line in lines) == len(BROKEN)
+    assert cli.main(["runs", "--runs-root", str(tmp_path), "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(r["state"] for r in listed) == ["broken"] * len(BROKEN) + ["done"]
+    assert all(r["error"] for r in listed if r["state"] == "broken")
+
+
+def test_broken_metrics_lines_are_skipped(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.path.mkdir()
+    run.metrics_path.write_text(
+        '{"kind": "step", "epoch": 1, "step": 1, "loss": 0.5}\n'
+        '[1, 2]\n'
+        '"text"\n'
+        '{"kind": "step", "epoch": "x", "step": "y"}\n'
+        '{"kind": "epoch", "epoch": 1.5}\n'
+        '{"kind": "epoch", "epoch": 1, "val_nme": {"dark": 5.0}}\n'
+    )
+    steps, epochs = run.history()
+    assert [r["step"] for r in steps] == [1] and [r["epoch"] for r in epochs] == [1]
+
+
+def test_a_status_that_is_not_an_object_reads_as_empty_and_can_be_rewritten(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.path.mkdir()
+    run.status_path.write_text("[1, 2]")
+    assert run.status() == {}
+    assert run.write_status(state="stopped")["state"] == "stopped"
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    """A killed writer leaves `.NAME.<pid>-<random>.tmp`; it is removed once that pid is gone,
+    never while it lives, and nothing else is touched."""
+    import os
+    import subprocess
+    import time
+
+    from lmkviz.files import remove_stale_temp_files
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = {
+        f".last.pt.{dead.pid}-0123abcd.tmp": True,  # its writer is gone
+        f".status.json.{os.getpid()}-89abcdef.tmp": False,  # a live writer (this process)
+        ".best.pt.deadbeef.tmp": True,  # the older name without a pid, old enough
+        ".preview.npz.cafebabe.tmp": False,  # the older name, but fresh: maybe being written
+        "last.pt": False, ".lock": False, "notes.tmp": False, ".x.12-zzzzzzzz.tmp": False,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(tmp_path / ".best.pt.deadbeef.tmp", (old, old))
+    removed = remove_stale_temp_files(tmp_path)
+    assert sorted(removed) == sorted(n for n, gone in names.items() if gone)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(n for n, gone in names.items() if not gone)

@@ -317,3 +317,102 @@ def test_effnet_with_frozen_blocks_trains_only_the_rest(tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in frozen)
     assert any(not torch.equal(before[k], after[k]) for k in trained)
     assert RunFolder(run).status()["state"] == "done"
+
+
+# ----------------------------------------------------------------------------- config edits before a resume
+
+
+def _edit_config(run: RunFolder, **changes):
+    import json
+
+    data = json.loads(run.config_path.read_text())
+    data.update(changes)
+    run.config_path.write_text(json.dumps(data))
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory):
+    """A finished 2-epoch run with each schedule (trained once for the module)."""
+    root = tmp_path_factory.mktemp("finished")
+    return {s: train(tiny_config(epochs=2, schedule=s), run_dir=root / s, progress_bar=False)
+            for s in ("onecycle", "constant")}
+
+
+def _copy(src: Path, dst: Path) -> RunFolder:
+    import shutil
+
+    shutil.copytree(src, dst)
+    run = RunFolder(dst)
+    run.write_status(pid=None)  # trained in this process, which is alive: no longer its job
+    return run
+
+
+def test_raising_epochs_of_a_one_cycle_run_is_refused_clearly(tmp_path, finished_runs):
+    from lmkviz import jobs
+
+    run = _copy(finished_runs["onecycle"], tmp_path / "r")
+    run.write_status(state="stopped")
+    _edit_config(run, epochs=4)
+    with pytest.raises(training.ResumeError, match="one-cycle .* planned for 2 .* Set epochs back to 2"):
+        train(resume=run.path, progress_bar=False)
+    assert run.status()["state"] == "stopped"  # nothing changed
+    with pytest.raises(ValueError, match="one-cycle"):
+        jobs.resume(run.path)
+    assert run.status()["state"] == "stopped"
+
+
+def test_a_done_run_stays_done(tmp_path, finished_runs, capfd):
+    from lmkviz import cli
+
+    run = _copy(finished_runs["onecycle"], tmp_path / "r")
+    before = run.metrics_path.read_bytes()
+    assert cli.main(["train", "--resume", str(run.path)]) == 0
+    assert "nothing to do" in capfd.readouterr().err
+    assert run.status()["state"] == "done" and run.metrics_path.read_bytes() == before
+    # more epochs for a one-cycle run: refused, and the run is still done (not failed)
+    assert cli.main(["train", "--resume", str(run.path), "--epochs", "5"]) == 2
+    assert "one-cycle" in capfd.readouterr().err
+    assert run.status()["state"] == "done" and run.config().epochs == 2
+
+
+def test_a_constant_schedule_run_can_be_extended(tmp_path, finished_runs):
+    """`lmkviz train --resume RUN --epochs 3` on a finished 2-epoch constant run trains epoch 3
+    and ends with the weights of a run trained for 3 epochs straight."""
+    from lmkviz import cli
+
+    run = _copy(finished_runs["constant"], tmp_path / "r")
+    assert cli.main(["train", "--resume", str(run.path), "--epochs", "3"]) == 0
+    assert run.config().epochs == 3 and run.status()["state"] == "done"
+    assert [r["epoch"] for r in run.metrics() if r["kind"] == "epoch"] == [1, 2, 3]
+    straight = train(tiny_config(epochs=3, schedule="constant"), run_dir=tmp_path / "straight", progress_bar=False)
+    a = torch.load(straight / "last.pt", weights_only=True)["state_dict"]
+    b = torch.load(run.last_path, weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_last_pt_without_training_state_is_refused_clearly(tmp_path, finished_runs):
+    from lmkviz import jobs
+
+    run = _copy(finished_runs["onecycle"], tmp_path / "r")
+    _edit_config(run, epochs=2)
+    run.write_status(state="stopped")
+    ckpt.export(run.best_path, run.last_path, half=False)  # an exported checkpoint put in its place
+    with pytest.raises(training.ResumeError, match="has no training state .*optimizer"):
+        train(resume=run.path, progress_bar=False)
+    with pytest.raises(ValueError, match="no training state"):
+        jobs.resume(run.path)
+    assert run.status()["state"] == "stopped"
+
+
+def test_other_config_edits_are_refused_naming_the_field(tmp_path, finished_runs):
+    from lmkviz import cli
+
+    run = _copy(finished_runs["constant"], tmp_path / "r")
+    run.write_status(state="stopped")
+    _edit_config(run, lr=0.5, epochs=3)
+    with pytest.raises(training.ResumeError, match=r"lr \(0.002 -> 0.5\)"):
+        train(resume=run.path, progress_bar=False)
+    _edit_config(run, lr=0.002, workers=0, log_every=5)  # where and how often: allowed
+    assert cli.main(["train", "--resume", str(run.path), "--lr", "0.1"]) == 2  # only --epochs with --resume
+    train(resume=run.path, progress_bar=False)
+    assert [r["epoch"] for r in run.metrics() if r["kind"] == "epoch"] == [1, 2, 3]

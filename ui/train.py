@@ -26,8 +26,9 @@ LOSS_TEXT = {
     "binary": "Loss: **BCE with logits**, each target 1 weighted by `pos_weight` (one positive cell per map).",
 }
 STATE_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/autorenew:", "done": ":material/check_circle:",
-               "stopped": ":material/pause_circle:", "failed": ":material/error:"}
-STATE_COLOURS = {"queued": "gray", "running": "blue", "done": "green", "stopped": "orange", "failed": "red"}
+               "stopped": ":material/pause_circle:", "failed": ":material/error:", "broken": ":material/broken_image:"}
+STATE_COLOURS = {"queued": "gray", "running": "blue", "done": "green", "stopped": "orange", "failed": "red",
+                 "broken": "red"}
 LIVE = ("queued", "running")
 WATCH_KEY = "lab_watch"
 
@@ -214,7 +215,10 @@ def explain_error(error: Optional[str]) -> str:
 
     text = error or "the run failed without saying why"
     low = text.lower()
-    if text == DEAD_MESSAGE or "killed" in low or "terminated" in low:
+    if "disk full" in low or "no space left" in low:
+        why = ("The **disk is full**: the run could not write its files. Free some space on the disk of the runs "
+               "folder, then **Resume**: it continues from the last finished epoch.")
+    elif text == DEAD_MESSAGE or "killed" in low or "terminated" in low:
         why = ("The training process ended without finishing: it was killed (for example by a restart of "
                "the machine or running out of memory). **Resume** continues from the last finished epoch.")
     elif "diverged" in low or "loss became" in low:
@@ -231,6 +235,13 @@ def explain_error(error: Optional[str]) -> str:
     else:
         why = "The training process stopped with an error."
     return f"{why}\n\nError: `{text}`"
+
+
+def explain_broken(error: Optional[str]) -> str:
+    """Why a run folder is listed as broken, and what to do."""
+    return ("This run folder **cannot be read**: a file in it was changed by hand or damaged. The other runs are "
+            "not affected. Fix or remove the file named below, or delete the run.\n\n"
+            f"Problem: `{error or 'unknown'}`")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -1,4 +1,4 @@
-"""Landmark data: schemes, LaPa-layout folders, PyTorch datasets, augmentation, downloads.
+"""Landmark data: schemes, dataset folders (LaPa layout, COCO, CSV, .pts), PyTorch datasets, augmentation, downloads.
 
 Points are continuous ``(x, y)`` pixel coordinates (pixel ``j`` spans ``[j, j + 1)``,
 see :mod:`lmkviz`); NaN marks an invisible point.
@@ -7,6 +7,8 @@ see :mod:`lmkviz`); NaN marks an invisible point.
   :func:`scheme_for`, :func:`parse_subset`, :func:`subset_flip_perm`.
 * :mod:`~lmkviz.data.folder`: :func:`read_image`, :func:`read_landmarks`,
   :class:`FolderSplit`, :func:`check_dataset`, :func:`discover_datasets`.
+* :mod:`~lmkviz.data.formats`: COCO keypoints, CSV and iBUG .pts folders in and out:
+  :func:`detect_format`, :func:`open_folder`, :func:`convert`.
 * :mod:`~lmkviz.data.dataset`: :class:`LandmarkDataset`, :func:`open_split`.
 * :mod:`~lmkviz.data.augment`: :class:`AugmentConfig`, :func:`build_transform`.
 * :mod:`~lmkviz.data.download`: :func:`download_lapa`, :class:`DownloadError`.
@@ -62,6 +64,10 @@ _LAZY = {
     "DownloadError": "lmkviz.data.download",
     "download_lapa": "lmkviz.data.download",
     "extract_lapa": "lmkviz.data.download",
+    "FORMATS": "lmkviz.data.formats",
+    "detect_format": "lmkviz.data.formats",
+    "open_folder": "lmkviz.data.formats",
+    "convert": "lmkviz.data.formats",
 }
 
 __all__ = [

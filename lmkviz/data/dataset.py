@@ -137,7 +137,8 @@ def points_per_face(split: Any) -> int:
 def open_split(dataset: Union[str, os.PathLike], split: str = "train", **kwargs: Any) -> Any:
     """A split reader for ``dataset``.
 
-    dataset: a LaPa-layout folder; the name of a dataset found by
+    dataset: a dataset folder in any format of :mod:`lmkviz.data.formats` (LaPa layout,
+        COCO keypoints, CSV, iBUG .pts; detected); the name of a dataset found by
         :func:`~lmkviz.data.folder.discover_datasets` (e.g. "face68"); or "synthetic"
         for generated faces (``kwargs`` go to ``SyntheticSplit``: n, size, seed).
     Raises ValueError when the dataset cannot be found or the split holds no usable
@@ -150,16 +151,19 @@ def open_split(dataset: Union[str, os.PathLike], split: str = "train", **kwargs:
         except ImportError as err:
             raise ValueError(f"synthetic data is not available in this installation ({err})") from None
         return SyntheticSplit(split=split, **kwargs)
+    from lmkviz.data.formats import open_folder
+
     path = Path(dataset)
     if path.is_dir():
-        return _non_empty(FolderSplit(path, split, **kwargs))
+        return _non_empty(open_folder(path, split, **kwargs))
     if isinstance(dataset, str) and os.sep not in dataset and "/" not in dataset:
         for info in discover_datasets():
             if info.name == dataset:
-                return _non_empty(FolderSplit(info.path, split, **kwargs))
+                return _non_empty(open_folder(info.path, split, fmt=info.format, **kwargs))
     known = ", ".join(["synthetic"] + [d.name for d in discover_datasets()])
     raise ValueError(
-        f"dataset {str(dataset)!r} not found: give a folder in the LaPa layout or one of: {known} "
+        f"dataset {str(dataset)!r} not found: give a dataset folder (LaPa layout, COCO keypoints, CSV or iBUG "
+        f".pts; see `lmkviz data check --help`) or one of: {known} "
         "(set LMKVIZ_DATA to add folders)"
     )
 

@@ -33,7 +33,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Callable, Iterable, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -84,6 +84,21 @@ class Sample:
     image: np.ndarray
     points: np.ndarray
     name: str
+
+
+class Entry(NamedTuple):
+    """One annotated face found by a split reader, before its image header is read.
+
+    name: the sample's name (unique in the split); image: its image file; source: the
+    annotation file it came from; label: how skip reports name it (the file, or the file
+    and the record in it); points: (K, 2) float32 in lmkviz's convention (NaN = unlabelled).
+    """
+
+    name: str
+    image: Path
+    source: Path
+    label: str
+    points: np.ndarray
 
 
 # --------------------------------------------------------------------------- files
@@ -260,6 +275,43 @@ def _scan_stems(folder: Path, suffixes: Iterable[str], root_real: str) -> tuple[
     return out, problems
 
 
+def pair_files(image_dir: Path, landmark_dir: Path, suffix: str, root_real: str,
+               missing: Callable[[str], str]) -> tuple[list[tuple[str, Path, Path]], list[tuple[str, str]]]:
+    """Pair ``image_dir/NAME.{jpg,jpeg,png}`` with ``landmark_dir/NAME<suffix>`` (the two
+    folders may be one), following :func:`_scan_stems`'s rules on links.
+
+    Returns ([(NAME, image, landmark file)] sorted by NAME, [(file, reason)] of what cannot
+    be paired: a file skipped by the scan, an image without its landmark file (reason
+    ``missing(NAME)``), a landmark file without its image, a second image of one NAME).
+    """
+    images, image_problems = _scan_stems(image_dir, IMAGE_EXTENSIONS, root_real)
+    landmarks, landmark_problems = _scan_stems(landmark_dir, (suffix,), root_real)
+    skipped = [(display_path(f), reason) for f, reason in image_problems + landmark_problems]
+    # the partner of a file skipped above is not reported again as "missing", nor is
+    # every file of a split whose images/ or landmarks/ folder was refused
+    problems = [f for f, _ in image_problems + landmark_problems]
+    unusable = {os.path.splitext(f.name)[0] for f in problems}
+    folder_refused = image_dir in problems or landmark_dir in problems
+
+    candidates: list[tuple[str, Path, Path]] = []
+    for stem in sorted(set(images) | set(landmarks)):
+        if stem not in landmarks or stem not in images:
+            if stem in unusable or folder_refused:
+                continue
+            if stem not in landmarks:
+                for name in images[stem]:
+                    skipped.append((display_path(image_dir / name), missing(display_path(stem))))
+            else:
+                skipped.append((display_path(landmark_dir / landmarks[stem][0]), "missing image file"))
+            continue
+        image_names = sorted(images[stem])
+        for extra in image_names[1:]:
+            skipped.append((display_path(image_dir / extra), f"duplicate image for "
+                            f"{display_path(stem)!r} (kept {display_path(image_names[0])})"))
+        candidates.append((stem, image_dir / image_names[0], landmark_dir / landmarks[stem][0]))
+    return candidates, skipped
+
+
 class FolderSplit:
     """One split of a LaPa-layout dataset, scanned once.
 
@@ -274,59 +326,48 @@ class FolderSplit:
     :meth:`image_sizes` never decode pixels.
     """
 
+    format = "lapa"
+    """The layout this reader reads (see :data:`lmkviz.data.formats.FORMATS`)."""
+
     def __init__(self, root: PathLike, split: str = "train", num_points: Optional[int] = None, warn: bool = True):
         self.root = Path(root)
         self.split = split
+        self.skipped: list[tuple[str, str]] = []
+        self._accept(self._collect(), num_points, warn)
+
+    def _collect(self) -> list[Entry]:
+        """The annotated faces of the split as :class:`Entry` items, sorted by name; files that
+        cannot be used are appended to ``self.skipped``. Readers of other layouts override it."""
         if not self.root.is_dir():
             raise ValueError(f"dataset folder {display_path(self.root)} does not exist; check the path")
         if not is_lapa_layout(self.root):
             raise _not_a_dataset(self.root)
+        split = self.split
         image_dir, landmark_dir = _split_dirs(self.root, split)
         if not (image_dir.is_dir() and landmark_dir.is_dir()):
             raise ValueError(
                 f"{display_path(self.root)} has no split {split!r} (needs {split}/images/ and {split}/landmarks/); "
                 f"available splits: {', '.join(_present_splits(self.root))}"
             )
-        self.skipped: list[tuple[str, str]] = []
-        root_real = os.path.realpath(self.root)
-        images, image_problems = _scan_stems(image_dir, IMAGE_EXTENSIONS, root_real)
-        landmarks, landmark_problems = _scan_stems(landmark_dir, (".txt",), root_real)
-        self.skipped += [(display_path(f), reason) for f, reason in image_problems + landmark_problems]
-        # the partner of a file skipped above is not reported again as "missing", nor is
-        # every file of a split whose images/ or landmarks/ folder was refused
-        problems = [f for f, _ in image_problems + landmark_problems]
-        unusable = {os.path.splitext(f.name)[0] for f in problems}
-        folder_refused = image_dir in problems or landmark_dir in problems
+        candidates, skipped = pair_files(image_dir, landmark_dir, ".txt", os.path.realpath(self.root),
+                                         lambda stem: f"missing landmark file landmarks/{stem}.txt")
+        self.skipped += skipped
 
-        candidates: list[tuple[str, Path, Path]] = []
-        for stem in sorted(set(images) | set(landmarks)):
-            if stem not in landmarks or stem not in images:
-                if stem in unusable or folder_refused:
-                    continue
-                if stem not in landmarks:
-                    for name in images[stem]:
-                        self.skipped.append((display_path(image_dir / name),
-                                             f"missing landmark file landmarks/{display_path(stem)}.txt"))
-                else:
-                    self.skipped.append((display_path(landmark_dir / landmarks[stem][0]), "missing image file"))
-                continue
-            image_names = sorted(images[stem])
-            for extra in image_names[1:]:
-                self.skipped.append((display_path(image_dir / extra), f"duplicate image for "
-                                     f"{display_path(stem)!r} (kept {display_path(image_names[0])})"))
-            candidates.append((stem, image_dir / image_names[0], landmark_dir / landmarks[stem][0]))
-
-        parsed: list[tuple[str, Path, Path, np.ndarray]] = []
+        parsed: list[Entry] = []
         for stem, image_path, landmark_path in candidates:
             try:
                 points = read_landmarks(landmark_path)
             except ValueError as err:
                 self.skipped.append((display_path(landmark_path), _reason(err, landmark_path)))
                 continue
-            parsed.append((stem, image_path, landmark_path, points))
+            parsed.append(Entry(display_path(stem), image_path, landmark_path, display_path(landmark_path), points))
+        return parsed
 
+    def _accept(self, parsed: list[Entry], num_points: Optional[int], warn: bool) -> None:
+        """Keep the entries with the split's point count whose image header reads; the rest
+        go to ``self.skipped`` (then warned about when ``warn``)."""
         if num_points is None:
-            counts = Counter(len(p) for *_, p in parsed)
+            counts = Counter(len(e.points) for e in parsed)
             # most common count; ties go to the larger count (deterministic)
             num_points = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0] if counts else 0
         self.num_points = int(num_points)
@@ -336,31 +377,31 @@ class FolderSplit:
         self.landmark_paths: list[Path] = []
         self._points: list[np.ndarray] = []
         sizes: list[tuple[int, int]] = []
-        for stem, image_path, landmark_path, points in parsed:
-            if len(points) != self.num_points:
+        for entry in parsed:
+            if len(entry.points) != self.num_points:
                 self.skipped.append(
-                    (display_path(landmark_path), f"wrong point count: expected {self.num_points}, found {len(points)}")
+                    (entry.label, f"wrong point count: expected {self.num_points}, found {len(entry.points)}")
                 )
                 continue
             try:
-                sizes.append(image_size(image_path))
+                sizes.append(image_size(entry.image))
             except ValueError as err:
-                self.skipped.append((display_path(image_path), _reason(err, image_path)))
+                self.skipped.append((display_path(entry.image), _reason(err, entry.image)))
                 continue
-            self.names.append(display_path(stem))
-            self.image_paths.append(image_path)
-            self.landmark_paths.append(landmark_path)
-            self._points.append(points)
+            self.names.append(entry.name)
+            self.image_paths.append(entry.image)
+            self.landmark_paths.append(entry.source)
+            self._points.append(entry.points)
         self._sizes = np.array(sizes, dtype=np.int64).reshape(-1, 2)
 
         if warn and self.skipped:
             for file, reason in self.skipped:
-                warnings.warn(f"skipping {file}: {reason}", stacklevel=2)
+                warnings.warn(f"skipping {file}: {reason}", stacklevel=3)
             warnings.warn(
-                f"{display_path(self.root)}/{split}: skipped {len(self.skipped)} of "
+                f"{display_path(self.root)}/{self.split}: skipped {len(self.skipped)} of "
                 f"{len(self.skipped) + len(self.names)} files; run "
                 f"`python -m lmkviz data check {display_path(self.root)}`",
-                stacklevel=2,
+                stacklevel=3,
             )
 
     def __len__(self) -> int:
@@ -390,7 +431,7 @@ class FolderSplit:
 
     def __repr__(self) -> str:
         return (
-            f"FolderSplit(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
+            f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
             f"num_points={self.num_points}, skipped={len(self.skipped)})"
         )
 
@@ -406,31 +447,35 @@ def _reason(err: ValueError, path: Path) -> str:
 
 
 def check_dataset(root: PathLike, full: bool = True) -> dict:
-    """Validate a LaPa-layout dataset.
+    """Validate a dataset folder in any format lmkviz reads (LaPa layout, COCO keypoints,
+    CSV, iBUG .pts; see :mod:`lmkviz.data.formats`).
 
     Returns ``{"splits": {split: usable samples}, "points": K, "skipped": [{"split",
-    "file", "reason"}, ...], "root": str}``. ``full=True`` also decodes every image
-    completely (catches truncated JPEGs; slow on large datasets). Raises ValueError
-    when ``root`` is not a LaPa-layout folder.
+    "file", "reason"}, ...], "root": str, "format": "lapa" | "coco" | "csv" | "pts"}``.
+    ``full=True`` also decodes every image completely (catches truncated JPEGs; slow on
+    large datasets). Raises ValueError when ``root`` is in none of these formats.
     """
+    from lmkviz.data.formats import detect_format, not_a_dataset, open_folder, present_splits
+
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"dataset folder {display_path(root)} does not exist; check the path")
-    present = _present_splits(root)
+    fmt = detect_format(root)
+    present = present_splits(root, fmt) if fmt else []
     if not present:
-        raise _not_a_dataset(root)
+        raise not_a_dataset(root)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        splits = {s: FolderSplit(root, s, warn=False) for s in present}
+        splits = {s: open_folder(root, s, warn=False, fmt=fmt) for s in present}
         totals: Counter[int] = Counter()
         for sp in splits.values():
             totals[sp.num_points] += len(sp)
         points = max(totals.items(), key=lambda kv: (kv[1], kv[0]))[0] if totals else 0
         for s, sp in splits.items():
             if sp.num_points != points and len(sp):
-                splits[s] = FolderSplit(root, s, num_points=points, warn=False)
+                splits[s] = open_folder(root, s, num_points=points, warn=False, fmt=fmt)
 
-    report: dict = {"splits": {}, "points": int(points), "skipped": [], "root": str(root)}
+    report: dict = {"splits": {}, "points": int(points), "skipped": [], "root": str(root), "format": fmt}
     for s, sp in splits.items():
         bad: set[int] = set()
         if full:
@@ -449,6 +494,8 @@ def check_dataset(root: PathLike, full: bool = True) -> dict:
 def format_check_report(report: dict) -> str:
     """Human-readable text for a :func:`check_dataset` report."""
     lines = [f"Dataset: {display_path(report.get('root', '?'))}"]
+    if report.get("format", "lapa") != "lapa":
+        lines.append(f"Format: {report['format']}")
     scheme = scheme_for(report["points"]).name if report["points"] > 0 else "none"
     lines.append(f"Points per face: {report['points']} (scheme {scheme})")
     total = sum(report["splits"].values())
@@ -473,8 +520,9 @@ class DatasetInfo:
     """A dataset found by :func:`discover_datasets`.
 
     name: folder name; path: folder as found; splits: split -> number of image files
-    that have a landmark file; num_points: K from the first landmark file (0 if none);
-    scheme_name: "ibug68", "lapa106" or "genericK".
+    that have a landmark file (COCO, CSV: annotated faces); num_points: the most common
+    point count of a few landmark files (0 if none); scheme_name: "ibug68", "lapa106" or
+    "genericK"; format: one of :data:`lmkviz.data.formats.FORMATS`.
     """
 
     name: str
@@ -482,14 +530,23 @@ class DatasetInfo:
     splits: dict = field(hash=False)
     num_points: int
     scheme_name: str
+    format: str = "lapa"
 
 
-def _quick_info(path: Path) -> DatasetInfo:
+def _quick_info(path: Path, fmt: str = "lapa") -> DatasetInfo:
     """Split counts and the point count of a dataset folder, opening no image.
 
     The point count is the most common count line among a few landmark files
     spread over each split, so one odd file first in alphabetical order does not
     decide it (the full check, :func:`check_dataset`, reports such files)."""
+    if fmt != "lapa":
+        from lmkviz.data.formats import quick_counts
+
+        splits, counts = quick_counts(path, fmt)
+        num_points = counts.most_common(1)[0][0] if counts else 0
+        scheme_name = scheme_for(num_points).name if num_points > 0 else "unknown"
+        return DatasetInfo(name=path.name, path=path, splits=splits, num_points=num_points,
+                           scheme_name=scheme_name, format=fmt)
     splits: dict[str, int] = {}
     counts: Counter = Counter()
     root_real = os.path.realpath(path)
@@ -523,14 +580,16 @@ def _search_dirs(extra_dirs: Optional[Iterable[PathLike]]) -> list[Path]:
 
 
 def discover_datasets(extra_dirs: Optional[Iterable[PathLike]] = None) -> list[DatasetInfo]:
-    """Find LaPa-layout datasets without opening any image.
+    """Find datasets (in any format of :mod:`lmkviz.data.formats`) without opening any image.
 
     Looks at ``data/`` (relative to the current directory), the project's own
     ``data/`` folder, every folder in ``$LMKVIZ_DATA`` (``os.pathsep``-separated)
     and ``extra_dirs``. A folder is a dataset when it, or one of its immediate
-    subfolders, has the LaPa layout. Results are deduplicated by resolved path and
+    subfolders, is in a format lmkviz reads. Results are deduplicated by resolved path and
     keep the search order (subfolders sorted by name).
     """
+    from lmkviz.data.formats import detect_format
+
     found: list[DatasetInfo] = []
     seen: set[Path] = set()
     for base in _search_dirs(extra_dirs):
@@ -543,11 +602,12 @@ def discover_datasets(extra_dirs: Optional[Iterable[PathLike]] = None) -> list[D
         except OSError:
             pass
         for path in candidates:
-            if not is_lapa_layout(path):
+            fmt = detect_format(path)
+            if fmt is None:
                 continue
             resolved = path.resolve()
             if resolved in seen:
                 continue
             seen.add(resolved)
-            found.append(_quick_info(path))
+            found.append(_quick_info(path, fmt))
     return found

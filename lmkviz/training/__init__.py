@@ -14,10 +14,14 @@ from lmkviz.training.config import PRESET_LABELS, PRESETS, TrainConfig
 from lmkviz.training.distributed import Distributed
 from lmkviz.training.loop import (
     NonFiniteLoss,
+    ResumeError,
+    ResumePlan,
+    RunBusy,
     StopFlag,
     StopTraining,
     Trainer,
     TrainJob,
+    check_resume,
     set_seed,
     train,
     train_step,
@@ -28,6 +32,7 @@ __all__ = [
     "TrainConfig", "PRESETS", "PRESET_LABELS",
     "build_datasets", "build_model", "make_codec", "heatmap_sizes",
     "Distributed", "Trainer", "TrainJob", "StopFlag", "StopTraining", "NonFiniteLoss",
+    "ResumeError", "ResumePlan", "RunBusy", "check_resume",
     "train", "train_step", "set_seed",
     "lr_find", "suggest_lr",
 ]

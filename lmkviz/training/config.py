@@ -59,6 +59,8 @@ class TrainConfig:
     amp: bfloat16 autocast on CUDA (ignored elsewhere).
     limit_train / limit_val: use only the first n samples (quick demos, tests).
     log_every: log a step line every n optimiser steps.
+    tensorboard: also write TensorBoard event files into the run folder (needs the
+        tensorboard package; without it the run goes on and its log says how to install it).
     """
 
     name: str = "run"
@@ -101,6 +103,7 @@ class TrainConfig:
     limit_val: Optional[int] = None
     log_every: int = 10
     preview: int = 4
+    tensorboard: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):
@@ -206,7 +209,7 @@ class TrainConfig:
                 elif isinstance(default, str) or key == "val_data":
                     if not isinstance(value, str):
                         raise TypeError("expected text")
-            except (TypeError, ValueError) as err:
+            except (TypeError, ValueError, OverflowError) as err:
                 raise ValueError(f"training config field {key!r}: {err} (got {value!r})") from None
             clean[key] = value
         return cls(**clean)

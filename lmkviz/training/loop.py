@@ -6,13 +6,29 @@
 :func:`train` sets up the run folder (:mod:`lmkviz.runs`), signal handling and the
 final state; a :class:`Trainer` built from one :class:`TrainJob` runs the epochs.
 Each epoch: optimiser steps (:func:`train_step`), then on rank 0 validation with
-:func:`lmkviz.evaluation.evaluate_model` (NME in original image pixels, in fp32),
-``last.pt`` (with optimiser, scheduler and RNG state), ``best.pt`` when the primary
-decoder's NME improved, ``preview.npz``, an epoch record in ``metrics.jsonl``.
+:func:`lmkviz.evaluation.evaluate_model` (NME in original image pixels, in fp32), and
+the end of the epoch, in this order: ``preview.npz``, the epoch record appended to
+``metrics.jsonl``, ``last.pt`` (with optimiser, scheduler and RNG state and the epoch
+records: replacing it *commits* the epoch), ``best.pt`` when the primary decoder's
+NME improved, ``status.json``; TensorBoard event files get the same numbers
+(:mod:`lmkviz.training.tensorboard`).
 
 Resume continues from ``last.pt``: the interrupted epoch is redone from its start
 with the same data order and augmentation draws, so a resumed run ends with the
-same weights as an uninterrupted one.
+same weights as an uninterrupted one. Before it starts, the run folder is brought
+back to what ``last.pt`` knows (:meth:`Trainer.restore`): records of later epochs
+are dropped from ``metrics.jsonl`` (they are logged again), an epoch record the file
+lost is written from the copy ``last.pt`` carries, ``best.pt`` is rewritten when the
+kill came between ``last.pt`` and ``best.pt``, and the temporary files of the killed
+writer are removed. A process killed at any instant therefore resumes with exactly
+one record per step and per epoch. One process at most trains in a run folder (its
+lock, :meth:`lmkviz.runs.RunFolder.lock`).
+
+A run resumes with the settings it started with: :func:`check_resume` refuses a
+``config.json`` edited in ways the checkpoint cannot follow, with what to do
+instead. The number of epochs may change under the constant schedule (``lmkviz
+train --resume RUN --epochs N``), not under the one-cycle schedule, whose shape
+depends on it.
 
 Heatmaps are encoded per batch on the training device with the vectorised encoders
 of :mod:`lmkviz.encoding`; the loss is :func:`lmkviz.losses.make_loss` of the config.
@@ -22,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import platform
 import random
 import signal
@@ -37,16 +52,20 @@ import torch
 from torch import nn
 
 from lmkviz import checkpoint as ckpt
-from lmkviz import coords, losses
+from lmkviz import coords, losses, procs
 from lmkviz.devices import device_label, tune_for_training
 from lmkviz.encoding import HeatmapCodec
 from lmkviz.evaluation import Evaluation, Evaluator, evaluate_model, primary_decoder
-from lmkviz.runs import RunFolder, new_run_dir
+from lmkviz.faults import kill_point
+from lmkviz.files import is_disk_full
+from lmkviz.runs import RunFolder, dedupe_history, new_run_dir
 from lmkviz.training.build import build_datasets, build_model, make_codec
 from lmkviz.training.config import TrainConfig
 from lmkviz.training.distributed import Distributed
+from lmkviz.training.tensorboard import open_log
 
-__all__ = ["train", "train_step", "Trainer", "TrainJob", "StopFlag", "StopTraining", "NonFiniteLoss", "set_seed"]
+__all__ = ["train", "train_step", "Trainer", "TrainJob", "StopFlag", "StopTraining", "NonFiniteLoss", "set_seed",
+           "ResumeError", "ResumePlan", "check_resume", "RunBusy"]
 
 log = logging.getLogger("lmkviz.training")
 
@@ -57,6 +76,92 @@ class StopTraining(Exception):
 
 class NonFiniteLoss(Exception):
     """The training loss became NaN or infinite (the message says what to do)."""
+
+
+class ResumeError(ValueError):
+    """A run cannot continue from its ``last.pt`` (the message says why and what to do)."""
+
+
+class RunBusy(ValueError):
+    """Another live process already trains in this run folder."""
+
+
+# settings that may differ between a checkpoint and the config.json it resumes under:
+# where and how fast it runs, not what it computes
+_RESUMABLE_CHANGES = ("name", "workers", "log_every", "device", "preview", "amp", "channels_last")
+_TRAINING_STATE_KEYS = ("optimizer", "scheduler", "epoch")
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What resuming a run does: ``epochs_done`` finished epochs (in ``last.pt``; 0 without
+    one) of ``epochs``; ``nothing_to_do`` when all are done."""
+
+    epochs_done: int
+    epochs: int
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.epochs_done >= self.epochs
+
+
+def _training_state(data: dict, path: Path) -> dict:
+    state = data.get("training_state")
+    missing = [k for k in _TRAINING_STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ResumeError(
+            f"{path}: has no training state to resume from (missing: {', '.join(missing)}); it looks like an "
+            "exported or copied checkpoint, not the last.pt that training writes. Put the run's own last.pt "
+            "back, or start a new run")
+    try:
+        int(state["epoch"])
+    except (TypeError, ValueError):
+        raise ResumeError(f"{path}: its training state has no valid epoch; start a new run") from None
+    return state
+
+
+def check_resume(run: RunFolder, config: Optional[TrainConfig] = None, data: Optional[dict] = None) -> ResumePlan:
+    """Whether ``run`` can continue from its ``last.pt`` under ``config`` (default: its
+    config.json); raises :class:`ResumeError` saying why not and what to do.
+
+    Refused: a ``last.pt`` without training state (an exported checkpoint), and a
+    config.json that differs from the checkpoint's settings in anything but where and
+    how fast it runs (``device``, ``workers``, ``log_every``, ``name``, ...). ``epochs``
+    may change under the constant schedule; under the one-cycle schedule, whose
+    learning-rate curve is planned for the run's length, it may only be lowered to the
+    epochs already done (then there is nothing left to do).
+    """
+    config = run.config() if config is None else config
+    if not run.last_path.exists():
+        return ResumePlan(0, config.epochs)
+    if data is None:
+        data = ckpt.load(run.last_path, map_location="cpu")
+    state = _training_state(data, run.last_path)
+    done = int(state["epoch"]) + 1
+    saved = data.get("config") if isinstance(data.get("config"), dict) else {}
+    current = config.to_dict()
+    changed = [k for k in sorted(set(saved) & set(current))
+               if k not in _RESUMABLE_CHANGES + ("epochs",) and _differs(saved[k], current[k])]
+    if changed:
+        what = ", ".join(f"{k} ({saved[k]!r} -> {current[k]!r})" for k in changed[:6])
+        raise ResumeError(
+            f"{run.path.name}: config.json differs from the settings this run was trained with: {what}. "
+            "A run resumes with the settings it started with: put them back in config.json, or start a new run "
+            "with the new settings")
+    before = saved.get("epochs", config.epochs)
+    if before != config.epochs and config.epochs > done and config.schedule != "constant":
+        raise ResumeError(
+            f"{run.path.name}: config.json asks for {config.epochs} epochs, but this run's one-cycle learning-rate "
+            f"schedule was planned for {before} and cannot be stretched or cut. Set epochs back to {before} to "
+            f"resume, or start a new run with {config.epochs} epochs (a run with the constant schedule can be "
+            "extended: lmkviz train --resume RUN --epochs N)")
+    return ResumePlan(done, config.epochs)
+
+
+def _differs(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) != list(b)
+    return a != b
 
 
 class StopFlag:
@@ -183,10 +288,12 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
 
         self.primary = primary_decoder(config.encoding)
+        self.tensorboard = open_log(self.run.path, config.tensorboard and self.is_main, self.primary)
         self.start_epoch, self.best, self.best_epoch, self.previous_time = 0, math.inf, -1, 0.0
         self.indices_t = torch.as_tensor(list(self.indices), device=device)
         self.encode_gen = torch.Generator(device=device)
         self.epoch_times: list[float] = []
+        self.epoch_records: list[dict] = []  # carried by last.pt, so that none is ever lost
         self.last_lr = config.lr  # the rate of the latest optimiser step
         self.t_start = time.time()
 
@@ -194,21 +301,43 @@ class Trainer:
 
     def restore(self) -> bool:
         """Load weights, optimiser, scheduler, RNG and the best score from ``last.pt``;
-        False when there is none (the run starts from scratch)."""
+        False when there is none (the run starts from scratch).
+
+        On rank 0 the run folder is first brought back to the checkpoint's epoch
+        (:meth:`reconcile`). Raises :class:`ResumeError` when the checkpoint cannot
+        continue under this config (see :func:`check_resume`).
+        """
         if not self.run.last_path.exists():
+            if self.is_main:  # no epoch was finished: everything logged belongs to the redone epoch
+                self.run.truncate_history(0)
             return False
         data = ckpt.load(self.run.last_path, model=self.config.model, num_points=len(self.indices),
                          map_location=self.device)
+        check_resume(self.run, self.config, data)
+        state = data["training_state"]
+        sched = state["scheduler"]
+        if isinstance(sched, dict) and sched.get("total_steps", self.total_steps) != self.total_steps and \
+                isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR):
+            raise ResumeError(
+                f"{self.run.path.name}: the one-cycle schedule in last.pt was planned for {sched['total_steps']} "
+                f"optimiser steps, this config gives {self.total_steps} (the training set changed size?). Resume "
+                "with the data it started with, or start a new run")
         self.net.load_state_dict(data["state_dict"])
-        state = data.get("training_state", {})
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.scheduler.load_state_dict(sched)
         self.start_epoch = int(state["epoch"]) + 1
         self.best = float(state.get("best", math.inf))
         self.best_epoch = int(state.get("best_epoch", -1))
         self.previous_time = float(state.get("elapsed_s", 0.0))
         _restore_rng(state.get("rng", {}), self.device)
+        self.epoch_records = _epoch_records(state, self.run)
+        if self.is_main:
+            self.reconcile(state)
         return True
+
+    def reconcile(self, state: dict) -> None:
+        """Make the run folder agree with ``last.pt`` (see :func:`reconcile_run`)."""
+        reconcile_run(self.run, state, self.epoch_records)
 
     def fit(self) -> None:
         """Train from the start (or the resumed epoch) to the last epoch."""
@@ -292,6 +421,7 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{value:.4g}")
             global_step = epoch * self.steps_per_epoch + step + 1
+            self.tensorboard.step(global_step, value, lr)
             if self.is_main and (global_step % config.log_every == 0 or step + 1 == self.steps_per_epoch):
                 self.log_step(epoch, step, value, lr, seen, time.time() - t_epoch, quiet=bar is not None)
         if bar is not None:
@@ -353,32 +483,43 @@ class Trainer:
             "device": device_label(self.device), "world_size": self.dist.world, "elapsed_s": elapsed,
             "torch": str(torch.__version__),
         }
-        self.save_checkpoints(epoch, summary, improved, elapsed)
+        # the order makes a kill at any instant harmless (see the module docstring): what is
+        # written before last.pt is redone on resume, what comes after is repaired from it
         self.write_preview(evaluation)
+        kill_point("epoch-end:preview")
         images_per_s = seen * self.dist.world / max(train_time, 1e-9)
-        self.run.append_metrics({"kind": "epoch", "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                                 "val_nme": val_nme, "lr": self.last_lr,
-                                 "epoch_time_s": train_time, "images_per_s": images_per_s, "time": time.time()})
+        record = {"kind": "epoch", "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                  "val_nme": val_nme, "lr": self.last_lr,
+                  "epoch_time_s": train_time, "images_per_s": images_per_s, "time": time.time()}
+        self.run.append_metrics(record)
+        kill_point("epoch-end:record")
+        self.epoch_records.append(record)
+        self.save_checkpoints(epoch, summary, improved, elapsed)
+        self.tensorboard.epoch((epoch + 1) * self.steps_per_epoch, train_loss, val_loss, val_nme, images_per_s)
         remaining = (config.epochs - epoch - 1) * (sum(self.epoch_times) / len(self.epoch_times))
         self.run.write_status(state="running", epoch=epoch + 1, step=(epoch + 1) * self.steps_per_epoch,
                               eta_s=remaining, best_epoch=self.best_epoch + 1, val_nme=val_nme)
+        kill_point("epoch-end:status")
         log.info("epoch %d/%d train loss %.5g val loss %.5g val NME %% %s (%.0fs, %.1f img/s)%s",
                  epoch + 1, config.epochs, train_loss, val_loss,
                  " ".join(f"{m} {v:.3f}" for m, v in val_nme.items()), train_time, images_per_s,
                  " *best*" if improved else "")
 
     def save_checkpoints(self, epoch: int, summary: dict, improved: bool, elapsed: float) -> None:
-        """``best.pt`` when the score improved; ``last.pt`` always, with what resuming needs."""
+        """``last.pt`` always, with what resuming needs (which commits the epoch); then
+        ``best.pt`` when the score improved (a kill in between is repaired on resume)."""
         payload = ckpt.checkpoint_payload(self.net, self.config, self.model_kwargs, self.codec, self.scheme,
                                           self.indices, summary)
-        if improved:
-            ckpt.save(payload, self.run.best_path)
-        payload["training_state"] = {
+        last = dict(payload, training_state={
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "epoch": epoch, "best": self.best, "best_epoch": self.best_epoch, "elapsed_s": elapsed,
-            "rng": _rng_state(self.device),
-        }
-        ckpt.save(payload, self.run.last_path)
+            "rng": _rng_state(self.device), "epoch_records": list(self.epoch_records),
+        })
+        ckpt.save(last, self.run.last_path)
+        kill_point("epoch-end:last")
+        if improved:
+            ckpt.save(payload, self.run.best_path)
+            kill_point("epoch-end:best")
 
     def write_preview(self, evaluation: Evaluation) -> None:
         """``preview.npz``: the first few validation images (see :meth:`RunFolder.preview`),
@@ -406,6 +547,7 @@ class Trainer:
             arrays[f"pred_{m}"] = on_input.numpy().astype(np.float32)
             arrays[f"nme_{m}"] = result.nme[m].astype(np.float64)
         self.run.write_preview(arrays)
+        self.tensorboard.preview(arrays)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -424,6 +566,57 @@ def _setup_logging(run: Optional[RunFolder]) -> logging.Handler | None:
     return handler
 
 
+def _failure_message(err: BaseException, run: RunFolder) -> str:
+    """The error of a failed run as status.json records it; a full disk is said plainly."""
+    if is_disk_full(err):
+        name = Path(err.filename).name if isinstance(getattr(err, "filename", None), str) else None
+        return (f"disk full: no space left on the device of {run.path}"
+                + (f" (writing {name})" if name else "")
+                + ". Free some space, then resume: the last finished epoch is kept")
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _record_final(run: RunFolder, **fields) -> None:
+    """The final state, written where it cannot be lost silently (the status slot on a full
+    disk); when even that fails, said on stderr (the job's output.log)."""
+    try:
+        run.write_final_status(**fields)
+    except OSError as err:
+        print(f"error: cannot record the run's state {fields.get('state')!r} ({err}): "
+              f"{fields.get('error') or ''}", file=sys.stderr, flush=True)
+
+
+def reconcile_run(run: RunFolder, state: dict, epoch_records: list[dict]) -> None:
+    """Make a run folder agree with its ``last.pt`` (whose ``training_state`` is ``state``
+    and whose epoch records are ``epoch_records``): in ``metrics.jsonl`` one record per
+    step and epoch up to the checkpoint's epoch and none after, and ``best.pt`` of that
+    epoch when it was the best (a kill between ``last.pt`` and ``best.pt``)."""
+    done = int(state["epoch"]) + 1
+    if run.truncate_history(done, epoch_records):
+        log.info("metrics.jsonl brought back to epoch %d (the checkpoint's)", done)
+    if int(state.get("best_epoch", -1)) != done - 1:
+        return
+    try:
+        best = ckpt.load(run.best_path, map_location="cpu")
+        up_to_date = int(best.get("summary", {}).get("epoch", -1)) == done
+    except (ckpt.CheckpointError, TypeError, ValueError, AttributeError):
+        up_to_date = False
+    if not up_to_date:
+        data = ckpt.load(run.last_path, map_location="cpu")
+        ckpt.save({k: v for k, v in data.items() if k != "training_state"}, run.best_path)
+        log.info("best.pt rewritten from last.pt (epoch %d)", done)
+
+
+def _epoch_records(state: dict, run: RunFolder) -> list[dict]:
+    """The epoch records ``last.pt`` carries (a checkpoint of an older lmkviz carries none:
+    then those of metrics.jsonl up to its epoch)."""
+    records = state.get("epoch_records")
+    if not isinstance(records, list):
+        done = int(state["epoch"]) + 1
+        records = [r for r in dedupe_history(run.metrics())[1] if r["epoch"] <= done]
+    return [r for r in records if isinstance(r, dict)]
+
+
 def train(
     config: Optional[TrainConfig] = None,
     *,
@@ -431,6 +624,7 @@ def train(
     resume: Optional[Path | str] = None,
     runs_root: Optional[Path | str] = None,
     progress_bar: Optional[bool] = None,
+    epochs: Optional[int] = None,
 ) -> Path:
     """Train a model; returns the run folder.
 
@@ -438,18 +632,27 @@ def train(
     run_dir: write into this folder (created if needed) instead of a new
         ``runs_root/<timestamp>-<name>`` (runs_root: default :func:`lmkviz.runs.runs_root`).
     resume: continue the run in this folder from its ``last.pt`` (or from scratch if
-        no epoch had finished).
+        no epoch had finished). A run whose epochs are all done stays done (nothing to
+        do). :class:`ResumeError` when the checkpoint cannot continue under config.json
+        (see :func:`check_resume`).
+    epochs: with ``resume``, a new number of epochs (constant schedule only; written to
+        config.json once accepted).
     progress_bar: tqdm on a terminal (default: when stderr is a TTY); plain log
         lines otherwise.
 
-    The final state is written to ``status.json``: done, stopped (SIGTERM/SIGINT
-    or a STOP file in the run folder), or failed (with the error). Errors are
-    re-raised after being recorded, except a requested stop.
+    One process at most trains in a run folder: :class:`RunBusy` (nothing written)
+    when another holds it. The final state is written to ``status.json``: done,
+    stopped (SIGTERM/SIGINT or a STOP file in the run folder), or failed (with the
+    error; "disk full: ..." when the disk filled up, recorded in the status slot when
+    status.json itself cannot be written). Errors are re-raised after being recorded,
+    except a requested stop.
     """
     dist = Distributed.from_env()
     if resume is not None:
         run = RunFolder(resume)
         config = run.config()
+        if epochs is not None and epochs != config.epochs:
+            config = config.replace(epochs=int(epochs))
     else:
         if config is None:
             raise ValueError("train() needs a config or resume=RUN_DIR")
@@ -463,6 +666,42 @@ def train(
             path = Path(shared)
         run = RunFolder(path)
     is_main = dist.is_main
+    lock = None
+    if is_main:
+        from lmkviz.waiter import busy_message
+
+        lock = run.lock()
+        if not lock.try_acquire():
+            raise RunBusy(busy_message(run, lock))
+    try:
+        if is_main:
+            run.remove_stale_temp_files()
+            run.prepare_status_slot()
+        if resume is not None:
+            try:
+                plan = check_resume(run, config)
+            except ResumeError as err:
+                if is_main and run.status().get("state") == "queued":  # a background job: say why on the page
+                    _record_final(run, state="failed", error=str(err))
+                raise
+            if plan.nothing_to_do:
+                if is_main:
+                    state = ckpt.load(run.last_path, map_location="cpu")["training_state"]
+                    reconcile_run(run, state, _epoch_records(state, run))
+                    _record_final(run, state="done", eta_s=0, error=None, waiting_for=None)
+                    print(f"nothing to do: all {plan.epochs_done} epochs of {run.path} are done "
+                          "(raise the number of epochs with --epochs N under the constant schedule, or start a "
+                          "new run)", file=sys.stderr)
+                return run.path
+        return _train(run, config, dist, resuming=resume is not None, progress_bar=progress_bar)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(run: RunFolder, config: TrainConfig, dist: Distributed, *, resuming: bool,
+           progress_bar: Optional[bool]) -> Path:
+    is_main = dist.is_main
     handler = _setup_logging(run if is_main else None)
     stop = StopFlag()
     old_handlers = {}
@@ -474,27 +713,27 @@ def train(
     try:
         if is_main:
             run.write_config(config)
-            run.write_status(state="running", pid=os.getpid(), started=time.time(), error=None, waiting_for=None,
-                             epochs=config.epochs, host=platform.node())
-        job = TrainJob(config=config, run=run, resuming=resume is not None, dist=dist, stop=stop,
+            run.write_status(state="running", started=time.time(), error=None, waiting_for=None,
+                             epochs=config.epochs, host=platform.node(), **procs.identity())
+        job = TrainJob(config=config, run=run, resuming=resuming, dist=dist, stop=stop,
                        progress_bar=progress_bar)
         Trainer(job).fit()
         if is_main:
-            run.write_status(state="done", eta_s=0)
+            _record_final(run, state="done", eta_s=0)
             log.info("done: %s", run.path)
     except StopTraining:
         if is_main:
-            run.write_status(state="stopped")
+            _record_final(run, state="stopped")
             log.info("stopped; resume with: python -m lmkviz train --resume %s", run.path)
     except NonFiniteLoss as err:
         if is_main:
-            run.write_status(state="failed", error=str(err))
+            _record_final(run, state="failed", error=str(err))
             log.error("%s", err)
         raise
     except BaseException as err:
         if is_main:
-            message = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            run.write_status(state="failed", error=message)
+            message = _failure_message(err, run)
+            _record_final(run, state="failed", error=message)
             log.error("failed: %s", message)
         raise
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -13,6 +12,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from lmkviz import procs
 from lmkviz.devices import resolve_device
 from lmkviz.runs import RunFolder, atomic_write_text
 from lmkviz.training.build import build_datasets, build_model, make_codec
@@ -55,8 +55,8 @@ def lr_find(config: TrainConfig, run_dir: Path | str, *, steps: int = 100, start
     run = RunFolder(run_dir)
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(config)
-    run.write_status(state="running", task="lr_find", pid=os.getpid(), started=time.time(), error=None,
-                     waiting_for=None, step=0, total_steps=steps)
+    run.write_status(state="running", task="lr_find", started=time.time(), error=None,
+                     waiting_for=None, step=0, total_steps=steps, **procs.identity())
     try:
         set_seed(config.seed)
         device = resolve_device(config.device)
