@@ -53,10 +53,10 @@ def change(at, widget, value) -> AppTest:
 
 def test_defaults_show_the_blogs_integer_centre(lab):
     at = lab
-    assert metric(at, "Stride") == "4 px per cell"
+    assert metric(at, "Stride (px per cell)") == "4 px"
     assert metric(at, "σ in image px") == "8.0 px"
     # integer centre: every decoder is stuck on the cell centre, all with the same error
-    errors = {px(metric(at, name)) for name in ("argmax", "quarter offset", "top-k softmax (H3R)", "DARK")}
+    errors = {px(metric(at, name)) for name in ("argmax", "quarter offset", "top-k (H3R)", "DARK")}
     assert len(errors) == 1
     for key in ("enc_overlay", "enc_grid", "enc_zoom", "enc_encodings", "enc_sweep_size", "enc_sweep_sigma", "enc_q_fig",
                 "enc_rr_fig"):
@@ -81,13 +81,13 @@ def test_sigma_heatmap_size_and_input_size_change_what_is_drawn(lab):
     assert not np.allclose(zoom_before, zoom_after)  # a wider blob
 
     at = change(at, at.select_slider(key="enc_hm"), 32)
-    assert metric(at, "Stride") == "8 px per cell"
+    assert metric(at, "Stride (px per cell)") == "8 px"
     sweep = chart(at, "enc_sweep_size")
     current = [t for t in sweep["data"] if t.get("name") == "current setting"][0]
     assert list(values(current["x"])) == [32, 32]  # the current setting is marked
 
     at = change(at, at.select_slider(key="enc_input"), 128)
-    assert metric(at, "Stride") == "4 px per cell"
+    assert metric(at, "Stride (px per cell)") == "4 px"
 
 
 def test_binary_encoding_is_one_hot_and_redraws(lab):
@@ -111,7 +111,7 @@ def test_noise_hurts_dark_and_blur_helps(lab):
     blurred = px(metric(at, "DARK"))
     assert clean < blurred < noisy
     rows = at.dataframe[0].value  # decoder estimates in the zoom view
-    assert list(rows["decoder"]) == ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK",
+    assert list(rows["decoder"]) == ["argmax", "quarter offset", "top-k (H3R)", "DARK",
                                      "soft-argmax (integral)"]
 
 
@@ -126,7 +126,7 @@ def test_subset_dataset_and_bad_spec(lab, env):
     assert not at.error
     at = change(at, at.selectbox(key="enc_dataset"), str(env.root))
     assert not at.error
-    assert metric(at, "Stride") == "4 px per cell"  # 64 px images resized to the 256 px input
+    assert metric(at, "Stride (px per cell)") == "4 px"  # 64 px images resized to the 256 px input
 
 
 def test_quantisation_calculator_and_rounding_draws(lab):
