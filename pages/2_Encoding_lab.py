@@ -12,6 +12,7 @@ from lmkviz.viz import encoding as venc
 from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from ui import cached
 from ui import encoding_lab as lab
+from ui import share
 from ui.common import (
     figure_config,
     bump,
@@ -28,9 +29,13 @@ from ui.common import (
 )
 
 setup_page("Encoding lab", ":material/science:")
+lab.share_view()  # a shared link sets the widgets below
+for _key, _value in lab.WIDGET_DEFAULTS.items():
+    st.session_state.setdefault(_key, _value)
 st.markdown(lab.INTRO)
 
 # ----------------------------------------------------------------------------- controls
+link_box = st.sidebar.container()  # "Copy link to this view", filled once the view is known
 with st.sidebar:
     st.header("Sample")
     dataset = dataset_picker(key="enc_dataset")
@@ -47,12 +52,12 @@ with st.sidebar:
     st.header("Encoding")
     encoding = st.radio("Encoding", lab.ENCODING_ORDER, format_func=LAB_ENCODING_LABELS.get, key="enc_encoding",
                         captions=[lab.ENCODING_CAPTIONS[e] for e in lab.ENCODING_ORDER])
-    input_size = st.select_slider("Input size (px)", lab.INPUT_SIZES, value=256, key="enc_input")
-    heatmap_size = st.select_slider("Heatmap size (cells)", cached.HEATMAP_SIZES, value=64, key="enc_hm",
+    input_size = st.select_slider("Input size (px)", lab.INPUT_SIZES, key="enc_input")
+    heatmap_size = st.select_slider("Heatmap size (cells)", cached.HEATMAP_SIZES, key="enc_hm",
                                     disabled=encoding == "simcc",
                                     help="SimCC has no heatmap: 2 bins per input pixel along each axis."
                                     if encoding == "simcc" else None)
-    sigma = st.slider(lab.sigma_label(encoding), 0.5, 20.0, 2.0, 0.25, key="enc_sigma",
+    sigma = st.slider(lab.sigma_label(encoding), *lab.SIGMA_RANGE, step=0.25, key="enc_sigma",
                       disabled=encoding == "binary", help=lab.SIGMA_HELP.get(encoding, lab.DEFAULT_SIGMA_HELP))
 
 sample_or_stop(dataset["key"], split, index)
@@ -126,17 +131,17 @@ else:
 def decode_block(encoded, channel, truth_hm, grid, iod, input_size, heatmap_size, sigma, encoding):
     st.markdown(lab.SIMCC_DECODE_TEXT if encoding == "simcc" else lab.DECODE_TEXT)
     c = st.columns(4)
-    noise = c[0].slider("Noise on the heatmap", 0.0, 0.3, 0.0, 0.01, key="enc_noise",
+    noise = c[0].slider("Noise on the heatmap", *lab.NOISE_RANGE, step=0.01, key="enc_noise",
                         help="Standard deviation of Gaussian noise added to every cell (the peak is 1): "
                              "a stand-in for an imperfect network.")
-    blur = c[1].slider("DARK blur (modulation σ)", 0.0, 3.0, 0.0, 0.25, key="enc_blur",
+    blur = c[1].slider("DARK blur (modulation σ)", *lab.BLUR_RANGE, step=0.25, key="enc_blur",
                        help="DARK first smooths the map with a Gaussian of this σ (cells), then takes "
                             "derivatives of its log. 0 = no smoothing.")
-    k = c[2].slider("top-k: k cells", 1, 25, 9, key="enc_k", disabled=encoding == "simcc",
+    k = c[2].slider("top-k: k cells", *lab.K_RANGE, key="enc_k", disabled=encoding == "simcc",
                     help="The k highest cells, weighted by value: lmkviz takes them in a window around the highest "
                          "peak (5 × 5 for k = 9), so a second peak cannot pull the estimate away; H3R takes them "
                          "anywhere on the map and weighs logits by their softmax.")
-    radius = c[3].slider("Zoom (cells around the point)", 2, 10, 4, key="enc_radius")
+    radius = c[3].slider("Zoom (cells around the point)", *lab.ZOOM_RANGE, key="enc_radius")
     left, right = st.columns([1.4, 1], gap="large")
     if encoding == "simcc":
         noisy_x, noisy_y, found = labs.decode_vectors_noisy(encoded.vectors[0][channel], encoded.vectors[1][channel],
@@ -198,6 +203,7 @@ def decode_block(encoded, channel, truth_hm, grid, iod, input_size, heatmap_size
                                           sigma, "σ (heatmap cells)", log_x=True),
                         key="enc_sweep_sigma", config=figure_config("encoding-lab-error-vs-sigma", interactive=True))
     st.caption(lab.SWEEP_CAPTION)
+    share.publish()  # this block reruns alone: keep the address up to date
 
 
 st.header("2 · Decode: heatmaps → points")
@@ -243,3 +249,6 @@ def rounding_block():
 
 st.header("3 · The blog's rounding problem")
 rounding_block()
+
+share.publish()
+share.copy_link(link_box)

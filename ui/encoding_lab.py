@@ -199,3 +199,64 @@ def quantisation_text(point_hm, rows, half_cell) -> str:
         f"**lmkviz** treats cell j as [j, j + 1) and decodes to its centre j + 0.5: {ours.distance:.1f} px off, "
         f"never more than half a cell ({half_cell[0]:.1f} × {half_cell[1]:.1f} px) per axis, and unbiased."
     )
+
+
+# --------------------------------------------------------------------------- shareable view
+
+SIGMA_RANGE = (0.5, 20.0)
+NOISE_RANGE = (0.0, 0.3)
+BLUR_RANGE = (0.0, 3.0)
+K_RANGE = (1, 25)
+ZOOM_RANGE = (2, 10)
+
+
+def _within(lo, hi, cast):
+    """A URL parser: ``cast`` of the text, refused (ValueError) outside [lo, hi]."""
+    def parse(text: str):
+        value = cast(text)
+        if not lo <= value <= hi:
+            raise ValueError(f"{value} is outside {lo} – {hi}")
+        return value
+    return parse
+
+
+def share_view() -> None:
+    """Register the lab's view with :mod:`ui.share` (call before the widgets): dataset, split,
+    sample, landmark subset, inspected landmark, encoding, input and heatmap size, σ, and the
+    decoding controls (noise, blur, k, zoom). The widgets' keys depend on the dataset, split
+    and scheme, read from the session, else from the link."""
+    import streamlit as st
+
+    from lmkviz.data import scheme_for
+    from ui import share
+    from ui.cached import HEATMAP_SIZES
+    from ui.common import dataset_choices, open_split_cached, subset_options
+
+    datasets = {d["key"]: d for d in dataset_choices()}
+    ds = st.session_state.get("enc_dataset", st.query_params.get("ds"))
+    ds = ds if ds in datasets else next(iter(datasets))
+    splits = [s for s, n in datasets[ds]["splits"].items() if n > 0] or ["val"]
+    split = st.session_state.get(f"enc_split:{ds}", st.query_params.get("split"))
+    split = split if split in splits else ("val" if "val" in splits else splits[0])
+    params = {"ds": "enc_dataset", "split": f"enc_split:{ds}", "sample": f"enc_sample:{ds}:{split}",
+              "enc": "enc_encoding", "input": "enc_input", "hm": "enc_hm", "sigma": "enc_sigma",
+              "noise": "enc_noise", "blur": "enc_blur", "k": "enc_k", "zoom": "enc_radius", "border": "enc_border"}
+    parse = {"border": share.parse_bool, "sample": int, "input": int, "hm": int, "sigma": _within(*SIGMA_RANGE, float),
+             "noise": _within(*NOISE_RANGE, float), "blur": _within(*BLUR_RANGE, float),
+             "k": _within(*K_RANGE, int), "zoom": _within(*ZOOM_RANGE, int)}
+    choices = {"ds": list(datasets), "split": splits, "enc": ENCODING_ORDER, "input": INPUT_SIZES,
+               "hm": HEATMAP_SIZES}
+    try:
+        reader = open_split_cached(ds, split)
+    except ValueError:
+        reader = None
+    if reader is not None and len(reader):
+        scheme = scheme_for(reader.num_points)
+        params.update({"points": f"enc_subset_{scheme.name}", "lm": f"enc_inspect:{scheme.name}"})
+        parse.update({"sample": _within(0, len(reader) - 1, int), "lm": _within(0, scheme.num_points - 1, int)})
+        choices["points"] = [s for s in subset_options(scheme) if s != "custom"]
+    share.restore(params, parse=parse, choices=choices)
+
+WIDGET_DEFAULTS = {"enc_input": 256, "enc_hm": 64, "enc_sigma": 2.0, "enc_noise": 0.0, "enc_blur": 0.0, "enc_k": 9,
+                   "enc_radius": 4}
+"""The lab's own widgets' first values (given through session state so a link can set them)."""
