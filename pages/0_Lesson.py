@@ -12,17 +12,20 @@ from lmkviz.viz import lesson as vles
 from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from lmkviz.viz.training import nme_figure
 from ui import lesson as L
+from ui import share
 from ui.common import figure_config, landmark_label, setup_page
 
 setup_page("Lesson", ":material/school:")
 present = L.presenting()
 step = L.current_step()
 info = L.step_info(step)
+L.share_step(info.slug)  # a shared link sets this step's widgets
 SCHEME = scheme_for(68)
 
-top = st.columns([4, 1], vertical_alignment="center")
+top = st.columns([4, 1, 1], vertical_alignment="center")
 with top[1]:
     L.presenter_toggle()
+link_box = top[2].container()
 with top[0]:
     L.navigation(step)
 
@@ -101,7 +104,7 @@ def step_sigma():
 
 
 def step_rounding():
-    size = st.select_slider("Heatmap size (cells)", (16, 32, 64, 128, 256), value=64, key="lesson_rounding_size")
+    size = st.select_slider("Heatmap size (cells)", L.ROUNDING_SIZES, value=64, key="lesson_rounding_size")
     point_hm, rows = labs.quantisation_example(lesson.BLOG_IMAGE, (size, size), lesson.BLOG_POINT)
     grid = labs.Grid(tuple(float(v) for v in lesson.BLOG_IMAGE), (size, size))
     left, right = st.columns([1, 1.2], gap="large")
@@ -115,7 +118,7 @@ def step_rounding():
 
 
 def step_randomized():
-    draws = st.select_slider("Number of random targets drawn", (1, 2, 5, 10, 30, 100, 300, 1000, 3000), value=10,
+    draws = st.select_slider("Number of random targets drawn", L.DRAWS, value=10,
                              key="lesson_draws")
     size = 64
     grid = labs.Grid(tuple(float(v) for v in lesson.BLOG_IMAGE), (size, size))
@@ -255,3 +258,5 @@ with st.container(key=f"lesson_body_{info.slug}"):
 
 st.divider()
 L.navigation(step, "bottom")
+share.publish()
+share.copy_link(link_box)

@@ -169,3 +169,19 @@ def test_the_lesson_is_first_in_the_menu_after_home():
 
     assert [p[1] for p in PAGES[:2]] == ["Home", "Lesson"]
     assert (REPO_ROOT / PAGES[1][0]).is_file()
+
+
+def test_a_shared_link_opens_a_step_with_its_settings(env):
+    at = AppTest.from_file(str(REPO_ROOT / PAGE), default_timeout=300)
+    at.query_params["step"] = "3"
+    at.query_params["sigma"] = "4"
+    at = rerun(at)
+    assert heading(at).startswith("3 · σ")
+    assert at.select_slider(key="lesson_sigma").value == 4.0
+    at.select_slider(key="lesson_sigma").set_value(0.5)
+    at = rerun(at)
+    assert at.query_params["sigma"] == "0.5" and at.query_params["step"] == "3"
+    assert any("step=3" in c.value and "sigma=0.5" in c.value for c in at.code)  # the copy-link box
+    at.button(key="lesson_next").click()
+    at = rerun(at)
+    assert "sigma" not in at.query_params and at.query_params["step"] == "4"  # step 3's setting left the URL
