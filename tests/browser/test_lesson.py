@@ -25,7 +25,9 @@ FORWARD = ["ArrowRight", "PageDown"]
 
 
 def open_slowly(app, path: str) -> None:
-    """``app.open`` with room for a first run that imports torch on a busy machine."""
+    """``app.open`` at 1400 x 900 (a laptop, a projector) with room for a first run that imports
+    torch on a busy machine."""
+    app.page.set_viewport_size({"width": 1400, "height": 900})
     app.page.goto(app.server.url + path, wait_until="domcontentloaded")
     app.wait(timeout=300_000, min_runs=1)
 
