@@ -22,12 +22,11 @@ info = L.step_info(step)
 L.share_step(info.slug)  # a shared link sets this step's widgets
 SCHEME = scheme_for(68)
 
-top = st.columns([4, 1, 1], vertical_alignment="center")
-with top[1]:
+L.navigation(step)
+tools = st.columns([3, 1.5, 1.7], vertical_alignment="center")
+with tools[1]:
     L.presenter_toggle()
-link_box = top[2].container()
-with top[0]:
-    L.navigation(step)
+link_box = tools[2].container()  # "Copy link to this view", once the step's widgets are drawn
 
 st.header(f"{step} · {info.title}")
 st.markdown(info.text)
@@ -97,7 +96,7 @@ def step_sigma():
     with right:
         st.plotly_chart(L.sized(vles.sigma_tradeoff_figure(L.sigma_tradeoff(), sigma, height=L.height(400))),
                         key="lesson_sigma_tradeoff", config=figure_config("lesson-sigma-tradeoff"))
-        st.caption("Left: the MSE a network scores by outputting zeros everywhere, against one target. Right: "
+        st.caption("Middle: the MSE a network scores by outputting zeros everywhere, against one target. Right: "
                    "mean error of argmax and DARK on 32 × 32 maps with noise of 5 % of the peak added "
                    "(128 px input, 256 random points).")
     return L.question(3, why=L.sigma_why())
@@ -118,7 +117,7 @@ def step_rounding():
 
 
 def step_randomized():
-    draws = st.select_slider("Number of random targets drawn", L.DRAWS, value=10,
+    draws = st.select_slider("Number of random targets drawn", L.DRAWS, value=100,
                              key="lesson_draws")
     size = 64
     grid = labs.Grid(tuple(float(v) for v in lesson.BLOG_IMAGE), (size, size))

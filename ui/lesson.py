@@ -67,9 +67,9 @@ STEPS = (
     Step(
         "sigma", "σ: easy to learn, or precise?",
         "The width σ of the target blob (in heatmap cells) is a choice; the blog draws wide blobs, the "
-        "shipped model uses σ = 1.5 cells. Move σ: on the left, what a network loses by painting **nothing** "
-        "(how strongly the loss pushes it to find the point); on the right, how well argmax and DARK read a "
-        "blob with a little noise on it (a stand-in for an imperfect network).",
+        "shipped model uses σ = 1.5 cells. Move σ and watch three things: the target itself (left); what a network loses by painting "
+        "**nothing** (middle: how strongly the loss pushes it to find the point); how well argmax and DARK read "
+        "a blob with a little noise on it (right: a stand-in for an imperfect network).",
         "With a very narrow blob (σ = 0.5 cells), what does a freshly started network learn first?",
         ("The exact points: the target is sharp", "To output almost zero everywhere", "Wide blobs anyway"),
         "At σ = 0.5 only a cell or two of a map are not zero, so an all-zero output is already almost perfect "
@@ -240,7 +240,7 @@ def navigation(step: int, where: str = "top") -> None:
     """Previous / step picker / Next, and a progress bar (top); the buttons' keys end in the
     place (``lesson_prev``, ``lesson_next`` at the top: the keyboard presses those)."""
     suffix = "" if where == "top" else f"_{where}"
-    left, middle, right = st.columns([1, 4, 1], vertical_alignment="center")
+    left, middle, right = st.columns([1.3, 4, 1.3], vertical_alignment="center")
     left.button("Previous", key=f"lesson_prev{suffix}", icon=":material/arrow_back:", disabled=step <= 1,
                 on_click=go, args=(step - 1,), width="stretch")
     right.button("Next", key=f"lesson_next{suffix}", icon=":material/arrow_forward:", disabled=step >= len(STEPS),
@@ -514,7 +514,7 @@ def regression_why(comparison) -> str:
 def sigma_why() -> str:
     ratio = lesson.empty_loss_ratio(2.0, 0.5)
     return (STEPS[2].why + f" Painting nothing costs {ratio:.0f} times less against a σ = 0.5 target than "
-            "against a σ = 2 one (left panel).")
+            "against a σ = 2 one (middle panel).")
 
 
 def rounding_text(point_hm, rows, grid) -> str:
