@@ -28,7 +28,8 @@ import torch
 
 from lmkviz import coords
 from lmkviz.decoding import DECODERS, VECTOR_DECODERS, decode, decode_vectors
-from lmkviz.encoding import ENCODING_LABELS, ENCODINGS, binary_heatmaps, encode, gaussian_vectors
+from lmkviz.codecs import SimCCCodec, UDPHeatmapCodec
+from lmkviz.encoding import ENCODING_LABELS, ENCODINGS, binary_heatmaps, encode
 
 MAX_ROUNDTRIP_CELLS = 1 << 20
 """Cap on points x window cells per round trip (4 MB of float32; 256 points up to 64 x 64
@@ -107,9 +108,14 @@ def square_grid(image_size: int, heatmap_size: int) -> Grid:
 
 @dataclass(frozen=True)
 class CornerGrid(Grid):
-    """A :class:`Grid` with UDP's corner-aligned scaling (:class:`lmkviz.codecs.UDPHeatmapCodec`):
-    the centres of the first and last pixels sit on the centres of the first and last cells,
-    ``x_hm = (x - 0.5) * (w - 1) / (W - 1) + 0.5``."""
+    """A :class:`Grid` with UDP's corner-aligned scaling, that of :class:`lmkviz.codecs.UDPHeatmapCodec`
+    (which does the mapping): the centres of the first and last pixels sit on the centres of the
+    first and last cells, ``x_hm = (x - 0.5) * (w - 1) / (W - 1) + 0.5``."""
+
+    @property
+    def codec(self) -> UDPHeatmapCodec:
+        (iw, ih), (hw, hh) = self.image_wh, self.heatmap_wh
+        return UDPHeatmapCodec(image_size=(int(ih), int(iw)), heatmap_size=(int(hh), int(hw)))
 
     @property
     def stride(self) -> tuple[float, float]:
@@ -117,10 +123,10 @@ class CornerGrid(Grid):
         return ((self.image_wh[0] - 1) / (self.heatmap_wh[0] - 1), (self.image_wh[1] - 1) / (self.heatmap_wh[1] - 1))
 
     def to_image(self, points_hm) -> np.ndarray:
-        return (np.asarray(points_hm, dtype=np.float64) - 0.5) * np.asarray(self.stride) + 0.5
+        return self.codec.heatmap_to_image(torch.as_tensor(np.asarray(points_hm, dtype=np.float64))).numpy()
 
     def to_heatmap(self, points) -> np.ndarray:
-        return (np.asarray(points, dtype=np.float64) - 0.5) / np.asarray(self.stride) + 0.5
+        return self.codec.image_to_heatmap(torch.as_tensor(np.asarray(points, dtype=np.float64))).numpy()
 
 
 def map_placement(grid: Grid) -> tuple[float, float, float, float]:
@@ -130,9 +136,14 @@ def map_placement(grid: Grid) -> tuple[float, float, float, float]:
     return float(x0), float(x1 - x0), float(y0), float(y1 - y0)
 
 
+def simcc_codec(image_size: int, sigma: float = 6.0, ratio: float = SIMCC_RATIO) -> SimCCCodec:
+    """The :class:`lmkviz.codecs.SimCCCodec` of a square ``image_size`` input (sigma in bins)."""
+    return SimCCCodec(image_size=(int(image_size), int(image_size)), ratio=float(ratio), sigma=float(sigma))
+
+
 def simcc_bins(image_size: int, ratio: float = SIMCC_RATIO) -> int:
-    """Number of SimCC bins along a side of ``image_size`` px (as :class:`lmkviz.codecs.SimCCCodec`)."""
-    return int(round(image_size * ratio))
+    """Number of SimCC bins along a side of ``image_size`` px (:attr:`lmkviz.codecs.SimCCCodec.lengths`)."""
+    return simcc_codec(image_size, ratio=ratio).lengths[0]
 
 
 def simcc_zoom_bins(zoom: int) -> int:
@@ -197,12 +208,16 @@ def encode_sample(points, indices: Sequence[int], image_size: int, heatmap_size:
     chosen = torch.as_tensor(points_hm[list(indices)], dtype=torch.float32)
     maps = vectors = None
     if encoding == "simcc":
-        length = grid.heatmap_wh[0]
-        vectors = (gaussian_vectors(chosen[:, 0], length, sigma).numpy(),
-                   gaussian_vectors(chosen[:, 1], length, sigma).numpy())
+        picked = torch.as_tensor(np.asarray(points, dtype=np.float64)[list(indices)])[None]
+        (x_labels, y_labels), _ = simcc_codec(image_size, sigma).encode(picked)
+        vectors = (x_labels[0].float().numpy(), y_labels[0].float().numpy())
+    elif encoding == "udp":
+        picked = torch.as_tensor(np.asarray(points, dtype=np.float64)[list(indices)])[None]
+        codec = UDPHeatmapCodec(image_size=(image_size, image_size), heatmap_size=(heatmap_size, heatmap_size),
+                                encoding="gaussian", sigma=float(sigma))
+        maps = codec.encode(picked)[0][0].float().numpy()
     else:
-        base = "gaussian" if encoding == "udp" else encoding
-        maps = encode(chosen[None], heatmap_size, base, sigma=sigma,
+        maps = encode(chosen[None], heatmap_size, encoding, sigma=sigma,
                       generator=torch.Generator().manual_seed(int(seed)))[0].numpy()
     return EncodedSample(grid=grid, points_hm=points_hm, maps=maps,
                          sigma_px=None if encoding == "binary" else sigma * grid.stride[0],
@@ -389,17 +404,18 @@ def roundtrip(image_size: int, heatmap_size: int, sigma: float, encoding: str, *
 def _roundtrip_simcc(image_size: int, sigma: float, *, noise: float, blur: float, n: int,
                      margin: Optional[float], seed: int, ratio: float) -> RoundTrip:
     """:func:`roundtrip` for SimCC: (x, y) of each point as two label vectors of L bins."""
-    length = simcc_bins(image_size, ratio)
+    codec = simcc_codec(image_size, sigma, ratio)
+    length = codec.lengths[0]
     margin = max(2.0, 3.0 * float(sigma)) if margin is None else margin
-    points = random_positions(n, length, margin, seed).to(torch.float64)  # (n, 2) in bins
-    labels = torch.cat([gaussian_vectors(points[:, 0], length, sigma), gaussian_vectors(points[:, 1], length, sigma)])
-    labels = add_noise(labels, noise, seed + 2)  # (2n, L): the x vectors, then the y vectors
-    bin_px = image_size / length
+    bins = random_positions(n, length, margin, seed).to(torch.float64)  # (n, 2) in bins
+    points = bins * (image_size / length)  # image px
+    (x_labels, y_labels), _ = codec.encode(points[None])
+    noisy = add_noise(torch.cat([x_labels[0], y_labels[0]]), noise, seed + 2)  # the x vectors, then the y vectors
+    outputs = (noisy[:n][None], noisy[n:][None])
     errors = {}
     for name in VECTOR_DECODERS:
-        found = decode_vectors(labels, name, blur=blur if name == "dark" else 0.0)
-        found = torch.stack([found[:n], found[n:]], -1)
-        errors[name] = (found - points).norm(dim=-1) * bin_px
+        found = codec.decode(outputs, name, logits=False, **({"blur": blur} if name == "dark" else {}))[0]
+        errors[name] = (found - points).norm(dim=-1)
     return _summarise(errors, n, length)
 
 
