@@ -253,8 +253,8 @@ def share_view() -> None:
     if reader is not None and len(reader):
         scheme = scheme_for(reader.num_points)
         params.update({"points": f"enc_subset_{scheme.name}", "lm": f"enc_inspect:{scheme.name}"})
-        parse.update({"sample": _within(0, len(reader) - 1, int), "lm": _within(0, scheme.num_points - 1, int)})
-        choices["points"] = [s for s in subset_options(scheme) if s != "custom"]
+        parse.update({"sample": _within(0, len(reader) - 1, int), "lm": int})
+        choices.update({"points": [s for s in subset_options(scheme) if s != "custom"], "lm": range(scheme.num_points)})
     share.restore(params, parse=parse, choices=choices)
 
 WIDGET_DEFAULTS = {"enc_input": 256, "enc_hm": 64, "enc_sigma": 2.0, "enc_noise": 0.0, "enc_blur": 0.0, "enc_k": 9,
