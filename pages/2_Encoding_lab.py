@@ -76,7 +76,7 @@ c[0].metric(lab.stride_label(encoding), f"{lab.short_number(grid.stride[0])} px"
             help="Input size / heatmap size: one heatmap cell (or SimCC bin) covers stride × stride image pixels "
                  f"({grid.stride[0]:g} px).")
 c[1].metric("σ in image px", "—" if encoded.sigma_px is None else f"{encoded.sigma_px:.1f} px")
-c[2].metric("Half a cell", f"{grid.half_cell[0]:.2f} px", help="The worst error of a perfect argmax along one axis.")
+c[2].metric(lab.half_cell_label(encoding), f"{grid.half_cell[0]:.2f} px", help="The worst error of a perfect argmax along one axis.")
 c[3].metric("Inter-ocular distance", f"{iod:.0f} px" if iod else "—",
             help="Distance between the outer eye corners in the input image; errors are also given in % of it.")
 

@@ -226,6 +226,7 @@ def test_udp_and_simcc_side_by_side(lab):
     at = change(at, at.radio(key="enc_encoding"), "simcc")
     assert at.select_slider(key="enc_hm").disabled
     assert metric(at, "Stride (px per bin)") == "0.5 px"
+    assert metric(at, "Half a bin") == "0.25 px"
     for key in ("enc_simcc", "enc_simcc_matrix", "enc_simcc_zoom", "enc_sweep_ratio", "enc_encodings"):
         chart(at, key)
     encodings = chart(at, "enc_encodings")

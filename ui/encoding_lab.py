@@ -110,6 +110,11 @@ def stride_label(encoding: str) -> str:
     return "Stride (px per bin)" if encoding == "simcc" else "Stride (px per cell)"
 
 
+def half_cell_label(encoding: str) -> str:
+    """The label of the 'half a cell' metric (a SimCC grid has bins, not cells)."""
+    return "Half a bin" if encoding == "simcc" else "Half a cell"
+
+
 def sigma_label(encoding: str) -> str:
     return "Sigma σ (SimCC bins)" if encoding == "simcc" else "Sigma σ (heatmap cells)"
 
