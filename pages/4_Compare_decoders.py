@@ -239,6 +239,7 @@ if imp.is_imported(checkpoint):
 c = st.columns([3, 1.2], vertical_alignment="bottom")
 ensure_choice("cmp_runs_decoder", [lab.BEST_OF_EACH, *decoders])
 lab.keep_valid("cmp_runs", candidates, default=[checkpoint])
+lab.include_current("cmp_runs", checkpoint)
 chosen = c[0].multiselect("Checkpoints", list(candidates), format_func=candidates.get, key="cmp_runs",
                           help="The shipped model and every run's best.pt and last.pt with the same landmarks.")
 decoder = c[1].selectbox("Decoder", [lab.BEST_OF_EACH, *decoders], key="cmp_runs_decoder",

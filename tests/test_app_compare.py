@@ -246,6 +246,11 @@ def test_several_checkpoints_side_by_side(env):
         assert row["decoder"] == DECODER_LABELS[best]
     assert [t["name"] for t in chart(at, "cmp_runs_ced")["data"]] == list(rows["checkpoint"])
     assert len(chart(at, "cmp_runs_groups")["data"]) == 2
+    # another checkpoint on the page joins the comparison
+    at.multiselect(key="cmp_runs").set_value([str(second)])
+    at.selectbox(key="cmp_checkpoint").set_value(str(first))
+    rerun(at)
+    assert at.multiselect(key="cmp_runs").value == [str(first), str(second)]
     # one decoder for all
     at.selectbox(key="cmp_runs_decoder").set_value("argmax")
     rerun(at)

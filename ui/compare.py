@@ -147,6 +147,19 @@ def keep_valid(key: str, options, default=None) -> None:
         st.session_state[key] = list(default)
 
 
+def include_current(key: str, current: str) -> None:
+    """Put the page's checkpoint into the side-by-side choice ``st.session_state[key]`` when it
+    changes (and at first), so that the comparison always starts from what the page shows; a
+    link's choice is kept as it is on the first run."""
+    marker = f"_{key}_current"
+    last = st.session_state.get(marker)
+    if last != current:
+        chosen = list(st.session_state.get(key) or [])
+        if not (last is None and chosen) and current not in chosen:
+            st.session_state[key] = [current, *chosen]
+        st.session_state[marker] = current
+
+
 def keep_between(key: str, low: int, high: int, default: int) -> None:
     """Keep a number input's state within [low, high] (another split is smaller); ``default``
     (limited to the range) when unset."""
