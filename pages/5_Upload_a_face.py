@@ -23,6 +23,7 @@ from ui.common import (
     ensure_choice,
     file_mtime,
     grid_shape,
+    keep_widget_state,
     landmark_label,
     setup_page,
 )
@@ -102,6 +103,7 @@ chosen = 0
 if len(faces) > 1:
     options = lab.face_options(faces)
     ensure_choice(f"up_face:{key}", options)
+    keep_widget_state([f"up_face:{key}"])
     chosen = st.selectbox(f"{len(faces)} faces found: which one?", list(options), format_func=options.get,
                           key=f"up_face:{key}", help="Largest first. Each face keeps its own crop.")
 face = faces[chosen] if faces else None

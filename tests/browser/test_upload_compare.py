@@ -107,7 +107,11 @@ def test_upload_flags_a_coffee_cup_and_lists_several_faces(app, tmp_path):
     path, real = _faces_photo(tmp_path)
     _upload(app, path)
     picker = page.locator('[data-testid="stSelectbox"]').filter(has_text="faces found")
-    assert picker.count() == 1 and picker.get_by_text("face 1 of 3 · largest").is_visible()
+    shown = picker.inner_text() + " " + (picker.locator("input").first.input_value()
+                                          if picker.locator("input").count() else "")
+    assert picker.count() == 1 and "face 1 of" in shown and "· largest" in shown, shown
+    if real:
+        assert "face 1 of 3" in shown  # the synthetic faces: as many as the detector finds
     timings = page.get_by_text("network", exact=False).filter(has_text=" ms").first.inner_text()
     for stage in ("detect", "crop", "network", "decode", "total"):
         assert stage in timings
@@ -116,10 +120,11 @@ def test_upload_flags_a_coffee_cup_and_lists_several_faces(app, tmp_path):
     app.screenshot("upload_faces_dark_skin")  # face 1: the largest, a dark-skinned man
 
     picker.click()
-    app.interact(lambda: page.get_by_role("option").filter(has_text="face 2 of 3").first.click(),
+    app.interact(lambda: page.get_by_role("option").filter(has_text="face 2 of").first.click(),
                  timeout=EVALUATION_TIMEOUT)
     app.assert_no_exception()
-    assert picker.get_by_text("face 2 of 3").is_visible()
+    assert "face 2 of" in picker.inner_text() + " " + (picker.locator("input").first.input_value()
+                                                       if picker.locator("input").count() else "")
     app.screenshot("upload_faces_light_skin")  # face 2: a light-skinned woman
 
 
@@ -153,11 +158,12 @@ def test_compare_flip_test_domain_warning_and_checkpoints_side_by_side(app, fini
 
     # checkpoints side by side: the shipped model next to the run
     select = page.locator('[data-testid="stMultiSelect"]').filter(has_text="quick-demo")
-    select.click()
-    app.interact(lambda: page.get_by_role("option").filter(has_text="shipped model").first.click(),
-                 timeout=EVALUATION_TIMEOUT)
-    page.keyboard.press("Escape")
-    app.wait(timeout=EVALUATION_TIMEOUT)
+    if "shipped model" not in select.inner_text():  # the page's first checkpoint may be chosen already
+        select.click()
+        app.interact(lambda: page.get_by_role("option").filter(has_text="shipped model").first.click(),
+                     timeout=EVALUATION_TIMEOUT)
+        page.keyboard.press("Escape")
+        app.wait(timeout=EVALUATION_TIMEOUT)
     app.assert_no_exception()
     table = page.locator('[data-testid="stDataFrame"]').nth(1)
     assert table.is_visible()

@@ -130,7 +130,11 @@ def _fresh(browser, url: str, server):
 
 
 def _selected(page, label: str) -> str:
-    return page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.inner_text()
+    """The option a selectbox shows (Streamlit writes it in the box's input)."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    inputs = box.locator("input")
+    value = inputs.first.input_value() if inputs.count() else ""
+    return (box.inner_text() + " " + value).strip()
 
 
 def test_a_shared_link_reopens_the_same_upload_view_in_a_fresh_browser(app, browser):
@@ -145,6 +149,7 @@ def test_a_shared_link_reopens_the_same_upload_view_in_a_fresh_browser(app, brow
     link = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"]').first.inner_text().strip()
     assert link.startswith(app.server.url) and "lmk=30" in link
     want = _selected(page, "Heatmap of landmark")
+    assert "30 ·" in want, want
 
     context, other = _fresh(browser, link, app.server)
     try:
@@ -168,6 +173,7 @@ def test_a_shared_link_reopens_the_same_compare_view_in_a_fresh_browser(app, bro
     header = page.locator("h1, h2").filter(has_text="Every decoder on").first.inner_text()
     assert header.endswith("flip test") and "flip=1" in page.url and "lmk=48" in page.url
     want = _selected(page, "Landmark")
+    assert "48 ·" in want, want
     link = page.url
 
     context, other = _fresh(browser, link, app.server)
