@@ -11,7 +11,7 @@ from lmkviz.data import check_dataset, scheme_for
 from lmkviz.labs import density, mean_shape
 from lmkviz.viz import dataset as vds
 from ui import cached
-from ui.background import lapa_download
+from ui.background import download_job, lapa_download, started_text
 from ui.common import (
     figure_config,
     add_dataset,
@@ -24,6 +24,7 @@ from ui.common import (
     sample_at_size,
     sample_or_placeholder,
     sample_or_stop,
+    session_token,
     setup_page,
     show_error,
     split_picker,
@@ -176,20 +177,16 @@ if tab_data.open:
                     done_mb, total_mb = now.megabytes
                     st.progress(now.fraction, text=f"{now.message}: {done_mb:,.0f} of {total_mb:,.0f} MB · "
                                                    f"{now.elapsed:.0f} s")
+                    st.caption(started_text(now, session_token()))
                     if st.button("Cancel download", key="ds_cancel"):
                         task.cancel()
 
                 download_progress()
             else:
                 if st.button("Download LaPa", icon=":material/download:", key="ds_download", type="primary"):
-                    task.start()
+                    task.start(by=session_token())
                     st.rerun()
-                if state.state == "failed":
-                    st.error(f"The download failed: {state.message}")
-                elif state.state == "cancelled":
-                    st.warning(state.message)
-                elif state.state == "done":
-                    st.success(state.message)
+                download_job(task, session_token())
             st.caption("Without network access the download fails with a message; copy an extracted LaPa "
                        "folder into `data/` instead, or add any folder on the right.")
         with right:

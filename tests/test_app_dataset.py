@@ -177,6 +177,43 @@ def test_download_runs_in_the_background_and_shows_its_error(lapa, monkeypatch):
     assert any("The download failed: cannot reach Google Drive" in e.value for e in at.error)
 
 
+def test_a_finished_download_is_a_job_with_who_and_when_that_another_session_can_dismiss(lapa, monkeypatch):
+    """The LaPa download belongs to the server, not to one tab: a new browser session sees it as a
+    job started by another session, with its time, and can dismiss it."""
+    from lmkviz.data import download
+
+    def offline(dest, quiet=False, progress=None, cancel=None, **kwargs):
+        raise download.DownloadError("cannot reach Google Drive (no network connection); check the connection")
+
+    monkeypatch.setattr(download, "download_lapa", offline)
+
+    def get_data() -> AppTest:
+        at = browser()
+        at.session_state["ds_tab"] = "Get data"
+        return at.run()
+
+    mine = get_data()
+    mine.button(key="ds_download").click().run()
+    for _ in range(50):
+        if any("cannot reach Google Drive" in e.value for e in mine.error):
+            break
+        time.sleep(0.1)
+        mine.run()
+    assert any("in this browser session" in c.value for c in mine.caption)
+
+    other = get_data()  # another tab, or another person on the same server
+    assert not other.exception, other.exception
+    who = " ".join(c.value for c in other.caption)
+    assert "started" in who and "in another browser session" in who and "ended" in who
+    assert any("cannot reach Google Drive" in e.value for e in other.error)
+    other.button(key="ds_dismiss_download").click().run()
+    assert not other.exception, other.exception
+    assert not any("cannot reach Google Drive" in e.value for e in other.error)
+    assert not [b for b in other.button if b.key == "ds_dismiss_download"]
+    mine.run()  # dismissed for everyone
+    assert not any("cannot reach Google Drive" in e.value for e in mine.error)
+
+
 def test_scheme_without_left_right_pairs_turns_mirroring_off(lapa, make_lapa_folder):
     folder = make_lapa_folder("five", n_per_split=2, num_points=5, size=80, bad_files=False)
     at = browser()

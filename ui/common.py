@@ -91,6 +91,17 @@ def figure_config(name: str, *, interactive: bool = False) -> dict:
                                      "scale": FIGURE_PNG_SCALE if fmt == "png" else 1}}
 
 
+def session_token() -> str:
+    """A random token naming this browser session (kept in its session state): tells a job
+    started here from one started in another tab or by another person on the same server."""
+    import secrets
+
+    key = "lmkviz_session_token"
+    if key not in st.session_state:
+        st.session_state[key] = secrets.token_hex(8)
+    return st.session_state[key]
+
+
 def runs_root() -> Path:
     """The folder holding training runs (:func:`lmkviz.runs.runs_root`: ``$LMKVIZ_RUNS`` or ``runs``)."""
     from lmkviz.runs import runs_root as library_runs_root
