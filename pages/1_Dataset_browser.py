@@ -15,6 +15,9 @@ from ui.background import download_job, lapa_download, started_text
 from ui.common import (
     figure_config,
     add_dataset,
+    forget_folder,
+    keep_folder,
+    kept_folders,
     bump,
     page_of,
     skipped_rows,
@@ -198,6 +201,9 @@ if tab_data.open:
             with st.form("ds_add_form", border=False):
                 path = st.text_input("Folder", placeholder="../shared/datasets/face68", key="ds_add_path")
                 full = st.checkbox("Decode every image (slower; finds truncated files)", key="ds_add_full")
+                keep = st.checkbox("Keep it in the dataset list after a reload", value=True, key="ds_add_keep",
+                                   help="Saves the folder's path in lmkviz's settings file (in $LMKVIZ_HOME, else "
+                                        "your configuration folder); remove it below at any time.")
                 submitted = st.form_submit_button("Check folder")
             if submitted:
                 if not path.strip():
@@ -210,8 +216,11 @@ if tab_data.open:
                         show_error(err)
                     else:
                         st.session_state["ds_last_report"] = report
+                        st.session_state["ds_last_kept"] = None
                         if sum(report["splits"].values()) and report["points"]:
                             add_dataset(report)
+                            if keep:
+                                st.session_state["ds_last_kept"] = keep_folder(report["root"])
                             st.rerun()  # the sidebar's dataset list now includes the folder
             report = st.session_state.get("ds_last_report")
             if report:
@@ -227,7 +236,21 @@ if tab_data.open:
                         "reason": st.column_config.TextColumn(width="large")})
                 if usable and report["points"]:
                     name = Path(report["root"]).name
+                    kept_in = st.session_state.get("ds_last_kept")
                     st.success(f"**{name}** is usable ({usable:,} faces, {scheme_for(report['points']).name}) "
-                               "and was added to the Dataset list in the sidebar (until the page is reloaded).")
+                               "and was added to the Dataset list in the sidebar"
+                               + (f", kept for later visits (saved in `{kept_in}`)." if kept_in
+                                  else " until the page is reloaded."))
                 else:
                     st.error("No usable face in this folder: fix the files listed above and check again.")
+            kept, problem = kept_folders()
+            if problem:
+                st.error(problem)
+            if kept:
+                st.markdown("**Kept folders**, listed on every visit:")
+                for entry in kept:
+                    c = st.columns([5, 1], vertical_alignment="center")
+                    c[0].markdown(f"`{entry['folder']}`" + ("" if entry["found"] else " · :orange[not found]"))
+                    c[1].button("Remove", key=f"ds_forget:{entry['path']}", icon=":material/close:",
+                                on_click=forget_folder, args=(entry["path"],),
+                                help="Take it off the dataset list (the folder itself is not touched)")

@@ -128,6 +128,42 @@ def test_get_data_adds_a_checked_folder_and_reports_skipped_files(lapa, make_lap
     assert any("does not exist" in e.value for e in at.error)
 
 
+def test_a_checked_folder_is_kept_after_a_reload_until_it_is_removed(lapa, make_lapa_folder, lmkviz_home):
+    hidden = make_lapa_folder("far/away/kept", n_per_split=2, size=48, bad_files=False)
+
+    def get_data() -> AppTest:  # a fresh browser session: what a reload gives
+        at = browser()
+        at.session_state["ds_tab"] = "Get data"
+        return at.run()
+
+    def offered(at) -> bool:
+        return any(label.startswith("kept · ") for label in at.selectbox(key="ds_dataset").options)
+
+    at = get_data()
+    assert at.checkbox(key="ds_add_keep").value  # keeping is the default
+    at.text_input(key="ds_add_path").input(str(hidden.root))
+    at.button(key="FormSubmitter:ds_add_form-Check folder").click().run()
+    assert not at.exception, at.exception
+    assert any("kept for later visits" in s.value and "settings.json" in s.value for s in at.success)
+    assert str(hidden.root) in (lmkviz_home / "settings.json").read_text()
+
+    again = get_data()
+    assert offered(again), "the kept folder is in the dataset list of a new session"
+    assert any(str(hidden.root) in m.value for m in again.markdown)  # listed under "Kept folders"
+    again.button(key=f"ds_forget:{hidden.root}").click().run()
+    assert not again.exception, again.exception
+    assert not offered(get_data())
+    assert hidden.root.is_dir()
+
+    # not kept: only this session has it
+    at = get_data()
+    at.checkbox(key="ds_add_keep").uncheck()
+    at.text_input(key="ds_add_path").input(str(hidden.root))
+    at.button(key="FormSubmitter:ds_add_form-Check folder").click().run()
+    assert offered(at) and any("until the page is reloaded" in s.value for s in at.success)
+    assert not offered(get_data())
+
+
 def test_get_data_survives_link_loops_and_non_utf8_names(lapa, make_lapa_folder):
     import os
 

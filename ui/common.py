@@ -130,7 +130,7 @@ def page_links(skip: Optional[str] = None) -> None:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _discover(search_path: str) -> list[dict]:
+def _discover(search_path: str, kept: tuple = ()) -> list[dict]:
     from lmkviz.data import discover_datasets
 
     return [
@@ -141,12 +141,15 @@ def _discover(search_path: str) -> list[dict]:
 
 
 def discovered_datasets() -> list[dict]:
-    """Datasets found in data/ and $LMKVIZ_DATA, as plain dicts (cached 30 s per $LMKVIZ_DATA).
+    """Datasets found in data/, $LMKVIZ_DATA and the folders kept in the settings
+    (:mod:`lmkviz.settings`), as plain dicts (cached 30 s per $LMKVIZ_DATA and kept list).
 
     Keys: key (what :func:`open_split_cached` takes), name, path, splits
     ({split: pairs of files}), points (K), scheme.
     """
-    return _discover(os.environ.get("LMKVIZ_DATA", ""))
+    from lmkviz.settings import kept_datasets
+
+    return _discover(os.environ.get("LMKVIZ_DATA", ""), tuple(kept_datasets()))
 
 
 def synthetic_dataset() -> dict:
@@ -173,6 +176,42 @@ def add_dataset(report: dict) -> dict:
     rest = [d for d in added_datasets() if d["key"] != path]
     st.session_state[_ADDED_KEY] = rest + [entry]
     return entry
+
+
+def keep_folder(root: str) -> Optional[str]:
+    """Keep a checked dataset folder in the settings file (:func:`lmkviz.settings.keep_dataset`),
+    so that it is listed after a reload too; returns the settings file, or None after showing
+    why it could not be kept."""
+    from lmkviz import settings
+
+    try:
+        settings.keep_dataset(root)
+    except ValueError as err:
+        show_error(err)
+        return None
+    return paths.display_path(settings.settings_path())
+
+
+def kept_folders() -> tuple[list[dict], Optional[str]]:
+    """([{"folder", "found"}] of the folders kept in the settings, an error text or None)."""
+    from lmkviz import settings
+
+    try:
+        folders = settings.kept_datasets(strict=True)
+    except ValueError as err:
+        return [], str(err)
+    return [{"folder": paths.display_path(f), "path": f, "found": Path(f).is_dir()} for f in folders], None
+
+
+def forget_folder(path: str) -> None:
+    """``on_click``: remove a kept folder from the settings (the folder itself stays)."""
+    from lmkviz import settings
+
+    try:
+        settings.forget_dataset(path)
+    except ValueError as err:
+        show_error(err)
+    st.session_state[_ADDED_KEY] = [d for d in added_datasets() if d["key"] != path]
 
 
 def dataset_choices() -> list[dict]:
