@@ -247,11 +247,22 @@ def list_runs(runs_root: Optional[Path | str] = None) -> list[RunInfo]:
     return [run_info(p) for p in sorted(paths, key=lambda p: p.name, reverse=True)]
 
 
-def _busy(run: RunFolder) -> bool:
-    try:
-        return run.lock().held_elsewhere()
-    except OSError:
-        return False
+def _busy(run: RunFolder, grace: float = 10.0) -> bool:
+    """True when another process holds the run's lock.
+
+    A killed multi-threaded process reads as dead (its main thread is a zombie) a moment
+    before its last thread has exited and the kernel has freed its locks, so a held lock
+    is re-checked for up to ``grace`` seconds before the run counts as in use.
+    """
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            held = run.lock().held_elsewhere()
+        except OSError:
+            return False
+        if not held or time.monotonic() >= deadline:
+            return held
+        time.sleep(0.1)
 
 
 def start(config: TrainConfig, runs_root: Optional[Path | str] = None) -> Path:
