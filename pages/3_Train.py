@@ -313,8 +313,21 @@ def live_view(path):
                   else "**Learning rate**")
     c[2].plotly_chart(vtrain.lr_figure(steps, per, status.get("total_steps")), key="lab_lr", config=figure_config("train-learning-rate"))
 
-    preview = lab.preview_of(path)
-    st.subheader("Validation images, updated every epoch")
+    st.subheader("Validation images, epoch by epoch")
+    kept = lab.preview_epochs(path)
+    shown_epoch = info.epoch
+    if kept:
+        if len(kept) > 1:
+            lab.follow_newest_epoch(info.name, kept)
+            shown_epoch = st.select_slider(
+                "Epoch", kept, key=lab.PREVIEW_EPOCH_KEY,
+                help="Move back and forth to replay how the heatmaps sharpen and the points settle as the "
+                     "network learns. While a run trains, the slider follows the newest epoch unless you move it.")
+        else:
+            shown_epoch = kept[0]
+        preview = lab.epoch_preview_of(path, shown_epoch)
+    else:  # runs made before every epoch's preview was kept: the newest only
+        preview = lab.preview_of(path)
     if preview is None:
         st.caption("The first predictions appear after the first epoch.")
     else:
@@ -325,8 +338,8 @@ def live_view(path):
         st.plotly_chart(vtrain.preview_figure(preview["images"], preview["target"], preview[f"pred_{decoder}"],
                                               preview["heatmaps"], decoder, errors), key="lab_preview", config=figure_config("train-validation-predictions"))
         st.caption(f"Top: target (yellow) and predicted points ({DECODER_LABELS[decoder]}), white lines join "
-                   f"them. Bottom: the predicted heatmaps of all {preview['heatmaps'].shape[1]} landmarks "
-                   f"(maximum over channels). Epoch {info.epoch}.")
+                   f"them. Bottom: the predicted heatmaps of all {len(preview['indices'])} landmarks "
+                   f"(maximum over channels). Epoch {shown_epoch}.")
     with st.expander("Log"):
         st.code(lab.tail(path / "train.log") or lab.tail(path / "output.log") or "(empty)", language=None)
 

@@ -189,6 +189,33 @@ def test_live_view_of_a_finished_run(runs, trained_run):
     assert any(t.get("name") == "prediction (argmax)" for t in preview["data"])
 
 
+def test_the_epoch_slider_replays_the_previews_of_every_epoch(runs, trained_run):
+    """Each epoch's kept preview (previews/epoch-NNN.npz) can be shown again: the slider starts at
+    the newest epoch and moving it draws that epoch's predictions and heatmaps."""
+    path = copy_run(trained_run, runs, "20260101-000000-tiny")
+    run = RunFolder(path)
+    assert run.preview_epochs() == [1, 2]
+    at = open_page(PAGE)
+    slider = at.select_slider(key="lab_preview_epoch")
+    assert slider.options == ["1", "2"] and slider.value == 2
+    newest = chart(at, "lab_preview")
+    nme = {e: run.epoch_preview(e)["nme_dark"] for e in (1, 2)}
+    assert preview_titles(newest) == [f"image {i + 1} · NME {100 * v:.1f} %" for i, v in enumerate(nme[2])]
+    slider.set_value(1)
+    rerun(at)
+    first = chart(at, "lab_preview")
+    assert preview_titles(first) == [f"image {i + 1} · NME {100 * v:.1f} %" for i, v in enumerate(nme[1])]
+    heat = lambda fig: [im["source"] for im in fig["layout"]["images"] if im.get("layer") == "above"]
+    assert heat(first) != heat(newest)  # the heatmaps of epoch 1, not those of epoch 2
+    assert any("Epoch 1." in c.value for c in at.caption)
+    first_points = [t["x"] for t in first["data"] if str(t.get("name", "")).startswith("prediction")]
+    newest_points = [t["x"] for t in newest["data"] if str(t.get("name", "")).startswith("prediction")]
+    assert first_points != newest_points
+    # the chosen epoch stays while the page refreshes
+    rerun(at)
+    assert at.select_slider(key="lab_preview_epoch").value == 1
+
+
 def preview_titles(figure: dict) -> list[str]:
     return [a["text"] for a in figure["layout"].get("annotations", []) if a.get("text", "").startswith("image ")]
 

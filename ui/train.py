@@ -619,6 +619,48 @@ def preview_of(run: Path) -> Optional[dict]:
         return None
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def read_epoch_preview(path: str, epoch: int, mtime: float) -> Optional[dict]:
+    """The kept preview of one epoch (:meth:`lmkviz.runs.RunFolder.epoch_preview`; cached per file version)."""
+    from lmkviz.runs import RunFolder
+
+    return RunFolder(path).epoch_preview(epoch)
+
+
+def preview_epochs(run: Path) -> list[int]:
+    """The epochs whose preview the run kept (1-based, ascending; [] for runs made before they were kept)."""
+    from lmkviz.runs import RunFolder
+
+    return RunFolder(run).preview_epochs()
+
+
+def epoch_preview_of(run: Path, epoch: int) -> Optional[dict]:
+    from lmkviz.runs import RunFolder
+
+    try:
+        mtime = RunFolder(run).epoch_preview_path(epoch).stat().st_mtime
+    except OSError:
+        return None
+    return read_epoch_preview(str(run), int(epoch), mtime)
+
+
+PREVIEW_EPOCH_KEY = "lab_preview_epoch"
+_PREVIEW_NEWEST_KEY = "_lab_preview_newest"
+
+
+def follow_newest_epoch(run_name: str, epochs: list[int]) -> None:
+    """Before the epoch slider: the newest epoch for a run just chosen, the chosen epoch while it is
+    still offered, and the newest again when the slider sat on the newest and a new epoch came in
+    (a live run's slider follows it unless it was moved back)."""
+    state = st.session_state
+    newest = epochs[-1]
+    seen = state.get(_PREVIEW_NEWEST_KEY)
+    value = state.get(PREVIEW_EPOCH_KEY)
+    if value not in epochs or seen is None or seen[0] != run_name or value == seen[1]:
+        state[PREVIEW_EPOCH_KEY] = newest
+    state[_PREVIEW_NEWEST_KEY] = (run_name, newest)
+
+
 def lr_find_result(run: Path) -> Optional[dict]:
     """``lr_find.json`` of a finder run ({"lr", "loss", "suggested"}), None when not there yet."""
     from lmkviz.runs import RunFolder
