@@ -10,7 +10,8 @@ import streamlit as st
 from lmkviz.data import check_dataset, scheme_for
 from lmkviz.labs import density, mean_shape
 from lmkviz.viz import dataset as vds
-from ui import cached
+from ui import cached, share
+from ui import dataset_browser as view
 from ui.background import download_job, lapa_download, started_text
 from ui.common import (
     figure_config,
@@ -19,6 +20,7 @@ from ui.common import (
     keep_folder,
     kept_folders,
     bump,
+    dataset_choices,
     page_of,
     skipped_rows,
     dataset_picker,
@@ -31,6 +33,7 @@ from ui.common import (
     setup_page,
     show_error,
     split_picker,
+    subset_options,
     subset_picker,
 )
 
@@ -38,15 +41,21 @@ setup_page("Dataset browser", ":material/photo_library:")
 st.caption("Every face comes as an image plus K landmark points, (x, y) in pixels. Browse them, see what "
            "training augmentation does to them, and check where the points fall across a whole split.")
 
+view.restore_view(d["key"] for d in dataset_choices())
 with st.sidebar:
     st.header("Data")
     dataset = dataset_picker(key="ds_dataset")
+    view.seed(view.VIEW["split"], f"ds_split:{dataset['key']}", dataset["splits"])
     split = split_picker(dataset, key=f"ds_split:{dataset['key']}")
+    view.note(view.VIEW["split"], split)
 reader = open_split_or_stop(dataset["key"], split)
 scheme = scheme_for(reader.num_points)
 with st.sidebar:
+    view.seed(view.VIEW["lm"], f"ds_subset_{scheme.name}", subset_options(scheme))
     indices = subset_picker(scheme, key="ds_subset")
+    view.note(view.VIEW["lm"], st.session_state.get(f"ds_subset_{scheme.name}"))
     st.caption(f"Scheme **{scheme.name}**: {scheme.num_points} points; left/right are the subject's.")
+    share.copy_link()
 if indices is None:
     st.stop()
 
@@ -65,8 +74,10 @@ if tab_samples.open:
         order = np.random.default_rng(seed).permutation(n) if seed is not None else np.arange(n)
         pages, _ = page_of(order, per_page, 1)
         with c3:
-            page = st.pagination(pages, key=f"ds_page:{dataset['key']}:{split}:{per_page}", persist_state="page")
+            page = st.pagination(pages, default=view.sample_page(order, per_page),
+                                 key=f"ds_page:{dataset['key']}:{split}:{per_page}", persist_state="page")
         _, shown = page_of(order, per_page, page)
+        view.seed(view.VIEW["sample"], f"ds_detail:{dataset['key']}:{split}", shown)
         samples = [sample_or_placeholder(dataset["key"], split, i) for i in shown]
         titles = [f"#{i}" + (" · unreadable" if s[3] else "") for i, s in zip(shown, samples)]
         st.plotly_chart(vds.sample_grid([s[0] for s in samples], [s[1] for s in samples], titles, scheme, indices,
@@ -80,6 +91,7 @@ if tab_samples.open:
             names = dict(zip(shown, (s[2] for s in samples)))
             detail = st.selectbox("Sample", shown, format_func=lambda i: f"#{i} · {names.get(i, i)}",
                                   key=f"ds_detail:{dataset['key']}:{split}", persist_state="page")
+            view.note(view.VIEW["sample"], detail)
             numbers = st.toggle("Numbers on the points", value=True, key="ds_numbers", persist_state="page")
             image, points, name, problem = sample_or_placeholder(dataset["key"], split, detail)
             st.metric("Image size", f"{image.shape[1]} × {image.shape[0]} px")
@@ -143,6 +155,7 @@ if tab_stats.open:
             st.plotly_chart(vds.mean_shape_figure(mean01, scheme, indices), key="ds_mean", config=figure_config("dataset-mean-shape", interactive=True))
         with c2:
             st.markdown("**Where the landmarks fall**")
+            view.keep_density_point(["selected"] + list(indices))
             which = st.selectbox("Landmark", ["selected"] + list(indices), key="ds_density_point",
                                  persist_state="page",
                                  format_func=lambda i: "all selected landmarks" if i == "selected"
@@ -254,3 +267,5 @@ if tab_data.open:
                     c[1].button("Remove", key=f"ds_forget:{entry['path']}", icon=":material/close:",
                                 on_click=forget_folder, args=(entry["path"],),
                                 help="Take it off the dataset list (the folder itself is not touched)")
+
+share.publish()

@@ -260,3 +260,44 @@ def test_scheme_without_left_right_pairs_turns_mirroring_off(lapa, make_lapa_fol
     assert any("Mirroring is off" in i.value for i in at.info)
     titles = [a["text"] for a in chart(at, "ds_aug_fig")["layout"]["annotations"]]
     assert not any("mirrored" in t for t in titles)
+
+
+def test_a_shared_link_opens_the_same_view_and_the_url_follows(lapa):
+    """?ds=&split=&sample=&lm=&point= (ui.share) set the dataset, split, sample (on the pagination
+    page that holds it), landmarks and density landmark; changing a widget changes the URL."""
+    from tests.apptest import REPO_ROOT
+
+    at = AppTest.from_file(str(REPO_ROOT / PAGE), default_timeout=180)
+    for name, value in {"ds": "synthetic", "split": "val", "sample": "17", "lm": "eyes", "point": "36"}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ds_dataset").value == "synthetic"
+    assert [w.value for w in at.get("button_group") if w.key == "ds_split:synthetic"] == ["val"]
+    assert at.selectbox(key="ds_subset_ibug68").value == "eyes"
+    assert at.selectbox(key="ds_detail:synthetic:val").value == 17  # on page 2 of 12 per page
+    titles = [a["text"] for a in chart(at, "ds_grid")["layout"]["annotations"]]
+    assert "#17" in titles and "#0" not in titles
+    assert points_drawn(chart(at, "ds_detail_fig")) == 12  # the eyes only
+    assert not [w for w in at.warning if "Session State API" in w.value]
+    at.session_state["ds_tab"] = "Statistics"
+    at.run()
+    assert at.selectbox(key="ds_density_point").value == 36
+    # the URL follows the widgets
+    at.selectbox(key="ds_subset_ibug68").set_value("mouth").run()
+    assert not at.exception
+    assert at.query_params["lm"] == "mouth" and at.query_params["sample"] == "17"
+    assert at.query_params["ds"] == "synthetic" and at.query_params["split"] == "val"
+    assert at.query_params["point"] == "selected"  # 36 is not a mouth landmark: not kept in the URL
+
+
+def test_a_link_with_values_the_page_does_not_offer_is_ignored_with_a_note(lapa):
+    from tests.apptest import REPO_ROOT
+
+    at = AppTest.from_file(str(REPO_ROOT / PAGE), default_timeout=180)
+    at.query_params["ds"] = "/etc"
+    at.query_params["sample"] = "many"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ds_dataset").value == "synthetic"
+    assert any("Ignored from the link" in c.value for c in at.caption)

@@ -246,8 +246,10 @@ def split_picker(dataset: dict, key: str, container=None, default: str = "train"
     """A split selector limited to the dataset's non-empty splits."""
     box = container if container is not None else st
     splits = [s for s, n in dataset["splits"].items() if n > 0] or list(dataset["splits"]) or ["train"]
-    return box.segmented_control("Split", splits, default=default if default in splits else splits[0],
-                                 required=True, key=key, format_func=lambda s: f"{s} ({dataset['splits'].get(s, 0):,})")
+    seeded = st.session_state.get(key) in splits  # set by the page (a shared link): no default then
+    return box.segmented_control("Split", splits, default=None if seeded else default if default in splits
+                                 else splits[0], required=True, key=key,
+                                 format_func=lambda s: f"{s} ({dataset['splits'].get(s, 0):,})")
 
 
 @st.cache_resource(show_spinner="Opening dataset…", max_entries=16)
@@ -297,7 +299,8 @@ def subset_picker(scheme, key: str, container=None, default: str = "all") -> Opt
     options = subset_options(scheme)
     if default not in options:
         default = next(iter(options))
-    spec = box.selectbox("Landmarks", list(options), index=list(options).index(default),
+    seeded = st.session_state.get(f"{key}_{scheme.name}") in options  # set by the page: no default then
+    spec = box.selectbox("Landmarks", list(options), **({} if seeded else {"index": list(options).index(default)}),
                          format_func=options.get, key=f"{key}_{scheme.name}")
     if spec == "custom":
         spec = box.text_input("Indices", value="36,45,48-54" if scheme.num_points >= 55 else "0",
