@@ -11,6 +11,7 @@ from lmkviz.evaluation import primary_decoder
 from lmkviz.runs import best_epoch, preview_nme
 from lmkviz.training import PRESET_LABELS, PRESETS, heatmap_sizes
 from lmkviz.viz import training as vtrain
+from ui import share
 from ui import train as lab
 from ui.common import figure_config, dataset_choices, dataset_label, ensure_choice, runs_root, setup_page, show_error, subset_options
 
@@ -264,8 +265,10 @@ if not runs:
     st.stop()
 names = [r.name for r in runs]
 live_names = [r.name for r in runs if r.state in lab.LIVE]
+share.restore(lab.VIEW, parse={"epoch": int}, choices={"run": names})
 ensure_choice(lab.WATCH_KEY, names, live_names[0] if live_names else names[0])
 watched = st.selectbox("Run", names, key=lab.WATCH_KEY, help="Newest first; the Watch button of a job picks it too.")
+share.publish()
 watched_info = next(r for r in runs if r.name == watched)
 watch_live = watched_info.state in lab.LIVE
 
@@ -278,6 +281,7 @@ def live_view(path):
         return
     if watch_live and info.state not in lab.LIVE:
         st.rerun()  # finished, stopped or failed: draw once more without refreshing
+    link = st.container(horizontal=True, horizontal_alignment="right")  # filled last, with the epoch shown
     steps, epochs = lab.metrics_of(path)
     config = info.config
     primary = primary_decoder(config.encoding if config else "gaussian")
@@ -342,6 +346,8 @@ def live_view(path):
                    f"(maximum over channels). Epoch {shown_epoch}.")
     with st.expander("Log"):
         st.code(lab.tail(path / "train.log") or lab.tail(path / "output.log") or "(empty)", language=None)
+    share.publish()
+    share.copy_link(link)
 
 
 live_view(watched_info.path)

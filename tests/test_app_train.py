@@ -216,6 +216,34 @@ def test_the_epoch_slider_replays_the_previews_of_every_epoch(runs, trained_run)
     assert at.select_slider(key="lab_preview_epoch").value == 1
 
 
+def test_a_shared_link_opens_the_same_run_and_epoch(runs, trained_run):
+    """?run=&epoch= (ui.share) choose the watched run and the preview's epoch; the URL follows."""
+    from tests.apptest import AppTest
+
+    copy_run(trained_run, runs, "20260101-000000-tiny")
+    copy_run(trained_run, runs, "20260102-000000-newer")
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["run"] = "20260101-000000-tiny"
+    at.query_params["epoch"] = "1"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="lab_watch").value == "20260101-000000-tiny"  # not the newest run
+    assert at.select_slider(key="lab_preview_epoch").value == 1
+    nme = RunFolder(runs / "20260101-000000-tiny").epoch_preview(1)["nme_dark"]
+    assert preview_titles(chart(at, "lab_preview")) == [f"image {i + 1} · NME {100 * v:.1f} %"
+                                                        for i, v in enumerate(nme)]
+    at.selectbox(key="lab_watch").set_value("20260102-000000-newer")
+    rerun(at)
+    assert at.query_params["run"] == "20260102-000000-newer" and at.query_params["epoch"] == "2"
+    assert any("run=20260102-000000-newer" in c.value for c in at.code)  # the link to copy
+    # a run that is not there is ignored with a note
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["run"] = "../../etc"
+    at.run()
+    assert not at.exception and at.selectbox(key="lab_watch").value == "20260102-000000-newer"
+    assert any("Ignored from the link" in c.value for c in at.caption)
+
+
 def preview_titles(figure: dict) -> list[str]:
     return [a["text"] for a in figure["layout"].get("annotations", []) if a.get("text", "").startswith("image ")]
 

@@ -39,6 +39,8 @@ STATE_COLOURS = {"queued": "gray", "running": "blue", "done": "green", "stopped"
                  "broken": "red"}
 LIVE = ("queued", "running")
 WATCH_KEY = "lab_watch"
+VIEW = {"run": WATCH_KEY, "epoch": "lab_preview_epoch"}
+"""The Train page's shareable view (:mod:`ui.share`): the watched run and the preview's epoch."""
 
 
 # ============================================================================ actions
@@ -651,12 +653,14 @@ _PREVIEW_NEWEST_KEY = "_lab_preview_newest"
 def follow_newest_epoch(run_name: str, epochs: list[int]) -> None:
     """Before the epoch slider: the newest epoch for a run just chosen, the chosen epoch while it is
     still offered, and the newest again when the slider sat on the newest and a new epoch came in
-    (a live run's slider follows it unless it was moved back)."""
+    (a live run's slider follows it unless it was moved back). An epoch set before the first draw
+    (a shared link, :data:`VIEW`) is kept."""
     state = st.session_state
     newest = epochs[-1]
     seen = state.get(_PREVIEW_NEWEST_KEY)
     value = state.get(PREVIEW_EPOCH_KEY)
-    if value not in epochs or seen is None or seen[0] != run_name or value == seen[1]:
+    # first draw in this session: keep an epoch that a shared link chose
+    if value not in epochs or (seen is not None and (seen[0] != run_name or value == seen[1])):
         state[PREVIEW_EPOCH_KEY] = newest
     state[_PREVIEW_NEWEST_KEY] = (run_name, newest)
 
