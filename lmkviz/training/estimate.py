@@ -286,7 +286,7 @@ def cpu_warning(config: TrainConfig, result: Estimate) -> Optional[str]:
         lighter.append(f"a smaller input size (128 px instead of {config.input_size})")
     if config.model not in ("hrnet18_small", "unet_resnet18_small"):
         lighter.append("a small model (hrnet18_small)")
-    lighter += ["fewer epochs", "fewer training images (More options)"]
+    lighter += ["fewer epochs", "fewer training images (Advanced)"]
     return (f"On this CPU the run takes about {format_duration(result.total_s)} "
             f"({format_duration(result.per_epoch_s)} per epoch). It runs in the background and survives a closed "
             f"tab, but for a quicker result use a GPU, or " + ", ".join(lighter) + ".")
