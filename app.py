@@ -61,28 +61,28 @@ c4.metric("Training jobs running", len([r for r in active if r.state == "running
 
 st.markdown("**Datasets**")
 st.dataframe(home.dataset_rows(datasets), hide_index=True, width="stretch", column_config=home.DATASET_COLUMNS)
-left, right = st.columns(2, gap="medium")
-with left:
-    st.markdown("**Checkpoints**")
-    if checkpoints:
-        infos = [checkpoint_info(c["path"], c["modified"]) for c in checkpoints]
-        st.dataframe(home.checkpoint_rows(checkpoints, infos), hide_index=True, width="stretch",
-                     column_config=home.CHECKPOINT_COLUMNS)
+# one table per row, full width: side by side they scroll sideways at 1400 px with the sidebar open
+st.markdown("**Checkpoints**")
+if checkpoints:
+    infos = [checkpoint_info(c["path"], c["modified"]) for c in checkpoints]
+    st.dataframe(home.checkpoint_rows(checkpoints, infos), hide_index=True, width="stretch",
+                 column_config=home.CHECKPOINT_COLUMNS)
+else:
+    st.info("No checkpoint yet: the shipped `checkpoints/default.pt` is not here and no run has saved one. "
+            "Train a model to get one.")
+st.markdown("**Training jobs**")
+
+
+@st.fragment(run_every=5 if active else None)  # follow running jobs without reloading the page
+def jobs_table():
+    latest = training_runs()
+    if latest:
+        st.dataframe(home.run_rows(latest[:8]), hide_index=True, width="stretch", column_config=home.RUN_COLUMNS)
     else:
-        st.info("No checkpoint yet: the shipped `checkpoints/default.pt` is not here and no run has saved one. "
-                "Train a model to get one.")
-with right:
-    st.markdown("**Training jobs**")
+        st.caption("No training runs yet.")
 
-    @st.fragment(run_every=5 if active else None)  # follow running jobs without reloading the page
-    def jobs_table():
-        latest = training_runs()
-        if latest:
-            st.dataframe(home.run_rows(latest[:8]), hide_index=True, width="stretch", column_config=home.RUN_COLUMNS)
-        else:
-            st.caption("No training runs yet.")
 
-    jobs_table()
+jobs_table()
 
 with st.sidebar:
     st.caption("Start with the **Encoding lab** to see why decoding matters.")
