@@ -55,7 +55,7 @@ with st.sidebar:
     indices = subset_picker(scheme, key="ds_subset")
     view.note(view.VIEW["lm"], st.session_state.get(f"ds_subset_{scheme.name}"))
     st.caption(f"Scheme **{scheme.name}**: {scheme.num_points} points; left/right are the subject's.")
-    share.copy_link()
+    link = st.container()  # filled at the end, once every widget of the view has its value
 if indices is None:
     st.stop()
 
@@ -269,3 +269,4 @@ if tab_data.open:
                                 help="Take it off the dataset list (the folder itself is not touched)")
 
 share.publish()
+share.copy_link(link)

@@ -289,6 +289,7 @@ def test_a_shared_link_opens_the_same_view_and_the_url_follows(lapa):
     assert at.query_params["lm"] == "mouth" and at.query_params["sample"] == "17"
     assert at.query_params["ds"] == "synthetic" and at.query_params["split"] == "val"
     assert at.query_params["point"] == "selected"  # 36 is not a mouth landmark: not kept in the URL
+    assert any("lm=mouth" in c.value and "sample=17" in c.value for c in at.code)  # the link to copy
 
 
 def test_a_link_with_values_the_page_does_not_offer_is_ignored_with_a_note(lapa):
