@@ -497,7 +497,8 @@ class RunFolder:
         The fixed inputs (``images``, ``target``, ``indices``, ``image_size``) go to
         ``previews/inputs.npz``, written only when they are new or changed; the epoch's
         file holds ``heatmaps`` reduced to their maximum over landmarks, (n, 1, h, w)
-        float16 (what the preview figure draws), and the ``pred_*``/``nme_*`` arrays.
+        float16 (what the preview figure draws), and the ``pred_*``/``nme_*`` arrays (not
+        the SimCC distributions, :data:`PREVIEW_NOT_KEPT`).
         Both are replaced atomically, inputs first: a kill at any instant leaves complete
         files (an epoch redone after a resume replaces its file).
         """
@@ -508,7 +509,8 @@ class RunFolder:
         if stored is None or set(stored) != set(inputs) or not all(
                 stored[k].shape == v.shape and np.array_equal(stored[k], v) for k, v in inputs.items()):
             atomic_write_bytes(self.previews_path / "inputs.npz", _npz_bytes(inputs))
-        own = {k: np.asarray(v) for k, v in arrays.items() if k not in PREVIEW_INPUTS}
+        own = {k: np.asarray(v) for k, v in arrays.items()
+               if k not in PREVIEW_INPUTS and not k.startswith(PREVIEW_NOT_KEPT)}
         if "heatmaps" in own:
             maps = own["heatmaps"]
             own["heatmaps"] = maps.max(axis=1, keepdims=True).astype(np.float16) if maps.ndim == 4 else maps
@@ -574,6 +576,9 @@ class RunFolder:
 
 PREVIEW_INPUTS = ("images", "target", "indices", "image_size")
 """The preview arrays that are the same every epoch (kept once in ``previews/inputs.npz``)."""
+
+PREVIEW_NOT_KEPT = ("simcc_",)
+"""Preview arrays left out of the kept epoch previews (large, and not drawn by the epoch replay)."""
 
 _EPOCH_PREVIEW = re.compile(r"^epoch-(\d{3,})\.npz$")
 

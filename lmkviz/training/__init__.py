@@ -9,8 +9,8 @@ Run folders are :mod:`lmkviz.runs`, devices :mod:`lmkviz.devices`, losses
 :mod:`lmkviz.losses`, validation :mod:`lmkviz.evaluation`.
 """
 
-from lmkviz.training.build import build_datasets, build_model, heatmap_sizes, make_codec
-from lmkviz.training.config import PRESET_LABELS, PRESETS, TrainConfig
+from lmkviz.training.build import build_datasets, build_model, heatmap_sizes, make_codec, make_run_loss
+from lmkviz.training.config import PRESET_LABELS, PRESETS, TRAIN_ENCODING_LABELS, TRAIN_ENCODINGS, TrainConfig
 from lmkviz.training.distributed import Distributed
 from lmkviz.training.loop import (
     NonFiniteLoss,
@@ -29,8 +29,8 @@ from lmkviz.training.loop import (
 from lmkviz.training.lr_find import lr_find, suggest_lr
 
 __all__ = [
-    "TrainConfig", "PRESETS", "PRESET_LABELS",
-    "build_datasets", "build_model", "make_codec", "heatmap_sizes",
+    "TrainConfig", "PRESETS", "PRESET_LABELS", "TRAIN_ENCODINGS", "TRAIN_ENCODING_LABELS",
+    "build_datasets", "build_model", "make_codec", "make_run_loss", "heatmap_sizes",
     "Distributed", "Trainer", "TrainJob", "StopFlag", "StopTraining", "NonFiniteLoss",
     "ResumeError", "ResumePlan", "RunBusy", "check_resume",
     "train", "train_step", "set_seed",
