@@ -92,7 +92,7 @@ VECTOR_DECODERS = ("argmax", "dark", "softargmax")
 DECODER_LABELS = {
     "argmax": "argmax",
     "quarter": "quarter offset",
-    "topk": "top-k softmax (H3R)",
+    "topk": "top-k (H3R)",
     "dark": "DARK",
     "softargmax": "soft-argmax (integral)",
 }
