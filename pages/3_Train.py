@@ -335,15 +335,17 @@ def live_view(path):
     if preview is None:
         st.caption("The first predictions appear after the first epoch.")
     else:
-        decoders = [m for m in DECODERS if f"pred_{m}" in preview]
+        decoders = lab.preview_decoders(preview)
         decoder = st.segmented_control("Decoder", decoders, default=primary if primary in decoders else decoders[0],
-                                       format_func=DECODER_LABELS.get, key="lab_preview_decoder", required=True)
+                                       format_func=lab.decoder_label, key="lab_preview_decoder", required=True)
         errors = preview_nme(preview, decoder)
         st.plotly_chart(vtrain.preview_figure(preview["images"], preview["target"], preview[f"pred_{decoder}"],
-                                              preview["heatmaps"], decoder, errors), key="lab_preview", config=figure_config("train-validation-predictions"))
-        st.caption(f"Top: target (yellow) and predicted points ({DECODER_LABELS[decoder]}), white lines join "
-                   f"them. Bottom: the predicted heatmaps of all {len(preview['indices'])} landmarks "
-                   f"(maximum over channels). Epoch {shown_epoch}.")
+                                              preview.get("heatmaps"), decoder, errors), key="lab_preview", config=figure_config("train-validation-predictions"))
+        st.caption(f"Top: target (yellow) and predicted points ({lab.decoder_label(decoder)}), white "
+                   "lines join them. " + (f"Bottom: the predicted heatmaps of all {len(preview['indices'])} landmarks "
+                                          "(maximum over channels). " if "heatmaps" in preview else
+                                          "This model outputs the points directly: no heatmaps to show. ")
+                   + f"Epoch {shown_epoch}.")
     with st.expander("Log"):
         st.code(lab.tail(path / "train.log") or lab.tail(path / "output.log") or "(empty)", language=None)
     share.publish()

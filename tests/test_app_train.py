@@ -244,6 +244,20 @@ def test_a_shared_link_opens_the_same_run_and_epoch(runs, trained_run):
     assert any("Ignored from the link" in c.value for c in at.caption)
 
 
+def test_a_direct_regression_run_is_shown_without_heatmaps(runs):
+    """A run of the direct-regression baseline has points but no heatmaps: its previews draw the
+    points (top row only), each epoch, with its own decoder."""
+    path = train(tiny_config(name="direct", model="resnet18_regression", encoding="regression"), runs_root=runs,
+                 progress_bar=False)
+    RunFolder(path).write_status(pid=None)
+    at = open_page(PAGE)
+    preview = chart(at, "lab_preview")
+    assert not [im for im in preview["layout"]["images"] if im.get("layer") == "above"]  # no heatmap layer
+    assert len(preview_titles(preview)) == 2
+    assert any("no heatmaps to show" in c.value for c in at.caption)
+    assert at.select_slider(key="lab_preview_epoch").options == ["1", "2"]
+
+
 def preview_titles(figure: dict) -> list[str]:
     return [a["text"] for a in figure["layout"].get("annotations", []) if a.get("text", "").startswith("image ")]
 

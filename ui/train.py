@@ -646,6 +646,21 @@ def epoch_preview_of(run: Path, epoch: int) -> Optional[dict]:
     return read_epoch_preview(str(run), int(epoch), mtime)
 
 
+def preview_decoders(preview: dict) -> list[str]:
+    """The decoders whose points a preview holds (``pred_<decoder>``): lmkviz's heatmap decoders in
+    their usual order, then any other (a direct-regression model's "direct")."""
+    from lmkviz.decoding import DECODERS
+
+    found = [k[len("pred_"):] for k in preview if k.startswith("pred_")]
+    return [m for m in DECODERS if m in found] + sorted(m for m in found if m not in DECODERS)
+
+
+def decoder_label(name: str) -> str:
+    from lmkviz.decoding import DECODER_LABELS
+
+    return DECODER_LABELS.get(name, name)
+
+
 PREVIEW_EPOCH_KEY = "lab_preview_epoch"
 _PREVIEW_NEWEST_KEY = "_lab_preview_newest"
 

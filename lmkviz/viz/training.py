@@ -311,43 +311,44 @@ def _layout(fig: go.Figure, height: int, title: Optional[str] = None) -> go.Figu
     return fig
 
 
-def preview_figure(images: np.ndarray, target: np.ndarray, pred: np.ndarray, heatmaps: np.ndarray,
+def preview_figure(images: np.ndarray, target: np.ndarray, pred: np.ndarray, heatmaps: Optional[np.ndarray],
                    decoder: str = "dark", errors: Optional[Sequence[float]] = None, height: Optional[int] = None,
                    titles: Optional[Sequence[str]] = None) -> go.Figure:
     """A few validation images: top row with the target and predicted points, bottom row with
     the predicted heatmaps (all channels, max over landmarks) over the image.
 
     images: (N, S, S, 3) uint8 network inputs; target, pred: (N, K, 2) input px;
-    heatmaps: (N, K, h, w) scores in [0, 1]; errors: optional N NME values (%) for the titles.
+    heatmaps: (N, K, h, w) scores in [0, 1], or None for a model without heatmaps (direct
+    regression: the top row only); errors: optional N NME values (%) for the titles.
     Heatmap cell (i, j) covers input x in [j * S / w, (j + 1) * S / w) (pure scale).
     height: default fits panels of at most 260 px in a ~1100 px wide page.
     """
     n = len(images)
+    rows = 1 if heatmaps is None else 2
     if height is None:
-        height = int(2 * min(260, 1100 / max(n, 1)) + 50)
+        height = int(rows * min(260, 1100 / max(n, 1)) + 50)
     s_h, s_w = images.shape[1:3]
     titles = list(titles) if titles else [f"image {i + 1}" + (f" · NME {errors[i]:.1f} %" if errors is not None
                                                               else "") for i in range(n)]
-    fig = make_subplots(rows=2, cols=n, horizontal_spacing=0.01, vertical_spacing=0.03,
-                        subplot_titles=titles + [""] * n)
+    fig = make_subplots(rows=rows, cols=n, horizontal_spacing=0.01, vertical_spacing=0.03,
+                        subplot_titles=titles + [""] * n * (rows - 1))
     fig.update_annotations(font_size=12)
     colour = DECODER_COLOURS.get(decoder, "#333")
     label = DECODER_LABELS.get(decoder, decoder)
-    maps = np.asarray(heatmaps, dtype=np.float32)
+    maps = None if heatmaps is None else np.asarray(heatmaps, dtype=np.float32)
     for i in range(n):
         col = i + 1
-        for row in (1, 2):
+        for row in range(1, rows + 1):
             axis = (row - 1) * n + col
             ref = "" if axis == 1 else str(axis)
             fig.add_layout_image(dict(source=photo_uri(images[i]), xref=f"x{ref}", yref=f"y{ref}", x=0, y=0,
                                       sizex=s_w, sizey=s_h, sizing="stretch", layer="below"))
         # heatmaps: max over channels, transparent where low (as heatmap_overlay)
-        top = maps[i].max(axis=0)
-        h, w = top.shape
-        rgba = _overlay_rgba(top)
-        axis = n + col
-        fig.add_layout_image(dict(source=png_uri(rgba), xref=f"x{axis}", yref=f"y{axis}", x=0, y=0, sizex=s_w,
-                                  sizey=s_h, sizing="stretch", layer="above", opacity=0.9))
+        if maps is not None:
+            rgba = _overlay_rgba(maps[i].max(axis=0))
+            axis = n + col
+            fig.add_layout_image(dict(source=png_uri(rgba), xref=f"x{axis}", yref=f"y{axis}", x=0, y=0,
+                                      sizex=s_w, sizey=s_h, sizing="stretch", layer="above", opacity=0.9))
         t = np.asarray(target[i], dtype=float)
         p = np.asarray(pred[i], dtype=float)
         # error segments first, then the points
@@ -367,7 +368,7 @@ def preview_figure(images: np.ndarray, target: np.ndarray, pred: np.ndarray, hea
                                  marker=dict(color=colour, size=7, symbol=DECODER_SYMBOLS.get(decoder, "circle"),
                                              line=dict(color="black", width=1)),
                                  hovertemplate=f"{label} %{{x:.1f}}, %{{y:.1f}}<extra></extra>"), row=1, col=col)
-    for axis in range(1, 2 * n + 1):
+    for axis in range(1, rows * n + 1):
         ref = "" if axis == 1 else str(axis)
         fig.update_layout({f"xaxis{ref}": dict(range=[0, s_w], visible=False, constrain="domain"),
                            f"yaxis{ref}": dict(range=[s_h, 0], visible=False, scaleanchor=f"x{ref}",
