@@ -311,7 +311,7 @@ def live_view(path):
                       config=figure_config("train-loss-curves"))
     c[1].markdown("**Validation NME per decoder**")
     c[1].plotly_chart(vtrain.nme_figure(epochs, [m for m in DECODERS if any(m in (r.get("val_nme") or {}) for r in epochs)]
-                                        or DECODERS, best_epoch=best_at, total_epochs=total),
+                                        or None, best_epoch=best_at, total_epochs=total),
                       key="lab_nme", config=figure_config("train-validation-nme"))
     c[2].markdown("**Learning rate** (one-cycle: warm up, then anneal)" if config and config.schedule == "onecycle"
                   else "**Learning rate**")

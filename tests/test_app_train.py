@@ -256,6 +256,8 @@ def test_a_direct_regression_run_is_shown_without_heatmaps(runs):
     assert len(preview_titles(preview)) == 2
     assert any("no heatmaps to show" in c.value for c in at.caption)
     assert at.select_slider(key="lab_preview_epoch").options == ["1", "2"]
+    nme = chart(at, "lab_nme")  # its own decoder's curve, not five empty heatmap-decoder curves
+    assert [t["name"] for t in nme["data"] if t.get("name")] == ["direct"] and len(nme["data"][0]["y"]) == 2
 
 
 def preview_titles(figure: dict) -> list[str]:
