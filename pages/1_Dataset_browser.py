@@ -262,7 +262,7 @@ if tab_data.open:
             if kept:
                 st.markdown("**Kept folders**, listed on every visit:")
                 for entry in kept:
-                    c = st.columns([5, 1], vertical_alignment="center")
+                    c = st.columns([2.4, 1], vertical_alignment="center")  # room for "Remove" at 1400 px
                     c[0].markdown(f"`{entry['folder']}`" + ("" if entry["found"] else " · :orange[not found]"))
                     c[1].button("Remove", key=f"ds_forget:{entry['path']}", icon=":material/close:",
                                 on_click=forget_folder, args=(entry["path"],),
