@@ -90,3 +90,15 @@ def test_compare_figure_overlays_runs_and_smooths_their_loss():
     wiggle = lambda y: float(np.abs(np.diff(np.log(np.asarray(y, dtype=float)))).mean())  # noqa: E731
     assert wiggle(named[0].y) < 0.5 * wiggle(raw.data[0].y)
     assert list(smooth.layout.xaxis.range) == [0, 4]
+
+
+def test_the_compared_runs_loss_axis_has_few_distinct_labels():
+    """The compare chart's log axis uses nice_log_ticks as the loss chart does (plotly's own ticks
+    crowded "0.001 0.0009 0.0008 0.0007..." into a narrow decade)."""
+    steps = [{"step": s, "loss": 0.0072 * (0.0003 / 0.0072) ** (s / 300)} for s in range(1, 301)]
+    runs = [{"label": "a", "steps": steps, "epochs": [], "steps_per_epoch": 10, "decoder": "dark"}]
+    fig = vtrain.compare_figure(runs, "train_loss", smoothing=0.0, height=320)
+    labels = list(fig.layout.yaxis.ticktext)
+    assert 3 <= len(labels) <= 320 // 60 and len(set(labels)) == len(labels)
+    lo, hi = (10 ** v for v in fig.layout.yaxis.range)
+    assert lo <= 0.0003 * 1.01 and hi >= 0.0072 * 0.99

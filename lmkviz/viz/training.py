@@ -136,7 +136,14 @@ def loss_figure(epochs: Sequence[Mapping], steps: Sequence[Mapping] = (), steps_
     if not fig.data:
         return _layout(_empty(fig, "no loss logged yet"), height)
     _epoch_axis(fig, total_epochs, right)
-    positive = [v for v in ys if v > 0]
+    _log_loss_axis(fig, ys, height)
+    return _layout(fig, height)
+
+
+def _log_loss_axis(fig: go.Figure, values: Sequence[Optional[float]], height: int) -> None:
+    """A log y axis titled "loss (log scale)" over the positive ``values``, with the few distinct
+    tick labels of :func:`nice_log_ticks` (plotly's own crowd and repeat on a narrow range)."""
+    positive = [v for v in values if v is not None and math.isfinite(v) and v > 0]
     if positive:
         lo, hi = min(positive), max(positive)
         ticks, labels = nice_log_ticks(lo, hi, max_ticks=max(3, height // 60))
@@ -144,7 +151,6 @@ def loss_figure(epochs: Sequence[Mapping], steps: Sequence[Mapping] = (), steps_
         fig.update_yaxes(type="log", tickvals=ticks, ticktext=labels,
                          range=[math.log10(lo) - pad, math.log10(hi) + pad])
     fig.update_yaxes(title_text="loss (log scale)", type="log")
-    return _layout(fig, height)
 
 
 def nme_figure(epochs: Sequence[Mapping], decoders: Optional[Sequence[str]] = None, height: int = 300,
@@ -251,7 +257,7 @@ def compare_figure(runs: Sequence[Mapping], what: str = "val_nme", smoothing: fl
     if what == "val_nme":
         fig.update_yaxes(title_text="validation NME (%)", rangemode="tozero")
     else:
-        fig.update_yaxes(title_text="loss (log scale)", type="log", tickformat="~g")
+        _log_loss_axis(fig, [v for t in fig.data for v in (t.y or ())], height)
     _layout(fig, height)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0, font=dict(size=11)))
     return fig
