@@ -333,7 +333,8 @@ def live_view(path):
     else:  # runs made before every epoch's preview was kept: the newest only
         preview = lab.preview_of(path)
     if preview is None:
-        st.caption("The first predictions appear after the first epoch.")
+        st.caption("The first predictions appear after the first epoch." if not info.epoch else
+                   "This run's folder holds no preview images (preview.npz, previews/).")
     else:
         decoders = lab.preview_decoders(preview)
         decoder = st.segmented_control("Decoder", decoders, default=primary if primary in decoders else decoders[0],
