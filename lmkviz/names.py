@@ -1,8 +1,9 @@
-"""Names and labels of the encodings and decoders, importable without torch.
+"""Names and labels of the encodings, decoders and framings, importable without torch.
 
-:mod:`lmkviz.encoding` and :mod:`lmkviz.decoding` re-export them; figures and page texts
-(:mod:`lmkviz.viz`) import them from here, so that drawing needs no torch import (about
-2 s of a cold start on 2 CPU cores).
+:mod:`lmkviz.encoding`, :mod:`lmkviz.decoding` and :mod:`lmkviz.data.augment` re-export them;
+figures (:mod:`lmkviz.viz`) and training configs (:mod:`lmkviz.training.config`) import them
+from here, so that drawing a figure or reading a run's config imports neither torch nor
+torchvision (several seconds of a cold start on a busy 2-core machine).
 """
 
 ENCODINGS = ("gaussian", "gaussian_int", "binary")
@@ -28,3 +29,6 @@ DECODER_LABELS = {
     "dark": "DARK",
     "softargmax": "soft-argmax (integral)",
 }
+
+FRAMINGS = ("image", "face")
+"""How a training sample is framed: the whole image resized, or a crop around the face."""

@@ -7,8 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from lmkviz.data.augment import FRAMINGS
-from lmkviz.encoding import ENCODINGS
+from lmkviz.names import ENCODINGS, FRAMINGS  # noqa: F401  (no torch: run folders and the job list read configs)
 
 __all__ = ["LOSSES", "TrainConfig", "PRESETS", "PRESET_LABELS"]
 
@@ -138,7 +137,7 @@ class TrainConfig:
 
     def augment_config(self):
         """The :class:`~lmkviz.data.augment.AugmentConfig` of the training transform."""
-        from lmkviz.data.augment import AugmentConfig
+        from lmkviz.data.augment_config import AugmentConfig
 
         return AugmentConfig(
             input_size=self.input_size, strength=self.augment, rotation=self.rotation,
