@@ -330,19 +330,31 @@ def slider_steps(tab: Tab, key: str, repeats: int, key_press: str = "ArrowRight"
     return [tab.step(lambda: tab.page.keyboard.press(key_press)) for _ in range(repeats)]
 
 
-def choose(tab: Tab, key: str, option_text: str | None = None, index: int | None = None):
-    """Open the select box with widget key ``key`` and click an option (by text or position)."""
-    tab.keyed(key).locator('[data-testid="stSelectbox"]').click()
+def open_select(tab: Tab, key: str):
+    """Open the select box with widget key ``key``; its options. A click that lands while the
+    page is busy can be lost: up to three tries."""
     options = tab.page.get_by_role("option")
-    option = options.filter(has_text=option_text).first if option_text else options.nth(index)
-    option.click()
+    for attempt in range(3):
+        tab.keyed(key).locator('[data-testid="stSelectbox"]').click()
+        try:
+            options.first.wait_for(state="visible", timeout=10_000)
+            return options
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: try again
+            tab.page.keyboard.press("Escape")
+    raise RuntimeError(f"the select box {key!r} did not open")
+
+
+def pick(tab: Tab, key: str, option_text: str):
+    """Open the select box with widget key ``key`` (untimed), then time the click on the option
+    holding ``option_text``."""
+    return tab.step(open_select(tab, key).filter(has_text=option_text).first.click)
 
 
 def choose_steps(tab: Tab, key: str, indices: list[int]):
+    """One step per index: open the select box (untimed), then time the click on the option."""
     out = []
     for i in indices:
-        tab.keyed(key).locator('[data-testid="stSelectbox"]').click()
-        option = tab.page.get_by_role("option").nth(i)
+        option = open_select(tab, key).nth(i)
         out.append(tab.step(option.click))
     return out
 
@@ -378,7 +390,9 @@ def measure(condition: str, browser, tmp: Path, env: dict, pages: list[str], rep
                     page_block(rows, condition, tab, name, round_, first, repeats, second_checkpoint)
                 except Exception as err:  # noqa: BLE001 - one page that does not draw does not lose the others
                     print(f"  {label}, {round_} visit: FAILED: {err}", flush=True)
-                    rows.append(Row(condition, f"{label}: {round_} visit", [float("nan")], [], "", f"failed: {err}"[:160]))
+                    reason = " ".join(str(err).split())[:120]
+                    rows.append(Row(condition, f"{label}: {round_} visit or its steps", [float("nan")], [], "",
+                                    f"failed: {reason}"))
                     tab.close()
                     tab = Tab(browser, server)
                     tab.open(PAGES[first][0])
@@ -411,12 +425,10 @@ def page_block(rows, condition, tab, name, round_, first, repeats, second_checkp
     elif name == "compare":
         add(rows, condition, "Compare: sort by decoder (select box, fragment)",
             choose_steps(tab, "cmp_sort", [i % 4 for i in range(repeats)]), target="step")
-        switch = tab.step(lambda: choose(tab, "cmp_checkpoint", option_text=second_checkpoint))
+        switch = pick(tab, "cmp_checkpoint", second_checkpoint)
         add(rows, condition, "Compare: switch checkpoint, first time (evaluates 100 images)", [switch],
             note="progress bar while it runs")
-        toggles = [tab.step(lambda i=i: choose(tab, "cmp_checkpoint",
-                                               option_text="shipped" if i % 2 == 0 else second_checkpoint))
-                   for i in range(repeats)]
+        toggles = [pick(tab, "cmp_checkpoint", "shipped" if i % 2 == 0 else second_checkpoint) for i in range(repeats)]
         add(rows, condition, "Compare: switch checkpoint, already evaluated", toggles, target="step")
 
 
