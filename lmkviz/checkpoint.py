@@ -5,10 +5,11 @@ A checkpoint is a plain dict saved with ``torch.save`` and loaded with
 
     {
       "format": "lmkviz-checkpoint", "version": 1,
-      "model": {"name": "hrnet18", "num_points": 68, "kwargs": {...}},
+      "model": {"name": "hrnet18", "num_points": 68, "kwargs": {...}},  # SimCC: head, input_size, simcc_ratio
       "state_dict": {...},                       # model weights (fp32 or fp16)
-      "codec": {"image_size": [H, W], "heatmap_size": [h, w],
-                "encoding": "gaussian", "sigma": 2.0},
+      "codec": {"type": "heatmap", "image_size": [H, W],   # or "udp_heatmap", "simcc":
+                "heatmap_size": [h, w], "encoding": "gaussian",  # lmkviz.codecs.codec_from_dict
+                "sigma": 2.0, ...},                    # (no "type": a heatmap codec)
       "scheme": {"name": "ibug68", "num_points": 68,   # the dataset's scheme
                  "indices": [...]},                    # landmarks predicted (subset)
       "config": {...},                           # the TrainConfig as a dict
@@ -221,7 +222,7 @@ class LoadedCheckpoint:
 
     path: Path
     model: nn.Module
-    codec: HeatmapCodec
+    codec: Any  # a lmkviz.codecs codec: HeatmapCodec, UDPHeatmapCodec or SimCCCodec
     scheme_name: str
     num_points: int
     indices: list[int]

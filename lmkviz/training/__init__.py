@@ -15,7 +15,9 @@ import importlib
 # the run folders) does not import the loop, the models and torchvision.
 _LAZY = {
     "build_datasets": "build", "build_model": "build", "heatmap_sizes": "build", "make_codec": "build",
-    "PRESET_LABELS": "config", "PRESETS": "config", "TrainConfig": "config",
+    "make_run_loss": "build",
+    "PRESET_LABELS": "config", "PRESETS": "config", "TRAIN_ENCODING_LABELS": "config", "TRAIN_ENCODINGS": "config",
+    "TrainConfig": "config",
     "Distributed": "distributed",
     **{name: "loop" for name in ("NonFiniteLoss", "ResumeError", "ResumePlan", "RunBusy", "StopFlag", "StopTraining",
                                  "Trainer", "TrainJob", "check_resume", "set_seed", "train", "train_step")},
@@ -36,8 +38,8 @@ def __dir__():
 
 
 __all__ = [
-    "TrainConfig", "PRESETS", "PRESET_LABELS",
-    "build_datasets", "build_model", "make_codec", "heatmap_sizes",
+    "TrainConfig", "PRESETS", "PRESET_LABELS", "TRAIN_ENCODINGS", "TRAIN_ENCODING_LABELS",
+    "build_datasets", "build_model", "make_codec", "make_run_loss", "heatmap_sizes",
     "Distributed", "Trainer", "TrainJob", "StopFlag", "StopTraining", "NonFiniteLoss",
     "ResumeError", "ResumePlan", "RunBusy", "check_resume",
     "train", "train_step", "set_seed",
