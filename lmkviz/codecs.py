@@ -28,6 +28,10 @@ Codecs (:data:`CODECS`):
 :class:`SimCCCodec` (``"simcc"``)
     SimCC (Li et al. 2022): per point, a 1-D x vector and a 1-D y vector of
     Gaussian labels at ``ratio`` bins per image pixel; loss :func:`simcc_loss`.
+:class:`RegressionCodec` (``"regression"``)
+    No heatmaps: the direct-regression baseline's targets are the points
+    themselves (as fractions of the image side), its one decoder ``"direct"``
+    reads them back; loss :func:`lmkviz.losses.regression_loss`.
 
 Integral regression (soft-argmax, Sun et al. 2018; DSNT) needs no codec of its
 own: it is the ``"softargmax"`` decoder of the heatmap codecs (differentiable,
@@ -549,6 +553,110 @@ class SimCCCodec:
         return replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class RegressionCodec:
+    """Direct (x, y) regression (:class:`lmkviz.models.ResNet18Regression`): no heatmaps at all.
+
+    image_size: (H, W) of the network input. A regression network outputs (N, K, 2)
+    points as fractions of the input's width and height (``x / W, y / H``: 0 and 1
+    are the image edges, in the lmkviz convention); the targets are the true points
+    in the same units, so the loss does not depend on the input size.
+
+    ``encode`` returns ``((N, K, 2) fractions, (N, K) weights)`` (weight 0 for an
+    invisible or NaN point, whose target stays NaN and is masked out of
+    :func:`lmkviz.losses.regression_loss`); ``decode`` takes the network's (N, K, 2)
+    output and returns image px: a scale, nothing to decode. Its one decoder is
+    ``"direct"``; the confidence is 1 (a regression head has no notion of it).
+    """
+
+    codec_type: ClassVar[str] = "regression"
+
+    image_size: tuple[int, int] = (128, 128)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", as_hw(self.image_size))
+
+    encoding: ClassVar[str] = "regression"
+    """What the run trains against (the training encoding's name)."""
+
+    @property
+    def outputs_logits(self) -> bool:
+        return False
+
+    @property
+    def decoders(self) -> tuple[str, ...]:
+        """The one decoder of a regression output: :data:`REGRESSION_DECODERS`."""
+        return REGRESSION_DECODERS
+
+    @property
+    def primary_decoder(self) -> str:
+        return "direct"
+
+    def describe(self) -> str:
+        """One line for logs and user interfaces."""
+        h, w = self.image_size
+        return f"direct (x, y) regression on {h}x{w} inputs, no heatmaps"
+
+    def decode_options(self, method: str) -> dict:
+        return {}
+
+    def _scale(self, points: torch.Tensor) -> torch.Tensor:
+        h, w = self.image_size
+        return points.new_tensor([w, h])
+
+    def encode(self, points: torch.Tensor, visibility: Optional[torch.Tensor] = None, *,
+               generator: Optional[torch.Generator] = None):
+        """(N, K, 2) image px -> ((N, K, 2) fractions of (W, H), (N, K) keypoint weights).
+
+        Weight 1 for a visible point with finite coordinates (even outside the image:
+        a coordinate can be regressed anywhere), 0 otherwise. ``generator`` is
+        accepted for a common interface and unused.
+        """
+        points = _hidden_as_nan(_float_points(points), visibility)
+        weights = torch.isfinite(points).all(-1).to(points.dtype)
+        return points / self._scale(points), weights
+
+    def decode(self, outputs: torch.Tensor, method: str = "direct", logits: Optional[bool] = None,
+               return_confidence: bool = False, **options):
+        """(N, K, 2) network output (fractions of W and H) -> (N, K, 2) image px (and (N, K) ones)."""
+        if method not in REGRESSION_DECODERS:
+            raise ValueError(f"decoder {method!r} does not apply to a regression model (no heatmaps); "
+                             f"it decodes with {', '.join(REGRESSION_DECODERS)}")
+        outputs = torch.as_tensor(outputs)
+        if outputs.ndim < 1 or outputs.shape[-1] != 2:
+            raise ValueError(f"a regression output must be (N, K, 2) points, got {tuple(outputs.shape)}")
+        points = outputs * self._scale(outputs)
+        if not return_confidence:
+            return points
+        return points, torch.ones(points.shape[:-1], dtype=points.dtype, device=points.device)
+
+    def soft_argmax(self, outputs: torch.Tensor, temperature: Optional[float] = None) -> torch.Tensor:
+        """Differentiable (N, K, 2) image px: the decoded output itself (for a coordinate loss)."""
+        return self.decode(outputs)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict with its ``"type"``."""
+        return {"type": self.codec_type, "image_size": list(self.image_size)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RegressionCodec":
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        data = dict(data)
+        kind = data.pop("type", cls.codec_type)
+        if kind != cls.codec_type:
+            raise ValueError(f"codec type {kind!r} is not a {cls.__name__}; load it with "
+                             "lmkviz.codecs.codec_from_dict")
+        return _build(cls, data)
+
+    def with_(self, **changes) -> "RegressionCodec":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+REGRESSION_DECODERS = ("direct",)
+"""The decoder of a regression output: the points themselves, scaled to image pixels."""
+
+
 def _build(cls, data: dict):
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
@@ -557,7 +665,7 @@ def _build(cls, data: dict):
     return cls(**data)
 
 
-CODECS = {c.codec_type: c for c in (HeatmapCodec, UDPHeatmapCodec, SimCCCodec)}
+CODECS = {c.codec_type: c for c in (HeatmapCodec, UDPHeatmapCodec, SimCCCodec, RegressionCodec)}
 """Codec classes by their ``"type"``."""
 
 

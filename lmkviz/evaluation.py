@@ -49,10 +49,11 @@ Progress = Optional[Callable[[int, int], None]]
 def primary_decoder(codec) -> str:
     """The decoder a run is judged by (best.pt, the Train page): the codec's
     ``primary_decoder`` ("dark" for Gaussian heatmaps, UDP's included, and SimCC;
-    "topk" for binary maps, the H3R setup). ``codec`` may also be a training
-    encoding name (:data:`lmkviz.training.config.TRAIN_ENCODINGS`)."""
+    "topk" for binary maps, the H3R setup; "direct" for the direct-regression
+    baseline, :class:`lmkviz.codecs.RegressionCodec`). ``codec`` may also be a training
+    encoding name (:data:`lmkviz.training.config.TRAIN_ENCODINGS` or "regression")."""
     if isinstance(codec, str):
-        return "topk" if codec == "binary" else "dark"
+        return {"binary": "topk", "regression": "direct"}.get(codec, "dark")
     return codec.primary_decoder
 
 
@@ -87,6 +88,9 @@ def predict_heatmaps(model: nn.Module, images: torch.Tensor, *, flip_perm: Optio
 
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
         out = run(images)
+        if flip_perm is not None and not _is_pair(out) and out.ndim != 4:
+            raise ValueError("the flip test mirrors heatmaps; this model outputs points (direct regression), "
+                             "evaluate it without the flip test")
         if flip_perm is not None:
             mirrored = flip_outputs(run(images.flip(-1)), flip_perm)
             if _is_pair(out):
@@ -380,7 +384,7 @@ class Evaluator:
         if self.keep_heatmaps and _is_pair(out):
             self._parts["x"].append(out[0].to(torch.float16).cpu().numpy())
             self._parts["y"].append(out[1].to(torch.float16).cpu().numpy())
-        elif self.keep_heatmaps:
+        elif self.keep_heatmaps and out.ndim == 4:  # a regression model has no heatmaps
             self._parts["heatmaps"].append(out.to(torch.float16).cpu().numpy())
         return out
 

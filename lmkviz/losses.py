@@ -9,6 +9,10 @@ positive cell per map) with BCE-with-logits where the positive cell weighs
 regression, Sun et al. 2018) is added: the L1 distance in input pixels between the
 soft-argmax of the output and the true points (:func:`coordinate_loss`).
 
+The direct-regression baseline (:class:`lmkviz.codecs.RegressionCodec`, encoding
+"regression") has no heatmaps: its (N, K, 2) output is compared with the true points
+by :func:`regression_loss` (L1 or MSE of the coordinates).
+
 Every loss takes optional (N, K) keypoint weights (the codecs' ``encode`` returns
 them): a landmark with weight 0 (outside the crop, unlabelled) is left out instead of
 being trained towards "nothing here".
@@ -24,19 +28,31 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["HEATMAP_LOSSES", "LossFunction", "adaptive_wing_loss", "coordinate_loss", "heatmap_loss", "make_loss",
-           "resolve_loss"]
+__all__ = ["HEATMAP_LOSSES", "REGRESSION_LOSSES", "LossFunction", "adaptive_wing_loss", "coordinate_loss",
+           "heatmap_loss", "make_loss", "regression_loss", "resolve_loss"]
 
 HEATMAP_LOSSES = ("mse", "awing", "bce")
+REGRESSION_LOSSES = ("l1", "mse")
+"""Losses of the "regression" encoding (coordinates, not heatmaps); "auto" is "l1"."""
 
 
 def resolve_loss(loss: str, encoding: str) -> str:
     """"auto" -> the encoding's own loss (bce for binary maps, kl for "simcc", mse for
-    Gaussians); checks the pair."""
+    Gaussians, l1 for "regression"); checks the pair."""
+    if encoding == "regression":
+        if loss == "auto":
+            return "l1"
+        if loss not in REGRESSION_LOSSES:
+            raise ValueError(f"loss {loss} does not fit the regression encoding (coordinates use "
+                             f"{' or '.join(REGRESSION_LOSSES)})")
+        return loss
     if encoding == "simcc":
         if loss not in ("auto", "kl"):
             raise ValueError(f"loss {loss} does not fit SimCC (its loss is kl, or auto)")
         return "kl"
+    if loss == "l1":
+        raise ValueError(f"loss l1 is for the regression encoding (coordinates); the {encoding} encoding's "
+                         "heatmaps use " + ("bce" if encoding == "binary" else "mse or awing"))
     if loss == "auto":
         return "bce" if encoding == "binary" else "mse"
     if loss not in HEATMAP_LOSSES:
@@ -112,6 +128,34 @@ def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, encoding: str, pos_we
     return _weighted_mean(per_cell, weights)
 
 
+def regression_loss(pred: torch.Tensor, target: torch.Tensor, weights: Optional[torch.Tensor] = None,
+                    loss: str = "l1") -> torch.Tensor:
+    """Scalar loss between (N, K, 2) predicted and target coordinates (direct regression).
+
+    loss: "l1" (mean absolute difference per coordinate) or "mse" (mean squared).
+    weights: optional (N, K) keypoint weights; points with weight 0 or a non-finite
+    target are left out (and get no gradient). The loss is the weighted mean over
+    points of the mean over their two coordinates; 0 when no point counts.
+    """
+    if loss not in REGRESSION_LOSSES:
+        raise ValueError(f"unknown regression loss {loss!r}; choose one of {', '.join(REGRESSION_LOSSES)}")
+    pred = pred.float()
+    target = torch.as_tensor(target, dtype=pred.dtype, device=pred.device)
+    if pred.shape != target.shape or pred.shape[-1] != 2:
+        raise ValueError(f"points must both be (N, K, 2), got {tuple(pred.shape)} and {tuple(target.shape)}")
+    weights = (torch.ones(pred.shape[:-1], dtype=pred.dtype, device=pred.device) if weights is None
+               else torch.as_tensor(weights, dtype=pred.dtype, device=pred.device))
+    if weights.shape != pred.shape[:-1]:
+        raise ValueError(f"weights must be (N, K) = {tuple(pred.shape[:-1])}, got {tuple(weights.shape)}")
+    ok = torch.isfinite(target).all(-1) & (weights > 0)
+    # masked before abs()/square(): their gradient at a NaN would be NaN even with weight 0
+    diff = torch.where(ok[..., None], pred - torch.nan_to_num(target), torch.zeros((), dtype=pred.dtype,
+                                                                                    device=pred.device))
+    per_point = (diff.abs() if loss == "l1" else diff.square()).mean(-1)
+    weights = torch.where(ok, weights, torch.zeros_like(weights))
+    return (weights * per_point).sum() / weights.sum().clamp_min(1e-12)
+
+
 def coordinate_loss(pred: torch.Tensor, target: torch.Tensor, weights: Optional[torch.Tensor] = None) -> torch.Tensor:
     """L1 distance between (N, K, 2) predicted and true points: the weighted mean over
     points of ``(|dx| + |dy|) / 2``, in the points' unit (input pixels in training).
@@ -151,7 +195,9 @@ def make_loss(codec, loss: str = "auto", pos_weight: float = 100.0, *, coord_los
     weights with it (``generator`` for the binary encoding's random draws), and
     compared with ``outputs``: (N, K, H, W) heatmaps with ``loss`` (see
     :func:`heatmap_loss`), or a SimCC head's ``(x_logits, y_logits)`` with
-    :func:`lmkviz.codecs.simcc_loss` (loss "auto" or "kl").
+    :func:`lmkviz.codecs.simcc_loss` (loss "auto" or "kl"). A
+    :class:`~lmkviz.codecs.RegressionCodec`'s outputs are (N, K, 2) coordinates,
+    compared with :func:`regression_loss` ("auto" is "l1").
 
     coord_loss: weight of the coordinate loss added on top (0 = none): the
     :func:`coordinate_loss` between the codec's differentiable soft-argmax of the
@@ -161,6 +207,9 @@ def make_loss(codec, loss: str = "auto", pos_weight: float = 100.0, *, coord_los
     The function has ``name`` (the resolved loss, e.g. "mse" or "mse+coord").
     """
     from lmkviz.codecs import simcc_loss
+
+    if getattr(codec, "codec_type", None) == "regression":
+        return _regression_loss_fn(codec, loss)
 
     simcc = getattr(codec, "codec_type", "heatmap") == "simcc"
     name = resolve_loss(loss, "simcc" if simcc else codec.encoding)
@@ -182,4 +231,16 @@ def make_loss(codec, loss: str = "auto", pos_weight: float = 100.0, *, coord_los
         return value
 
     loss_fn.name = name + ("+coord" if coord_weight > 0 else "")  # type: ignore[attr-defined]
+    return loss_fn
+
+
+def _regression_loss_fn(codec, loss: str) -> LossFunction:
+    """:func:`make_loss` for a :class:`~lmkviz.codecs.RegressionCodec`: outputs (N, K, 2) fractions."""
+    name = resolve_loss(loss, "regression")
+
+    def loss_fn(outputs: torch.Tensor, points: torch.Tensor, generator: Optional[torch.Generator] = None):
+        target, weights = codec.encode(points)
+        return regression_loss(outputs, target, weights, loss=name)
+
+    loss_fn.name = name  # type: ignore[attr-defined]
     return loss_fn

@@ -25,10 +25,14 @@ VECTOR_DECODERS = ("argmax", "dark", "softargmax")
 DECODER_LABELS = {
     "argmax": "argmax",
     "quarter": "quarter offset",
-    "topk": "top-k softmax (H3R)",
+    "topk": "top-k (H3R)",
     "dark": "DARK",
     "softargmax": "soft-argmax (integral)",
 }
 
 FRAMINGS = ("image", "face")
 """How a training sample is framed: the whole image resized, or a crop around the face."""
+
+POINT_MODELS = ("resnet18_regression",)
+"""Architectures whose output is (N, K, 2) points (fractions of the input's W and H), not
+heatmaps (:data:`lmkviz.models.POINT_MODELS`)."""

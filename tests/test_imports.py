@@ -32,3 +32,11 @@ def test_the_training_package_still_gives_every_name():
     assert training.train.__module__ == "lmkviz.training.loop"
     assert augment.AugmentConfig is augment_config.AugmentConfig
     assert set(dir(training)) >= set(training.__all__)
+
+
+def test_point_models_are_architectures():
+    from lmkviz import models, names
+
+    assert models.POINT_MODELS is names.POINT_MODELS
+    assert set(names.POINT_MODELS) <= set(models.ARCHITECTURES)
+    assert all(models.outputs_points(m) for m in names.POINT_MODELS)

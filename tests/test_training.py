@@ -21,7 +21,7 @@ from tests.helpers import tiny_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize("name", sorted(models.HEATMAP_MODELS))
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_every_model_and_encoding_learns_a_batch(name, encoding):
     """A few optimiser steps on one fixed batch reduce the loss."""

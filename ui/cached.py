@@ -19,6 +19,9 @@ STATS_MAX_SAMPLES = {"synthetic": 300}
 
 HEATMAP_SIZES = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 20.0)
+SWEEP_POINTS = 128
+"""Random points per setting of a sweep (each curve's points share their sub-cell offsets,
+and the figures shade the 95 % band of every mean)."""
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing statistics…")
@@ -56,7 +59,7 @@ def sweep_sizes(image_size: int, sigma: float, encoding: str, noise: float, blur
     """Mean error against heatmap size (:data:`HEATMAP_SIZES`), sigma fixed in heatmap px."""
     with labs.torch_threads(1):
         return labs.sweep_heatmap_size(image_size, HEATMAP_SIZES, sigma, encoding, noise=noise, blur=blur,
-                                       margin=margin, k=k, n=96)
+                                       margin=margin, k=k, n=SWEEP_POINTS)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -65,7 +68,18 @@ def sweep_sigmas(image_size: int, heatmap_size: int, encoding: str, noise: float
     """Mean error against sigma (:data:`SIGMAS`)."""
     with labs.torch_threads(1):
         return labs.sweep_sigma(image_size, heatmap_size, SIGMAS, encoding, noise=noise, blur=blur,
-                                margin=margin, k=k, n=96)
+                                margin=margin, k=k, n=SWEEP_POINTS)
+
+
+SIMCC_RATIOS = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sweep_ratios(image_size: int, sigma: float, noise: float, blur: float, margin: float | None) -> dict:
+    """SimCC's mean error against its ratio (:data:`SIMCC_RATIOS` bins per pixel)."""
+    with labs.torch_threads(1):
+        return labs.sweep_simcc_ratio(image_size, SIMCC_RATIOS, sigma, noise=noise, blur=blur, margin=margin,
+                                      n=SWEEP_POINTS)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

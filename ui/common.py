@@ -27,6 +27,7 @@ DEFAULT_CHECKPOINT = paths.DEFAULT_CHECKPOINT  # the shipped model (one definiti
 
 PAGES = (
     ("app.py", "Home", ":material/home:"),
+    ("pages/0_Lesson.py", "Lesson", ":material/school:"),
     ("pages/1_Dataset_browser.py", "Dataset browser", ":material/photo_library:"),
     ("pages/2_Encoding_lab.py", "Encoding lab", ":material/science:"),
     ("pages/3_Train.py", "Train", ":material/model_training:"),

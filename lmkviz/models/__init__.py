@@ -18,6 +18,11 @@ and returns the pair of logits ``(x (N, K, W_x), y (N, K, H_y))`` instead:
 
 ``ARCHITECTURES`` maps each name to its factory ``f(num_points, **kwargs)``;
 ``MODEL_INFO`` / :func:`describe` give what a user interface shows.
+
+One architecture outputs no heatmaps: ``resnet18_regression`` (the direct-regression
+baseline, :mod:`lmkviz.models.regression`) returns (N, K, 2) points as fractions of
+the input's width and height; :func:`outputs_points` tells them apart, and
+:data:`HEATMAP_MODELS` lists the others.
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ from lmkviz.models.efficientnet_lite import (
     EfficientNetLiteFPN, efficientnet_lite0_classifier, efficientnet_lite0_fpn,
 )
 from lmkviz.models.hrnet import HRNet, hrnet18, hrnet18_small, hrnet18_small_v2
+from lmkviz.models.regression import ResNet18Regression, resnet18_regression
 from lmkviz.models.simcc import HEADS, SimCCHead
 from lmkviz.models.unet_resnet18 import UNetResNet18, unet_resnet18, unet_resnet18_small
 
 __all__ = [
-    "ARCHITECTURES", "HEADS", "MODEL_INFO", "ModelInfo", "EfficientNetLiteFPN", "HRNet", "SimCCHead", "UNetResNet18",
-    "count_parameters", "create", "describe", "list_models",
+    "ARCHITECTURES", "HEADS", "HEATMAP_MODELS", "MODEL_INFO", "ModelInfo", "EfficientNetLiteFPN", "HRNet",
+    "ResNet18Regression", "SimCCHead", "UNetResNet18", "count_parameters", "create", "describe", "list_models",
+    "outputs_points", "resnet18_regression",
     "efficientnet_lite0_classifier", "efficientnet_lite0_fpn",
     "hrnet18", "hrnet18_small", "hrnet18_small_v2", "unet_resnet18", "unet_resnet18_small",
 ]
@@ -50,6 +57,7 @@ ARCHITECTURES = {
     "hrnet18_small": hrnet18_small,
     "hrnet18_small_v2": hrnet18_small_v2,
     "effnet_lite0_fpn": efficientnet_lite0_fpn,
+    "resnet18_regression": resnet18_regression,
 }
 
 
@@ -57,7 +65,8 @@ ARCHITECTURES = {
 class ModelInfo:
     """What a user interface shows about one architecture (defaults of its factory).
 
-    stride: heatmap downsampling factor; input_size: suggested square input side
+    stride: heatmap downsampling factor (for a model of :data:`POINT_MODELS`, that of
+    its last feature map, pooled away); input_size: suggested square input side
     in pixels; num_parameters: for ``num_points`` heatmaps (None in ``MODEL_INFO``).
     """
 
@@ -70,7 +79,8 @@ class ModelInfo:
 
     def __str__(self) -> str:
         params = "" if self.num_parameters is None else f", {self.num_parameters / 1e6:.2f} M parameters"
-        return (f"{self.name}: {self.description} (heatmap stride {self.stride}, "
+        kind = "feature" if self.name in POINT_MODELS else "heatmap"
+        return (f"{self.name}: {self.description} ({kind} stride {self.stride}, "
                 f"{self.input_size} px input{params})")
 
 
@@ -93,7 +103,23 @@ MODEL_INFO = {
     "effnet_lite0_fpn": ModelInfo(
         "effnet_lite0_fpn", "EfficientNet-Lite0 (ImageNet weights) with a light FPN decoder",
         stride=4, input_size=256),
+    "resnet18_regression": ModelInfo(
+        "resnet18_regression", "ResNet-18 + a linear layer regressing (x, y) directly, no heatmaps "
+        "(the baseline; train it with the regression encoding)",
+        stride=32, input_size=128),
 }
+
+from lmkviz.names import POINT_MODELS  # noqa: E402  (defined without torch: training configs check it)
+# POINT_MODELS: architectures whose output is (N, K, 2) points (fractions of the input's W and H), not heatmaps.
+
+HEATMAP_MODELS = tuple(name for name in ARCHITECTURES if name not in POINT_MODELS)
+"""Architectures that output (N, K, H / stride, W / stride) heatmaps."""
+
+
+def outputs_points(name: str) -> bool:
+    """True for an architecture that regresses (x, y) directly (:data:`POINT_MODELS`)."""
+    _check_name(name)
+    return name in POINT_MODELS
 
 
 def list_models() -> list[str]:
@@ -138,6 +164,9 @@ def create(name: str, num_points: int, **kwargs) -> nn.Module:
         raise ValueError(f"{name}: input_size and simcc_ratio are options of head='simcc' only.")
     if head == "simcc" and input_size is None:
         raise ValueError(f"{name}: head='simcc' needs input_size (the side of the input images in pixels).")
+    if head == "simcc" and outputs_points(name):
+        raise ValueError(f"{name} regresses (x, y) directly: it has no feature map for a SimCC head; "
+                         "use it with head='heatmap' (its own linear head)")
     factory = ARCHITECTURES[name]
     accepted = set(inspect.signature(factory).parameters) - {"num_points"}
     unknown = sorted(set(kwargs) - accepted)

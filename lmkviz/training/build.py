@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from lmkviz.encoding import HeatmapCodec
-from lmkviz.training.config import TrainConfig
+from lmkviz.training.config import REGRESSION, TrainConfig
 
 __all__ = ["UNET_STRIDES", "build_datasets", "build_model", "make_codec", "make_run_loss", "heatmap_sizes"]
 
@@ -58,10 +58,14 @@ def make_codec(config: TrainConfig, stride: int):
     stride), :class:`~lmkviz.codecs.HeatmapCodec` or (udp, sub-pixel Gaussians)
     :class:`~lmkviz.codecs.UDPHeatmapCodec`. "simcc": a
     :class:`~lmkviz.codecs.SimCCCodec` of input_size at ``simcc_ratio`` (``stride``
-    unused). ``softargmax_temperature`` becomes the codec's soft-argmax temperature.
+    unused). "regression" (no heatmaps): a :class:`~lmkviz.codecs.RegressionCodec`
+    of input_size (``stride`` unused). ``softargmax_temperature`` becomes the codec's
+    soft-argmax temperature.
     """
-    from lmkviz.codecs import SimCCCodec, UDPHeatmapCodec
+    from lmkviz.codecs import RegressionCodec, SimCCCodec, UDPHeatmapCodec
 
+    if config.encoding == REGRESSION:
+        return RegressionCodec(image_size=config.input_size)
     temperature = config.softargmax_temperature
     if config.encoding == "simcc":
         return SimCCCodec(image_size=config.input_size, ratio=config.simcc_ratio, sigma=config.sigma,
@@ -120,6 +124,9 @@ def build_model(config: TrainConfig, num_points: int) -> tuple[nn.Module, dict]:
                 + ", ".join(map(str, UNET_STRIDES))
             )
         kwargs["stride"] = stride
+    if config.encoding == REGRESSION and config.heatmap_size:
+        raise ValueError(f"{config.model} regresses (x, y) directly: it has no heatmaps, so heatmap_size must be "
+                         "left empty")
     if config.encoding == "simcc":
         kwargs.update(head="simcc", input_size=int(config.input_size), simcc_ratio=float(config.simcc_ratio))
     net = models.create(config.model, num_points, pretrained=config.pretrained, **kwargs)

@@ -9,13 +9,15 @@ from typing import Optional
 
 from lmkviz.names import ENCODING_LABELS, ENCODINGS, FRAMINGS  # noqa: F401  (no torch: run folders and the job list read configs)
 
-__all__ = ["LOSSES", "TRAIN_ENCODINGS", "TRAIN_ENCODING_LABELS", "TrainConfig", "PRESETS", "PRESET_LABELS"]
+__all__ = ["LOSSES", "REGRESSION", "TRAIN_ENCODINGS", "TRAIN_ENCODING_LABELS", "TrainConfig", "PRESETS",
+           "PRESET_LABELS"]
 
 TRAIN_ENCODINGS = (*ENCODINGS, "udp", "simcc")
 """What a run trains against: the heatmap encodings of :data:`lmkviz.encoding.ENCODINGS`
 (lmkviz's edge-aligned :class:`~lmkviz.codecs.HeatmapCodec`), "udp" (sub-pixel Gaussian
 heatmaps with UDP's corner-aligned scaling, :class:`~lmkviz.codecs.UDPHeatmapCodec`) or
-"simcc" (per-axis classification, :class:`~lmkviz.codecs.SimCCCodec`, on a SimCC head)."""
+"simcc" (per-axis classification, :class:`~lmkviz.codecs.SimCCCodec`, on a SimCC head).
+The direct-regression baseline's :data:`REGRESSION` is accepted too (with its model only)."""
 
 TRAIN_ENCODING_LABELS = {
     **ENCODING_LABELS,
@@ -23,10 +25,16 @@ TRAIN_ENCODING_LABELS = {
     "simcc": "SimCC, x and y bins (Li et al. 2022)",
 }
 
-LOSSES = ("auto", "mse", "awing", "bce", "kl")
+LOSSES = ("auto", "mse", "awing", "bce", "kl", "l1")
 """Losses: "auto" (the encoding's own: MSE for Gaussians, BCE for binary maps, KL for
-SimCC), "mse", "awing" (Adaptive Wing, Gaussian encodings incl. UDP), "bce" (binary
-encoding) or "kl" (SimCC: KL divergence to the label distributions, :func:`lmkviz.codecs.simcc_loss`)."""
+SimCC, L1 for direct regression), "mse" (Gaussian maps, or coordinates), "awing"
+(Adaptive Wing, Gaussian encodings incl. UDP), "bce" (binary encoding), "kl" (SimCC: KL
+divergence to the label distributions, :func:`lmkviz.codecs.simcc_loss`) or "l1"
+(coordinates, regression)."""
+
+REGRESSION = "regression"
+"""The encoding of the direct-regression baseline: no heatmaps, the model
+(:data:`lmkviz.models.POINT_MODELS`) outputs the points (:class:`lmkviz.codecs.RegressionCodec`)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,9 @@ class TrainConfig:
         BCE-with-logits with ``pos_weight``), "udp" (sub-pixel Gaussian, UDP's
         corner-aligned scaling, MSE; judged by DARK) or "simcc" (the model gets a
         SimCC head, :class:`lmkviz.models.SimCCHead`; KL loss; judged by DARK on
-        each axis).
+        each axis); "regression" (:data:`REGRESSION`) for a model that outputs the
+        points themselves (``resnet18_regression``; L1 on the coordinates, no
+        heatmaps), and only for such a model.
     sigma: Gaussian sigma in heatmap pixels; for "simcc" the label smoothing in
         bins (``simcc_ratio`` bins per input pixel).
     simcc_ratio: SimCC bins per input pixel (the splitting ratio; "simcc" only).
@@ -132,8 +142,9 @@ class TrainConfig:
         errors = []
         if not self.data:
             errors.append("data: give at least one training dataset")
-        if self.encoding not in TRAIN_ENCODINGS:
-            errors.append(f"encoding: {self.encoding!r} is not one of {', '.join(TRAIN_ENCODINGS)}")
+        if self.encoding not in TRAIN_ENCODINGS and self.encoding != REGRESSION:
+            errors.append(f"encoding: {self.encoding!r} is not one of {', '.join(TRAIN_ENCODINGS)}, {REGRESSION}")
+        errors += _regression_errors(self)
         if not self.simcc_ratio > 0:
             errors.append(f"simcc_ratio: must be > 0 (bins per input pixel), got {self.simcc_ratio}")
         if not self.coord_loss >= 0:
@@ -166,6 +177,10 @@ class TrainConfig:
                           "(binary maps use bce, SimCC kl)")
         elif self.loss == "kl" and self.encoding != "simcc":
             errors.append("loss: kl needs the simcc encoding (heatmaps use mse, awing or bce)")
+        elif self.loss == "l1" and self.encoding != REGRESSION:
+            errors.append("loss: l1 is for the regression encoding (coordinates); heatmaps use mse, awing or bce")
+        elif self.encoding == REGRESSION and self.loss not in ("auto", "l1", "mse"):
+            errors.append(f"loss: {self.loss} does not fit the regression encoding (coordinates use l1 or mse)")
         try:
             self.augment_config()
         except ValueError as err:
@@ -188,7 +203,7 @@ class TrainConfig:
         """The loss actually used: ``loss`` with "auto" resolved for the encoding."""
         if self.loss != "auto":
             return self.loss
-        return {"binary": "bce", "simcc": "kl"}.get(self.encoding, "mse")
+        return {"binary": "bce", "simcc": "kl", REGRESSION: "l1"}.get(self.encoding, "mse")
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -254,6 +269,27 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def _regression_errors(config: "TrainConfig") -> list[str]:
+    """The regression encoding goes with a model that outputs points, and only with one.
+    (lmkviz.models, which imports torchvision, is loaded only for a regression config of another
+    model: reading a run's config stays light.)"""
+    from lmkviz.names import POINT_MODELS
+
+    if config.model in POINT_MODELS:
+        if config.encoding != REGRESSION:
+            return [f"encoding: {config.model} regresses (x, y) directly and has no heatmaps; "
+                    f"use the {REGRESSION} encoding"]
+        return []
+    if config.encoding == REGRESSION:
+        from lmkviz import models
+
+        if config.model not in models.ARCHITECTURES:
+            return []  # named by models.create when the run starts
+        return [f"encoding: {REGRESSION} needs a model that outputs points "
+                f"({', '.join(POINT_MODELS)}); {config.model} outputs heatmaps"]
+    return []
 
 
 PRESETS: dict[str, TrainConfig] = {

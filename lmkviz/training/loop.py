@@ -542,16 +542,19 @@ class Trainer:
             maps = self.codec.pseudo_heatmaps(out, size=side)
             x, y = self.codec.probabilities(out)
             extra = {"simcc_x": x.cpu().numpy().astype(np.float16), "simcc_y": y.cpu().numpy().astype(np.float16)}
-        else:
+        elif out.ndim == 4:
             maps = self.codec.display_maps(out)
+        else:  # direct regression: points, no heatmaps to show
+            maps = None
         arrays = {
             "images": (batch["image"].permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8),
             "target": batch["points"][:, list(self.indices)].numpy(),
-            "heatmaps": maps.cpu().numpy().astype(np.float16),
             "indices": np.asarray(list(self.indices)),
             "image_size": np.asarray(size),
             **extra,
         }
+        if maps is not None:  # a regression model has no heatmaps to show
+            arrays["heatmaps"] = maps.cpu().numpy().astype(np.float16)
         for m, pred in result.pred.items():
             on_input = coords.rescale_batch(torch.from_numpy(pred), result.image_sizes, size)
             arrays[f"pred_{m}"] = on_input.numpy().astype(np.float32)
