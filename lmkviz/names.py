@@ -36,3 +36,15 @@ FRAMINGS = ("image", "face")
 POINT_MODELS = ("resnet18_regression",)
 """Architectures whose output is (N, K, 2) points (fractions of the input's W and H), not
 heatmaps (:data:`lmkviz.models.POINT_MODELS`)."""
+
+LAB_ENCODINGS = (*ENCODINGS, "udp", "simcc")
+"""What the Encoding lab encodes with: the heatmap encodings of :mod:`lmkviz.encoding`,
+"udp" (sub-pixel Gaussians with UDP's corner-aligned scaling,
+:class:`lmkviz.codecs.UDPHeatmapCodec`) and "simcc" (SimCC's two 1-D label vectors per
+point, :class:`lmkviz.codecs.SimCCCodec`, at :data:`lmkviz.labs.SIMCC_RATIO` bins per pixel)."""
+
+LAB_ENCODING_LABELS = {
+    **ENCODING_LABELS,
+    "udp": "Gaussian, UDP corner-aligned",
+    "simcc": "SimCC, x and y label vectors",
+}
