@@ -90,8 +90,9 @@ def run_form():
         input_size = c[2].selectbox("Input size (px)", lab.INPUT_SIZES, key=P + "input_size", **PERSIST)
         sizes = heatmap_sizes(model, input_size)
         ensure_choice(P + "heatmap_size", sizes)
-        c[3].selectbox("Heatmap size", sizes, key=P + "heatmap_size", **PERSIST,
-                       help="U-Nets: stride 1, 2 or 4; HRNets and the EfficientNet output a quarter of the input.")
+        c[3].selectbox("Heatmap size", sizes, key=P + "heatmap_size", **PERSIST, disabled=encoding == "simcc",
+                       help="U-Nets: stride 1, 2 or 4; HRNets and the EfficientNet output a quarter of the input. "
+                            "SimCC has no heatmaps: its x and y vectors follow the input size.")
         if encoding == "binary":
             c[4].number_input("pos_weight", min_value=1.0, max_value=10000.0, step=10.0, key=P + "pos_weight",
                               **PERSIST, help="BCE weight of the one positive cell per heatmap.")

@@ -120,7 +120,10 @@ def preset_values(name: str) -> dict:
     from lmkviz.training.options import model_options
 
     config = PRESETS[name]
-    heatmap = make_codec(config, models.describe(config.model).stride).heatmap_size[1]
+    codec = make_codec(config, models.describe(config.model).stride)
+    # SimCC and direct regression have no heatmaps: the form keeps the model's own size
+    heatmap = codec.heatmap_size[1] if hasattr(codec, "heatmap_size") else \
+        (config.heatmap_size or max(1, config.input_size // models.describe(config.model).stride))
     pretrained = {True: "yes", "auto": "auto", False: "no"}.get(config.pretrained, "no")
     values = {
         "preset": name, "name": config.name, "train_split": config.train_split,
@@ -135,6 +138,7 @@ def preset_values(name: str) -> dict:
         "rotation": float(config.rotation), "scale": (float(config.scale_min), float(config.scale_max)),
         "translate": float(config.translate), "flip": bool(config.flip), "color": float(config.color),
         "occlusion": float(config.occlusion), "blur": float(config.blur),
+        "simcc_ratio": float(config.simcc_ratio), "coord_loss": float(config.coord_loss),
     }
     out = {FORM_PREFIX + k: v for k, v in values.items()}
     for option, default in model_options(config.model).items():
@@ -230,6 +234,7 @@ def config_from_form(values: dict, landmarks: str, dataset: Optional[dict] = Non
         translate=float(values.get("translate", 0.1)), flip=bool(values.get("flip", True)),
         color=float(values.get("color", 0.3)), occlusion=float(values.get("occlusion", 0.0)),
         blur=float(values.get("blur", 0.0)),
+        simcc_ratio=float(values.get("simcc_ratio", 2.0)), coord_loss=float(values.get("coord_loss", 0.0)),
         limit_train=int(values["limit_train"]) or None, limit_val=int(values["limit_val"]) or None,
         workers=int(values["workers"]), log_every=log_every,
     )
@@ -250,9 +255,15 @@ def plan_text(config, dataset: dict, num_landmarks: int, extra: tuple = ()) -> s
     n_val = train_images(dataset, config.val_split, config.limit_val)
     batch = max(1, min(config.batch_size, n_train or 1))
     per_epoch = max(1, n_train // batch)
-    hm = make_codec(config, models.describe(config.model).stride).heatmap_size
+    codec = make_codec(config, models.describe(config.model).stride)
+    if hasattr(codec, "heatmap_size"):
+        target = f"{codec.heatmap_size[1]}×{codec.heatmap_size[0]} heatmaps"
+    elif hasattr(codec, "lengths"):  # SimCC: one x and one y label vector per landmark
+        target = f"x and y vectors of {codec.lengths[0]} and {codec.lengths[1]} bins"
+    else:
+        target = "(x, y) directly"
     return (f"{n_train:,} training and {n_val:,} validation images · {num_landmarks} landmarks · "
-            f"{config.input_size} px input → {hm[1]}×{hm[0]} heatmaps · {config.epochs} epochs × "
+            f"{config.input_size} px input → {target} · {config.epochs} epochs × "
             f"{per_epoch} steps = {per_epoch * config.epochs:,} optimiser steps")
 
 
@@ -329,6 +340,15 @@ def advanced_section(model: str, encoding: str, dataset: dict, datasets: dict) -
             col.number_input(f"{model}: {option}", step=1, key=key, **PERSIST,
                              help=(model_option_help(model, option) or f"an argument of {model}") +
                                   f" (default {default})")
+    c = st.columns([1, 1, 2])
+    c[0].number_input("SimCC bins per pixel", min_value=1.0, max_value=4.0, step=0.5, key=P + "simcc_ratio",
+                      **PERSIST, disabled=encoding != "simcc",
+                      help="SimCC's splitting ratio: each input pixel gets this many bins in the x and y label "
+                           "vectors (σ is then in bins). Only for the SimCC encoding.")
+    c[1].number_input("Coordinate loss weight", min_value=0.0, max_value=100.0, step=0.01, format="%.3f",
+                      key=P + "coord_loss", **PERSIST, disabled=encoding == "binary",
+                      help="Adds an L1 loss on the soft-argmax points (in input pixels, integral regression) "
+                           "to the heatmap or SimCC loss; 0 = off.")
     c = st.columns([1, 1.3, 1.3, 1])
     c[0].radio("Schedule", ["onecycle", "constant"], key=P + "schedule", **PERSIST,
                format_func={"onecycle": "one-cycle", "constant": "constant"}.get)
