@@ -83,19 +83,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-DECODERS = ("argmax", "quarter", "topk", "dark", "softargmax")
-"""Decoders of 2-D heatmaps, for :func:`decode`."""
-
-VECTOR_DECODERS = ("argmax", "dark", "softargmax")
-"""Decoders of 1-D vectors (SimCC), for :func:`decode_vectors`."""
-
-DECODER_LABELS = {
-    "argmax": "argmax",
-    "quarter": "quarter offset",
-    "topk": "top-k (H3R)",
-    "dark": "DARK",
-    "softargmax": "soft-argmax (integral)",
-}
+# DECODERS (2-D heatmaps, for :func:`decode`), VECTOR_DECODERS (1-D vectors, for
+# :func:`decode_vectors`) and DECODER_LABELS are defined without torch in lmkviz.names.
+from lmkviz.names import DECODER_LABELS, DECODERS, VECTOR_DECODERS  # noqa: E402,F401
 
 _EPS = 1e-10
 

@@ -35,17 +35,8 @@ MAX_ROUNDTRIP_CELLS = 1 << 20
 """Cap on points x window cells per round trip (4 MB of float32; 256 points up to 64 x 64
 windows, so that sweeps over sigma keep the same points throughout)."""
 
-LAB_ENCODINGS = (*ENCODINGS, "udp", "simcc")
-"""What the Encoding lab encodes with: the heatmap encodings of :mod:`lmkviz.encoding`,
-"udp" (sub-pixel Gaussians with UDP's corner-aligned scaling,
-:class:`lmkviz.codecs.UDPHeatmapCodec`) and "simcc" (SimCC's two 1-D label vectors per
-point, :class:`lmkviz.codecs.SimCCCodec`, at :data:`SIMCC_RATIO` bins per pixel)."""
-
-LAB_ENCODING_LABELS = {
-    **ENCODING_LABELS,
-    "udp": "Gaussian, UDP corner-aligned",
-    "simcc": "SimCC, x and y label vectors",
-}
+# LAB_ENCODINGS and LAB_ENCODING_LABELS: defined without torch in lmkviz.names (the figures use them).
+from lmkviz.names import LAB_ENCODING_LABELS, LAB_ENCODINGS  # noqa: E402,F401
 
 SIMCC_RATIO = 2.0
 """SimCC bins per input pixel in the lab (the splitting ratio most SimCC models use)."""

@@ -71,6 +71,9 @@ def test_a_simcc_run_ends_done_scored_by_the_simcc_decoders(simcc_run):
     assert preview["simcc_x"].shape == (2, 68, 128) and preview["simcc_y"].shape == (2, 68, 128)
     np.testing.assert_allclose(preview["simcc_x"].astype(np.float32).sum(-1), 1.0, atol=2e-2)
     assert {f"pred_{m}" for m in VECTOR_DECODERS} <= set(preview) and "pred_quarter" not in preview
+    # each epoch's preview is kept, small: the drawn maps and the points, not the distributions
+    kept = run.epoch_preview(2)
+    assert run.preview_epochs() == [1, 2] and kept["heatmaps"].shape == (2, 1, 16, 16) and "simcc_x" not in kept
 
 
 def test_a_simcc_checkpoint_predicts_68_points_with_every_simcc_decoder(simcc_run):

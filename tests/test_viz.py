@@ -53,3 +53,27 @@ def test_compare_zoom_writes_every_cell_alike_and_the_threshold_label_sits_above
     ced = ced_figure({"argmax": np.array([0.02, 0.05, 0.2]), "dark": np.array([0.01, 0.04, 0.15])})
     label = next(a for a in ced.layout.annotations if "failure threshold" in a.text)
     assert label.yref == "paper" and label.y >= 1.0 and label.yanchor == "bottom"  # above the plot area
+
+
+def test_figures_import_without_torch():
+    """Drawing needs no torch: lmkviz.viz takes its encoder and decoder names from lmkviz.names
+    (importing torch costs seconds of a cold start on a busy 2-core machine)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, lmkviz.viz, lmkviz.names; from lmkviz.viz import compare, dataset, encoding, training, upload; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'cv2', 'streamlit') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
+def test_names_are_the_ones_the_library_uses():
+    from lmkviz import decoding, encoding, names
+    from lmkviz.viz import style
+
+    assert decoding.DECODERS is names.DECODERS is style.DECODERS
+    assert decoding.DECODER_LABELS is names.DECODER_LABELS and encoding.ENCODINGS is names.ENCODINGS
+    assert set(names.DECODER_LABELS) == set(names.DECODERS)
+    assert set(names.ENCODING_LABELS) == set(names.ENCODINGS)

@@ -109,8 +109,8 @@ MODEL_INFO = {
         stride=32, input_size=128),
 }
 
-POINT_MODELS = ("resnet18_regression",)
-"""Architectures whose output is (N, K, 2) points (fractions of the input's W and H), not heatmaps."""
+from lmkviz.names import POINT_MODELS  # noqa: E402  (defined without torch: training configs check it)
+# POINT_MODELS: architectures whose output is (N, K, 2) points (fractions of the input's W and H), not heatmaps.
 
 HEATMAP_MODELS = tuple(name for name in ARCHITECTURES if name not in POINT_MODELS)
 """Architectures that output (N, K, H / stride, W / stride) heatmaps."""

@@ -7,8 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from lmkviz.data.augment import FRAMINGS
-from lmkviz.encoding import ENCODING_LABELS, ENCODINGS
+from lmkviz.names import ENCODING_LABELS, ENCODINGS, FRAMINGS  # noqa: F401  (no torch: run folders and the job list read configs)
 
 __all__ = ["LOSSES", "REGRESSION", "TRAIN_ENCODINGS", "TRAIN_ENCODING_LABELS", "TrainConfig", "PRESETS",
            "PRESET_LABELS"]
@@ -191,7 +190,7 @@ class TrainConfig:
 
     def augment_config(self):
         """The :class:`~lmkviz.data.augment.AugmentConfig` of the training transform."""
-        from lmkviz.data.augment import AugmentConfig
+        from lmkviz.data.augment_config import AugmentConfig
 
         return AugmentConfig(
             input_size=self.input_size, strength=self.augment, rotation=self.rotation,
@@ -273,17 +272,23 @@ class TrainConfig:
 
 
 def _regression_errors(config: "TrainConfig") -> list[str]:
-    """The regression encoding goes with a model that outputs points, and only with one."""
-    from lmkviz import models
+    """The regression encoding goes with a model that outputs points, and only with one.
+    (lmkviz.models, which imports torchvision, is loaded only for a regression config of another
+    model: reading a run's config stays light.)"""
+    from lmkviz.names import POINT_MODELS
 
-    if config.model not in models.ARCHITECTURES:
-        return []  # named by models.create when the run starts
-    if models.outputs_points(config.model) and config.encoding != REGRESSION:
-        return [f"encoding: {config.model} regresses (x, y) directly and has no heatmaps; "
-                f"use the {REGRESSION} encoding"]
-    if config.encoding == REGRESSION and not models.outputs_points(config.model):
+    if config.model in POINT_MODELS:
+        if config.encoding != REGRESSION:
+            return [f"encoding: {config.model} regresses (x, y) directly and has no heatmaps; "
+                    f"use the {REGRESSION} encoding"]
+        return []
+    if config.encoding == REGRESSION:
+        from lmkviz import models
+
+        if config.model not in models.ARCHITECTURES:
+            return []  # named by models.create when the run starts
         return [f"encoding: {REGRESSION} needs a model that outputs points "
-                f"({', '.join(models.POINT_MODELS)}); {config.model} outputs heatmaps"]
+                f"({', '.join(POINT_MODELS)}); {config.model} outputs heatmaps"]
     return []
 
 

@@ -7,7 +7,8 @@
 final state; a :class:`Trainer` built from one :class:`TrainJob` runs the epochs.
 Each epoch: optimiser steps (:func:`train_step`), then on rank 0 validation with
 :func:`lmkviz.evaluation.evaluate_model` (NME in original image pixels, in fp32), and
-the end of the epoch, in this order: ``preview.npz``, the epoch record appended to
+the end of the epoch, in this order: ``preview.npz`` (and the epoch's kept copy,
+``previews/epoch-NNN.npz``), the epoch record appended to
 ``metrics.jsonl``, ``last.pt`` (with optimiser, scheduler and RNG state and the epoch
 records: replacing it *commits* the epoch), ``best.pt`` when the primary decoder's
 NME improved, ``status.json``; TensorBoard event files get the same numbers
@@ -17,7 +18,8 @@ Resume continues from ``last.pt``: the interrupted epoch is redone from its star
 with the same data order and augmentation draws, so a resumed run ends with the
 same weights as an uninterrupted one. Before it starts, the run folder is brought
 back to what ``last.pt`` knows (:meth:`Trainer.restore`): records of later epochs
-are dropped from ``metrics.jsonl`` (they are logged again), an epoch record the file
+are dropped from ``metrics.jsonl`` (they are logged again) and their kept previews
+removed, an epoch record the file
 lost is written from the copy ``last.pt`` carries, ``best.pt`` is rewritten when the
 kill came between ``last.pt`` and ``best.pt``, and the temporary files of the killed
 writer are removed. A process killed at any instant therefore resumes with exactly
@@ -483,7 +485,7 @@ class Trainer:
         }
         # the order makes a kill at any instant harmless (see the module docstring): what is
         # written before last.pt is redone on resume, what comes after is repaired from it
-        self.write_preview(evaluation)
+        self.write_preview(evaluation, epoch + 1)
         kill_point("epoch-end:preview")
         images_per_s = seen * self.dist.world / max(train_time, 1e-9)
         record = {"kind": "epoch", "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
@@ -519,14 +521,15 @@ class Trainer:
             ckpt.save(payload, self.run.best_path)
             kill_point("epoch-end:best")
 
-    def write_preview(self, evaluation: Evaluation) -> None:
+    def write_preview(self, evaluation: Evaluation, epoch: int) -> None:
         """``preview.npz``: the first few validation images (see :meth:`RunFolder.preview`),
-        scored by the evaluator, so their NME is the one ``evaluation`` counted.
+        scored by the evaluator, so their NME is the one ``evaluation`` counted; the same kept
+        as ``previews/epoch-NNN.npz`` of ``epoch`` (1-based; :meth:`RunFolder.epoch_preview`).
 
         ``heatmaps`` are the codec's maps to draw (:meth:`display_maps`); for a SimCC
         model the pseudo-heatmaps (outer product of the x and y distributions, peak 1)
         at the size of the backbone's feature map, and also ``simcc_x`` (n, k, W_x) and
-        ``simcc_y`` (n, k, H_y) float16, the two distributions."""
+        ``simcc_y`` (n, k, H_y) float16, the two distributions (not kept per epoch)."""
         count = min(self.config.preview, len(self.val_ds))
         if count <= 0:
             return
@@ -559,7 +562,7 @@ class Trainer:
             on_input = coords.rescale_batch(torch.from_numpy(pred), result.image_sizes, size)
             arrays[f"pred_{m}"] = on_input.numpy().astype(np.float32)
             arrays[f"nme_{m}"] = result.nme[m].astype(np.float64)
-        self.run.write_preview(arrays)
+        self.run.write_preview(arrays, epoch=epoch)
         self.tensorboard.preview(arrays)
 
 
@@ -607,6 +610,8 @@ def reconcile_run(run: RunFolder, state: dict, epoch_records: list[dict]) -> Non
     done = int(state["epoch"]) + 1
     if run.truncate_history(done, epoch_records):
         log.info("metrics.jsonl brought back to epoch %d (the checkpoint's)", done)
+    if run.drop_previews_after(done):
+        log.info("previews of the epochs after %d removed (the checkpoint's)", done)
     if int(state.get("best_epoch", -1)) != done - 1:
         return
     try:

@@ -26,7 +26,7 @@ from lmkviz.viz.style import (
     HEATMAP_COLOURSCALE,
     TARGET_COLOUR,
 )
-from lmkviz.labs import LAB_ENCODING_LABELS as ENCODING_LABELS
+from lmkviz.names import LAB_ENCODING_LABELS as ENCODING_LABELS  # no torch
 
 def _alpha(colour: str, alpha: float) -> str:
     """"#RRGGBB" -> "rgba(r,g,b,alpha)"."""

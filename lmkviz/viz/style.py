@@ -4,8 +4,7 @@ Colours are from the Okabe-Ito palette (distinguishable with colour-vision
 deficiencies). Import these instead of writing colours in pages or figures.
 """
 
-from lmkviz.decoding import DECODER_LABELS, DECODERS  # noqa: F401
-from lmkviz.encoding import ENCODING_LABELS, ENCODINGS  # noqa: F401
+from lmkviz.names import DECODER_LABELS, DECODERS, ENCODING_LABELS, ENCODINGS  # noqa: F401  (no torch)
 
 DECODER_COLOURS = {
     "argmax": "#E69F00",   # orange

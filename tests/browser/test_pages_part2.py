@@ -73,7 +73,7 @@ def test_train_quick_demo_to_done(app):
 
     # a shorter demo for the test: 3 epochs on 32 faces
     set_number(app, "Epochs", 3)
-    page.locator('[data-testid="stExpander"] summary').filter(has_text="More options").click()  # no rerun
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="Advanced").click()  # no rerun
     set_number(app, "Use only the first N training images (0 = all)", 32)
     set_number(app, "… and N validation images (0 = all)", 8)
     assert page.get_by_text("32 training and 8 validation images").is_visible()
@@ -99,6 +99,41 @@ def test_train_quick_demo_to_done(app):
     # the page finds the run again in a fresh tab (nothing lives only in the open tab)
     app.open("/Train")
     assert metric_value(page, "State") == "done"
+
+
+def test_train_quick_demo_simcc_to_done(app):
+    """The SimCC quick demo trains from the form like the heatmap one; its decoders are SimCC's."""
+    from lmkviz.training import PRESET_LABELS
+
+    page = app.page
+    app.open("/Train")
+    app.assert_no_exception()
+    box = page.get_by_label("Preset", exact=True)
+    box.click()
+    app.interact(lambda: page.get_by_role("option").filter(has_text=PRESET_LABELS["quick-demo-simcc"]).click())
+    app.assert_no_exception()
+    set_number(app, "Epochs", 2)
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="Advanced").click()  # no rerun
+    set_number(app, "Use only the first N training images (0 = all)", 32)
+    set_number(app, "… and N validation images (0 = all)", 8)
+    app.interact(lambda: page.get_by_role("button", name="Start training").click())
+    app.assert_no_exception()
+    try:
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+                   m => m.innerText.startsWith('State') && m.innerText.includes('done'))""",
+            timeout=DONE_TIMEOUT_MS, polling=500)
+    finally:
+        stop_live_jobs(app.server.runs)
+    app.wait()
+    app.assert_no_exception()
+    assert metric_value(page, "Epoch") == "2 / 2"
+    assert metric_value(page, "Best val NME").endswith("%")
+    from lmkviz import jobs
+
+    runs = [r for r in jobs.list_runs(app.server.runs) if r.config is not None and r.config.encoding == "simcc"]
+    assert len(runs) == 1 and runs[0].state == "done" and (runs[0].path / "best.pt").is_file()
+    app.screenshot("train_simcc")
 
 
 def test_compare_decoders_on_the_run(app, finished_run):
