@@ -122,8 +122,9 @@ def preset_values(name: str) -> dict:
     config = PRESETS[name]
     codec = make_codec(config, models.describe(config.model).stride)
     # SimCC and direct regression have no heatmaps: the form keeps the model's own size
-    heatmap = codec.heatmap_size[1] if hasattr(codec, "heatmap_size") else \
-        (config.heatmap_size or max(1, config.input_size // models.describe(config.model).stride))
+    if not hasattr(codec, "heatmap_size"):
+        codec = make_codec(config.replace(encoding="gaussian"), models.describe(config.model).stride)
+    heatmap = codec.heatmap_size[1]
     pretrained = {True: "yes", "auto": "auto", False: "no"}.get(config.pretrained, "no")
     values = {
         "preset": name, "name": config.name, "train_split": config.train_split,
