@@ -40,8 +40,9 @@ from lmkviz.decoding import flip_outputs
 from lmkviz.encoding import HeatmapCodec
 from lmkviz.losses import LossFunction
 
-__all__ = ["Evaluation", "Evaluator", "SampleView", "applicable_decoders", "evaluate", "evaluate_model",
-           "evaluation_dataset", "predict_heatmaps", "primary_decoder"]
+__all__ = ["Evaluation", "Evaluator", "SampleView", "applicable_decoders", "domain_note", "evaluate", "evaluate_model",
+           "evaluation_dataset", "group_errors", "landmark_caption", "landmark_groups", "predict_heatmaps",
+           "primary_decoder", "runs_curves", "runs_decoder", "runs_groups", "runs_table", "summary_text"]
 
 Progress = Optional[Callable[[int, int], None]]
 
@@ -147,6 +148,8 @@ class Evaluation:
     ``pseudo_heatmaps``). loss: mean validation loss when asked for. codec: the model's
     codec; ``pred`` and ``nme`` hold one entry per decoder scored (by default every
     decoder of ``codec.decoders``).
+    train_data: the datasets the checkpoint was trained on (its config's ``data``: paths,
+    names or "synthetic"), empty when unknown; train_split: the split it trained on.
     """
 
     names: list
@@ -165,6 +168,8 @@ class Evaluation:
     checkpoint: str = ""
     dataset: str = ""
     split: str = ""
+    train_data: tuple = ()
+    train_split: str = ""
     vectors: Optional[tuple] = None
 
     @property
@@ -181,6 +186,19 @@ class Evaluation:
         """The codec's primary decoder when it was scored, else the first decoder scored."""
         primary = getattr(self.codec, "primary_decoder", None)
         return primary if primary in self.nme else next(iter(self.nme), None)
+
+    @property
+    def output_kind(self) -> str:
+        """What the network outputs, for the figures that show it: "heatmap" for the heatmap
+        codecs, else the codec's type (e.g. "simcc")."""
+        if self.codec is None or hasattr(self.codec, "heatmap_size"):
+            return "heatmap"
+        return str(getattr(self.codec, "codec_type", type(self.codec).__name__))
+
+    @property
+    def has_heatmaps(self) -> bool:
+        """True when :meth:`sample_view` can show the network's heatmaps (kept, 2-D maps)."""
+        return self.heatmaps is not None and self.output_kind == "heatmap"
 
     def mean_nme(self) -> dict:
         """{decoder: mean NME in %} (NaN when nothing could be scored)."""
@@ -463,7 +481,8 @@ def evaluate(
     data: a LaPa-layout folder, a discovered dataset name or "synthetic".
     limit: only the first N images. flip_test: average with the mirrored images
         (needs the scheme's flip permutation). keep_heatmaps: keep the raw heatmaps
-        (float16) in the result. progress: callable(done, total).
+        (float16) in the result. progress: callable(done, total). decoders: default
+        every decoder of the checkpoint's codec (``codec.decoders``).
 
     Raises ValueError when the dataset's point count differs from the checkpoint's,
     the scheme has no eye corners, or no image can be read.
@@ -490,7 +509,207 @@ def evaluate(
     dataset = evaluation_dataset(reader, predictor.input_size, limit=limit)
     result = evaluate_model(predictor.model, predictor.codec, dataset, indices=loaded.indices, scheme=scheme,
                             device=predictor.device, flip_perm=flip_perm, batch_size=batch_size, workers=workers,
-                            channels_last=predictor.channels_last, decoders=decoders, keep_heatmaps=keep_heatmaps,
-                            progress=progress)
+                            channels_last=predictor.channels_last,
+                            decoders=predictor.decoders if decoders is None else decoders,
+                            keep_heatmaps=keep_heatmaps, progress=progress)
     result.checkpoint, result.dataset, result.split = str(loaded.path), str(data), split
+    result.train_data, result.train_split = _train_data(loaded.config)
     return result
+
+
+def _train_data(config: dict) -> tuple[tuple, str]:
+    """(the datasets a checkpoint's config trained on, its training split)."""
+    data = config.get("data") if isinstance(config, dict) else None
+    if isinstance(data, str):
+        data = [data]
+    names = tuple(str(d) for d in data) if isinstance(data, (list, tuple)) else ()
+    return names, str(config.get("train_split", "train")) if names else ""
+
+
+# ----------------------------------------------------------------------------- what the numbers say
+
+NME_GOOD = 5.0
+"""Mean NME (%) up to which a model is called good: the shipped model scores 4.0-4.2 % on
+face68/val, dlib's shape predictor 2.9 %, published 300-W models 3-4 %."""
+NME_ROUGH = 8.0
+"""Mean NME (%) up to which a model is called rough (points on the right features, loosely);
+above it, or with :data:`FR_POOR` of the images failing, it is called poor."""
+FR_POOR = 30.0
+"""Failure rate (% of images above 10 % NME) from which a model is called poor."""
+FR_MOST = 50.0
+"""Failure rate (%) from which the summary says the model fails on most faces."""
+
+
+def dataset_name(data: str) -> str:
+    """The short name of a dataset argument: a folder's name, or the name itself ("synthetic")."""
+    from pathlib import PurePath
+
+    text = str(data).rstrip("/\\")
+    return PurePath(text).name or text
+
+
+def domain_note(evaluation: "Evaluation") -> Optional[str]:
+    """A warning when the checkpoint was trained on other data than it is evaluated on (its
+    config's datasets against :attr:`Evaluation.dataset`, compared by name), or on the very
+    images it is evaluated on (the training split); None when neither or when unknown."""
+    if not evaluation.train_data or not evaluation.dataset:
+        return None
+    trained = [dataset_name(d) for d in evaluation.train_data]
+    evaluated = dataset_name(evaluation.dataset)
+    listed = " + ".join(dict.fromkeys(trained))
+    if evaluated not in trained:
+        if set(trained) == {"synthetic"}:
+            why = ("a model trained on drawn faces meets photos here: its errors measure the change of domain "
+                   "(skin, light, hair, backgrounds it never saw) more than the model or the decoders")
+        elif evaluated == "synthetic":
+            why = "photos in training, drawn faces here: expect errors from the change of domain"
+        else:
+            why = ("another dataset than the one it learned from: differences in faces, crops and annotation "
+                   "habits add to the error")
+        return (f"**Different data.** This checkpoint was trained on **{listed}** and is evaluated on "
+                f"**{evaluated}**: {why}. Compare decoders on data like the training data, or train on "
+                f"{evaluated}.")
+    if evaluation.split and evaluation.split == evaluation.train_split:
+        return (f"**Training images.** This checkpoint learned from these very images ({evaluated} / "
+                f"{evaluation.split}): the errors flatter it. Pick the val or test split to see how it does "
+                "on faces it has not seen.")
+    return None
+
+
+def _label(decoder: str) -> str:
+    from lmkviz.decoding import DECODER_LABELS
+
+    return DECODER_LABELS.get(decoder, decoder)
+
+
+def grade(nme: float, fr10: float) -> str:
+    """"good", "rough" or "poor" for a mean NME and failure rate in % (:data:`NME_GOOD`,
+    :data:`NME_ROUGH`, :data:`FR_POOR`)."""
+    if not np.isfinite(nme) or nme > NME_ROUGH or fr10 >= FR_POOR:
+        return "poor"
+    return "good" if nme <= NME_GOOD else "rough"
+
+
+def summary_text(evaluation: "Evaluation", base: str = "argmax") -> str:
+    """The sentences under the Compare page's table, written from the numbers: how good the
+    best decoder is (:func:`grade`), and whether the decoders' differences matter next to
+    the error (against ``base``, when it was evaluated)."""
+    rows = {r["decoder"]: r for r in evaluation.table(base)}
+    if not rows:
+        return "Nothing could be scored."
+    best = evaluation.best_decoder()
+    r = rows[best]
+    nme, fr, auc = r["nme"], r["fr10"], r["auc10"]
+    if not np.isfinite(nme):
+        return "No image could be scored (the scheme has no eye corners to normalise by)."
+    n = evaluation.n
+    failures = f"{fr:.0f} % of the {n} images fail (NME above 10 %)"
+    level = grade(nme, fr)
+    name = f"**{_label(best)}**"
+    if level == "good":
+        head = (f"**Good.** With {name}, the best decoder here, the mean NME is {nme:.2f} % of the "
+                f"inter-ocular distance and {failures}: the points sit on the right features.")
+    elif level == "rough":
+        head = (f"**Rough.** With {name}, the best decoder here, the mean NME is {nme:.2f} % and {failures}: "
+                f"the points follow the face but miss details (above the {NME_GOOD:g} % of a good model).")
+    elif fr >= FR_MOST:
+        head = (f"**The model fails on most of these faces.** Even with {name}, the best decoder here, the mean "
+                f"NME is {nme:.2f} % and {failures}; AUC@10 is {auc:.1f} of 100.")
+    else:
+        head = (f"**Poor.** With {name}, the best decoder here, the mean NME is {nme:.2f} % and {failures}: "
+                "many points are off their features.")
+    values = [v["nme"] for v in rows.values() if np.isfinite(v["nme"])]
+    spread = max(values) - min(values)
+    change = rows.get(base, {}).get("nme")
+    if best == base or change is None or not np.isfinite(change):
+        tail = f" {_label(best)} is the best of the {len(rows)} decoders."
+    elif level == "poor":
+        tail = (f" The decoders cannot repair that: they differ by {spread:.2f} NME points, the error is "
+                f"{nme:.1f} %. Reading a cell more precisely helps once the peaks are in the right place.")
+    else:
+        cell = getattr(evaluation.codec, "stride", None)
+        spacing = f" ({cell:g} input px apart here)" if cell else ""
+        gain = 100 * (change - nme) / change if change else 0.0
+        tail = (f" It is {gain:.0f} % below {_label(base)} ({change:.2f} %) from the same heatmaps: {_label(base)} "
+                f"can only answer cell centres{spacing}, the others read the position inside the cell from the "
+                "neighbouring values.")
+    return head + tail
+
+
+def landmark_groups(scheme, indices: Sequence[int]) -> dict[str, list[int]]:
+    """{group: positions (into ``indices``) of its landmarks} for the scheme's main groups
+    (jaw, brows, nose, eyes, mouth) that hold any of ``indices``, in the scheme's order,
+    then "other" for landmarks in none of them."""
+    from lmkviz.data.schemes import MAIN_GROUPS
+
+    out: dict[str, list[int]] = {}
+    placed: set[int] = set()
+    for group in MAIN_GROUPS:
+        members = set(scheme.groups.get(group, ()))
+        positions = [j for j, i in enumerate(indices) if int(i) in members and j not in placed]
+        if positions:
+            out[group] = positions
+            placed.update(positions)
+    rest = [j for j in range(len(indices)) if j not in placed]
+    if rest:
+        out["other"] = rest
+    return out
+
+
+def group_errors(evaluation: "Evaluation", decoder: str, scheme) -> dict[str, float]:
+    """{group: mean error of its landmarks in % of the inter-ocular distance} for ``decoder``
+    (:func:`landmark_groups`, :meth:`Evaluation.per_landmark`)."""
+    errors = np.asarray(evaluation.per_landmark()[decoder], dtype=float) * 100
+    return {g: float(np.nanmean(errors[pos])) for g, pos in landmark_groups(scheme, evaluation.indices).items()
+            if np.isfinite(errors[pos]).any()}
+
+
+def landmark_caption(evaluation: "Evaluation", decoder: str, scheme, worst: int = 3) -> str:
+    """What the per-landmark chart shows, from the numbers: ``decoder``'s worst landmarks
+    by name and error, and its hardest and easiest landmark groups."""
+    errors = np.asarray(evaluation.per_landmark()[decoder], dtype=float) * 100
+    finite = np.flatnonzero(np.isfinite(errors))
+    if not finite.size:
+        return "No landmark could be scored."
+    order = finite[np.argsort(-errors[finite], kind="stable")][:worst]
+    names = [f"{evaluation.indices[j]} ({scheme.names[evaluation.indices[j]]}, {errors[j]:.1f} %)" for j in order]
+    text = (f"With {_label(decoder)}, the largest mean errors here are at landmark{'s' if len(names) > 1 else ''} "
+            + ", ".join(names) + ".")
+    groups = group_errors(evaluation, decoder, scheme)
+    if len(groups) > 1:
+        hard = max(groups, key=groups.get)
+        easy = min(groups, key=groups.get)
+        text += (f" By group, hardest: {hard} ({groups[hard]:.1f} % on average); easiest: {easy} "
+                 f"({groups[easy]:.1f} %).")
+    return text
+
+
+def runs_table(evaluations: dict, decoder: Optional[str] = None) -> list[dict]:
+    """One row per evaluated checkpoint ({label: :class:`Evaluation`}) for comparing runs:
+    {"checkpoint", "decoder", "nme", "fr10", "auc10", "images", "flip", "trained on"},
+    metrics in %. decoder: the decoder to score each with, or None for each one's best
+    (a checkpoint without that decoder gets its best too)."""
+    rows = []
+    for label, ev in evaluations.items():
+        used = runs_decoder(ev, decoder)
+        s = ev.summary()
+        rows.append({"checkpoint": label, "decoder": used, "nme": s["nme"][used], "fr10": s["fr10"][used],
+                     "auc10": s["auc10"][used], "images": ev.n, "flip": ev.flip_test,
+                     "trained on": " + ".join(dict.fromkeys(dataset_name(d) for d in ev.train_data)) or "?"})
+    return rows
+
+
+def runs_decoder(evaluation: "Evaluation", decoder: Optional[str] = None) -> str:
+    """The decoder :func:`runs_table` scores ``evaluation`` with: ``decoder`` when it was
+    evaluated, else the evaluation's best."""
+    return decoder if decoder in evaluation.nme else evaluation.best_decoder()
+
+
+def runs_curves(evaluations: dict, decoder: Optional[str] = None) -> dict:
+    """{label: (N,) per-image NME of :func:`runs_decoder`} for the error curves of several checkpoints."""
+    return {label: ev.nme[runs_decoder(ev, decoder)] for label, ev in evaluations.items()}
+
+
+def runs_groups(evaluations: dict, scheme, decoder: Optional[str] = None) -> dict:
+    """{label: {group: mean error %}} (:func:`group_errors` with :func:`runs_decoder`)."""
+    return {label: group_errors(ev, runs_decoder(ev, decoder), scheme) for label, ev in evaluations.items()}

@@ -26,7 +26,7 @@ Geometry: the heatmaps map onto the input image by lmkviz's edge-aligned scale (
 ``heatmap``) unless the settings give a ``udp_heatmap`` codec (corner-aligned, as UDP-trained
 mmpose models decode). Coordinates are continuous pixels (pixel j spans [j, j + 1)).
 
-Trust: an ONNX file is data run by onnxruntime (a dev dependency: ``pip install
+Trust: an ONNX file is data run by onnxruntime (in requirements.txt: ``pip install
 onnxruntime``); a TorchScript file is a program that ``torch.jit.load`` runs: load only
 TorchScript files you trust, as you would run a script.
 """
@@ -49,7 +49,8 @@ from lmkviz import checkpoint as ckpt
 from lmkviz.inference import Predictor
 from lmkviz.paths import display_path
 
-__all__ = ["RUNTIMES", "ModelSettings", "ImportedModule", "ImportedPredictor", "load_model", "find_sidecar"]
+__all__ = ["RUNTIMES", "MODEL_SUFFIXES", "ModelSettings", "ImportedModule", "ImportedPredictor", "load_model",
+           "find_sidecar", "settings_from_form", "store_model", "runtime_of_name"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -57,6 +58,9 @@ RUNTIMES = ("onnx", "torchscript")
 CHANNEL_ORDERS = ("RGB", "BGR")
 OUTPUT_LAYOUTS = ("NKHW", "NHWK")
 OUTPUT_VALUES = ("heatmaps", "logits")
+MODEL_SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".pth": "torchscript", ".ts": "torchscript",
+                  ".torchscript": "torchscript", ".jit": "torchscript"}
+"""File suffixes of imported models and the runtime each means."""
 
 
 @dataclass(frozen=True)
@@ -225,13 +229,18 @@ def find_sidecar(model_path: PathLike) -> Optional[Path]:
     return None
 
 
+def runtime_of_name(name: str) -> Optional[str]:
+    """"onnx" or "torchscript" from a model file's suffix (:data:`MODEL_SUFFIXES`), None when
+    the suffix is not one of them."""
+    return MODEL_SUFFIXES.get(Path(name).suffix.lower())
+
+
 def _runtime_of(path: Path, settings: ModelSettings) -> str:
     if settings.runtime:
         return settings.runtime
-    if path.suffix.lower() == ".onnx":
-        return "onnx"
-    if path.suffix.lower() in (".pt", ".pth", ".ts", ".torchscript", ".jit"):
-        return "torchscript"
+    runtime = runtime_of_name(path.name)
+    if runtime:
+        return runtime
     raise ValueError(f"{display_path(path)}: cannot tell ONNX from TorchScript by the name; give runtime "
                      "'onnx' or 'torchscript' in the settings")
 
@@ -413,6 +422,18 @@ class ImportedPredictor(Predictor):
             codec=codec.to_dict(), sigma=float(getattr(codec, "sigma", settings.sigma)), runtime=self.runtime)
         self.sidecar = self.settings.to_sidecar(path.name, self.runtime)
 
+    def describe(self) -> ckpt.CheckpointInfo:
+        """What this model is, in the form of a checkpoint's :func:`lmkviz.checkpoint.describe`
+        (model: the file name and runtime; no epoch or validation NME)."""
+        codec = self.codec
+        return ckpt.CheckpointInfo(
+            path=str(self.loaded.path), model=f"{self.loaded.path.name} ({self.runtime})",
+            scheme=self.loaded.scheme_name, num_points=int(self.loaded.num_points),
+            indices=tuple(int(i) for i in self.loaded.indices), codec=getattr(codec, "codec_type", "heatmap"),
+            encoding=getattr(codec, "encoding", None), sigma=float(getattr(codec, "sigma", self.settings.sigma)),
+            input_size=tuple(int(v) for v in codec.image_size),
+            heatmap_size=tuple(int(v) for v in codec.heatmap_size))
+
 
 
 def _read_json(path: PathLike) -> Any:
@@ -440,3 +461,96 @@ def load_model(path: PathLike, settings: Optional[ModelSettings] = None, sidecar
     """
     return ImportedPredictor(path, settings=settings, sidecar=sidecar, device=device, flip_test=flip_test,
                              threads=threads)
+
+
+def _numbers(text: Any, count: int, name: str) -> tuple[float, ...]:
+    """``count`` numbers from "0.485, 0.456, 0.406" (commas or spaces) or a sequence."""
+    if isinstance(text, str):
+        parts = [p for p in text.replace(",", " ").replace(";", " ").split() if p]
+    else:
+        parts = list(text)
+    try:
+        numbers = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        numbers = ()
+    if len(numbers) == 1 and count > 1:
+        numbers = numbers * count
+    if len(numbers) != count:
+        raise ValueError(f"{name}: give {count} numbers separated by commas (or one for all), got {text!r}")
+    return numbers
+
+
+def settings_from_form(input_height: int, input_width: int, channel_order: str = "RGB",
+                       value_range: Any = (0.0, 1.0), mean: Any = (0.0, 0.0, 0.0), std: Any = (1.0, 1.0, 1.0),
+                       output_layout: str = "NKHW", num_points: Optional[int] = None,
+                       scheme_points: Optional[int] = None, output: str = "heatmaps",
+                       sigma: float = 2.0) -> ModelSettings:
+    """:class:`ModelSettings` from what a person types in a form: ``value_range``, ``mean`` and
+    ``std`` as text ("0.485, 0.456, 0.406"; one number stands for all channels) or numbers;
+    ``num_points`` the heatmaps the model outputs (None or 0: what it outputs),
+    ``scheme_points`` the landmark scheme they belong to (None or 0: the same number).
+    ValueError names the field to fix."""
+    return ModelSettings(
+        input_size=(int(input_height), int(input_width)), channel_order=channel_order,
+        value_range=_numbers(value_range, 2, "value range"), mean=_numbers(mean, 3, "mean"),
+        std=_numbers(std, 3, "std"), output_layout=output_layout, output=output,
+        num_points=int(num_points) if num_points else None,
+        scheme_points=int(scheme_points) if scheme_points else (int(num_points) if num_points else None),
+        sigma=float(sigma))
+
+
+def store_model(data: bytes, name: str, folder: PathLike, sidecar: Any = None,
+                settings: Optional[ModelSettings] = None) -> Path:
+    """Save an uploaded model and its sidecar in ``folder`` so that :func:`load_model` opens it.
+
+    data: the model file's bytes; name: its file name (the suffix says ONNX or TorchScript,
+    :data:`MODEL_SUFFIXES`). sidecar: the sidecar (bytes or str of JSON, or a dict) written
+    by ``lmkviz export``, or ``settings`` when there is none (e.g. from
+    :func:`settings_from_form`). Returns ``folder/<digest>/<name>`` with ``<name>.json``
+    beside it; the digest covers the model and its settings, so the same upload lands on
+    the same path and other settings on another. ValueError when the name, the sidecar or
+    the settings are not usable (the model itself is checked when loaded)."""
+    base = Path(str(name).replace("\\", "/")).name
+    runtime = runtime_of_name(base)
+    if not base or runtime is None:
+        raise ValueError(f"{name!r}: a model file must end in {', '.join(MODEL_SUFFIXES)} (ONNX or TorchScript)")
+    if not data:
+        raise ValueError(f"{base}: the file is empty")
+    if sidecar is not None:
+        if isinstance(sidecar, (bytes, bytearray)):
+            try:
+                sidecar = json.loads(bytes(sidecar).decode("utf-8-sig"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise ValueError("the sidecar is not valid JSON: give the .json file `lmkviz export` wrote "
+                                 "beside the model, or fill in the settings") from None
+        elif isinstance(sidecar, str):
+            try:
+                sidecar = json.loads(sidecar)
+            except json.JSONDecodeError:
+                raise ValueError("the sidecar is not valid JSON") from None
+        ModelSettings.from_sidecar(sidecar, "the sidecar")  # raises on a wrong one
+        record = dict(sidecar)
+        described = record.get("runtime")
+        if described and described != runtime:
+            raise ValueError(f"the sidecar describes {record.get('model_file') or 'another model'} ({described}), not "
+                             f"{base} ({runtime}): upload the sidecar written with this model, or remove it and "
+                             "fill in the settings")
+        record["model_file"] = base
+        record["runtime"] = runtime
+    elif settings is not None:
+        record = settings.to_sidecar(base, settings.runtime or runtime)
+    else:
+        raise ValueError(f"{base}: give its sidecar (the .json `lmkviz export` writes) or its settings")
+    import hashlib
+
+    text = json.dumps(record, indent=2, sort_keys=True)
+    digest = hashlib.sha256(bytes(data) + text.encode("utf-8")).hexdigest()[:16]
+    where = Path(folder) / digest
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / base
+    for target, payload in ((path, bytes(data)), (where / (base + ".json"), text.encode("utf-8"))):
+        if not target.is_file() or target.read_bytes() != payload:
+            partial = target.with_name(target.name + ".part")
+            partial.write_bytes(payload)
+            os.replace(partial, target)
+    return path

@@ -24,6 +24,7 @@ decompression bombs refused, clear errors otherwise.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from lmkviz import checkpoint as ckpt
+from lmkviz.devices import device_label
 from lmkviz.evaluation import applicable_decoders, predict_heatmaps
 from lmkviz.images import MAX_SIDE, LoadedImage, load_image  # noqa: F401  (re-exported: the loader lives in lmkviz.images)
 
@@ -176,6 +178,22 @@ def detect_faces(image: np.ndarray, min_size: float = 0.08) -> list[Box]:
     return sorted(boxes, key=lambda b: b.width * b.height, reverse=True)
 
 
+def detect_faces_timed(image: np.ndarray, min_size: float = 0.08) -> tuple[list[Box], float]:
+    """:func:`detect_faces` and the milliseconds it took (the "detect" stage of :class:`Timings`)."""
+    start = time.perf_counter()
+    faces = detect_faces(image, min_size=min_size)
+    return faces, (time.perf_counter() - start) * 1000.0
+
+
+def face_label(faces: Sequence[Box], number: int) -> str:
+    """"face 1 of 3 · largest · 252×252 px" for ``faces[number]`` (largest first, as
+    :func:`detect_faces` returns them)."""
+    box = faces[number]
+    rank = " · largest" if number == 0 and len(faces) > 1 else (" · smallest" if number == len(faces) - 1
+                                                                 and len(faces) > 2 else "")
+    return f"face {number + 1} of {len(faces)}{rank} · {box.width:.0f}×{box.height:.0f} px"
+
+
 def crop_from_face(face: Box) -> Box:
     """Square crop for a Haar face box, matching the training data's framing."""
     side = max(face.width, face.height) / HAAR_BOX_SCALE  # ~ landmark box side
@@ -221,6 +239,155 @@ def crop_image(image: np.ndarray, box: Box, size: int) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
 
+# ----------------------------------------------------------------------------- confidence
+
+POINT_SURE = 0.70
+"""A landmark whose heatmap peaks at or above this is "sure"."""
+POINT_GUESS = 0.50
+"""A landmark whose heatmap peaks below this is a "guess"; between the two it is "unsure"."""
+IMAGE_SURE = 0.68
+"""A result whose median landmark peak is at or above this is "confident"."""
+IMAGE_NO_FACE = 0.45
+"""A result whose median landmark peak is below this shows no face to the network."""
+CONFIDENCE_CALIBRATION = (
+    "Measured by bench/confidence.py with the shipped model (checkpoints/default.pt: Gaussian heatmaps of "
+    "peak 1, no flip test). Faces: the 540 crops of face68/val and ytf68/val, 36,720 landmarks. Landmarks "
+    "peaking at 0.9 or more are off by 3.1 % (face68) and 4.6 % (ytf68) of the inter-ocular distance on "
+    "average, 0.7-0.9 by 4.3-9.5 %, 0.5-0.7 by 9.4-19.6 % (about the 10 % failure line), below 0.5 by 20 %; "
+    "98-99 % of face landmarks peak at 0.7 or more. The median peak of a face is 0.90-0.92, 0.715 at the "
+    "lowest. Non-faces: 22 scikit-image pictures (coffee, chelsea, rocket, camera, coins, text, ...), whole "
+    "and in 8 random square crops each (198): median peak 0.14, 0.43 at the 90th percentile, 0.65 at the "
+    "highest; coffee 0.20, chelsea (a cat) 0.43, rocket 0.04. IMAGE_SURE (0.68) lies between the highest "
+    "non-face and the lowest face: all 540 faces are confident, no non-face is; IMAGE_NO_FACE (0.45) calls "
+    "92 % of the non-faces no face and the other 8 % unsure.")
+"""Where the thresholds come from (also shown by the Upload page's help)."""
+
+POINT_LEVELS = ("sure", "unsure", "guess")
+"""The levels of :func:`point_levels`, best first."""
+QUALITY_LEVELS = ("confident", "unsure", "no_face")
+"""The levels of :class:`Quality`, best first."""
+
+
+def point_levels(confidence) -> np.ndarray:
+    """(K,) heatmap peaks -> (K,) level numbers: 0 "sure" (peak >= :data:`POINT_SURE`),
+    1 "unsure", 2 "guess" (peak < :data:`POINT_GUESS` or not finite); names in
+    :data:`POINT_LEVELS`.
+
+    The thresholds hold for heatmaps trained towards a peak of 1 (the Gaussian
+    encodings); see :data:`CONFIDENCE_CALIBRATION`.
+    """
+    c = np.asarray(confidence, dtype=np.float64)
+    c = np.where(np.isfinite(c), c, -np.inf)
+    return np.where(c >= POINT_SURE, 0, np.where(c >= POINT_GUESS, 1, 2)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How much to trust one prediction (:func:`assess`, :meth:`Prediction.quality`).
+
+    level: "confident", "unsure" or "no_face" (:data:`QUALITY_LEVELS`).
+    median_peak: the median of the landmarks' heatmap peaks. face_found: whether a
+    face box was detected or given. counts: {"sure", "unsure", "guess"} landmark counts
+    (:func:`point_levels`).
+    """
+
+    level: str
+    median_peak: float
+    face_found: bool
+    counts: dict
+
+    @property
+    def total(self) -> int:
+        return int(sum(self.counts.values()))
+
+    @property
+    def ok(self) -> bool:
+        """True when the points can be trusted (level "confident")."""
+        return self.level == "confident"
+
+    def headline(self) -> str:
+        """One sentence a person can act on: what was found and what to do."""
+        doubtful = self.counts["unsure"] + self.counts["guess"]
+        peak = f"median heatmap peak {self.median_peak:.2f}"
+        if self.level == "no_face":
+            found = ("The face detector found a face, but the network does not see one in the crop"
+                     if self.face_found else "No face here: the face detector found none and the network "
+                     "does not see one either")
+            return (f"{found} ({peak}; faces score {IMAGE_SURE:g} or more). The points are guesses, not "
+                    "landmarks. Upload a photo with a face seen from the front, or move the crop onto a face.")
+        if self.level == "unsure":
+            return (f"The network is unsure ({peak}, below the {IMAGE_SURE:g} of a clear face; {doubtful} of "
+                    f"{self.total} points are doubtful). The face may be turned, hidden, blurred, badly lit or "
+                    "not filling the crop: check the points, and try centring the crop on the face.")
+        if doubtful:
+            return (f"The network is confident ({peak}); {doubtful} of {self.total} points are doubtful "
+                    "(drawn in orange or red).")
+        return f"The network is confident ({peak}): every point is sure."
+
+
+def assess(confidence, face_found: bool) -> Quality:
+    """The :class:`Quality` of a prediction from its (K,) heatmap peaks.
+
+    level "confident" when the median peak is at least :data:`IMAGE_SURE`, "no_face"
+    below :data:`IMAGE_NO_FACE`, "unsure" between (see :data:`CONFIDENCE_CALIBRATION`).
+    No finite peak counts as "no_face".
+    """
+    c = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    finite = c[np.isfinite(c)]
+    median = float(np.median(finite)) if finite.size else 0.0
+    level = "confident" if median >= IMAGE_SURE else ("unsure" if median >= IMAGE_NO_FACE else "no_face")
+    levels = point_levels(c)
+    counts = {name: int((levels == i).sum()) for i, name in enumerate(POINT_LEVELS)}
+    return Quality(level=level, median_peak=median, face_found=bool(face_found), counts=counts)
+
+
+# ----------------------------------------------------------------------------- timings
+
+TIMING_STAGES = ("detect", "crop", "network", "decode")
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Wall-clock milliseconds of each stage of :meth:`Predictor.predict`: face detection
+    (None when no detection ran, e.g. a given face or crop), cutting and resizing the crop,
+    the network (with the flip test when on) and decoding with every decoder. device: where
+    the network ran ("CPU (2 threads, x86_64)", a GPU's name)."""
+
+    detect: Optional[float]
+    crop: float
+    network: float
+    decode: float
+    device: str = ""
+
+    @property
+    def total(self) -> float:
+        return float(sum(v for v in (self.detect, self.crop, self.network, self.decode) if v is not None))
+
+    def with_detect(self, ms: Optional[float]) -> "Timings":
+        """These timings with the detection stage set (detection done elsewhere, e.g. cached)."""
+        return replace(self, detect=None if ms is None else float(ms))
+
+    def as_dict(self) -> dict:
+        """{stage: ms} of the stages that ran, then "total"."""
+        out = {k: float(getattr(self, k)) for k in TIMING_STAGES if getattr(self, k) is not None}
+        out["total"] = self.total
+        return out
+
+    def text(self) -> str:
+        """"detect 14 ms · crop 1 ms · network 38 ms · decode 5 ms · total 58 ms" (and " on DEVICE")."""
+        return " · ".join(f"{k} {_ms(v)}" for k, v in self.as_dict().items()) + (
+            f" on {self.device}" if self.device else "")
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if value < 10 else f"{value:.0f} ms"
+
+
+def _sync(device) -> None:
+    if getattr(device, "type", "cpu") == "cuda":
+        torch.cuda.synchronize(device)
+
+
 # ----------------------------------------------------------------------------- prediction
 
 PREDICTION_FORMAT = "lmkviz-prediction"
@@ -261,7 +428,16 @@ class Prediction:
     names: list = field(default_factory=list)
     image_size: Optional[tuple] = None
     checkpoint: str = ""
+    timings: Optional[Timings] = None
     vectors: Optional[tuple] = None
+
+    def quality(self) -> Quality:
+        """How much to trust this prediction (:func:`assess` of :attr:`confidence`)."""
+        return assess(self.confidence, self.face is not None)
+
+    def point_levels(self) -> np.ndarray:
+        """(K,) level of each landmark: 0 sure, 1 unsure, 2 guess (:func:`point_levels`)."""
+        return point_levels(self.confidence)
 
     def crop_points(self, decoder: str) -> np.ndarray:
         """(K, 2) points of ``decoder`` in the pixels of :attr:`crop_image` (the network input)."""
@@ -395,22 +571,29 @@ class Predictor:
         return predict_heatmaps(self.model, crops.to(self.device), flip_perm=self.flip_perm,
                                 logits=self.codec.outputs_logits, channels_last=self.channels_last)
 
-    def predict_crops(self, crops: np.ndarray, decoders: Optional[Sequence[str]] = None):
+    def predict_crops(self, crops: np.ndarray, decoders: Optional[Sequence[str]] = None,
+                      timings: Optional[dict] = None):
         """Batch of already-framed (N, S', S', 3) uint8 crops (any size, resized to the input).
 
-        decoders: None for every decoder of the codec (:attr:`decoders`). Returns
-        ({decoder: (N, K, 2) in the crops' pixel coordinates}, the raw output (see
+        decoders: None for every decoder of the codec (:attr:`decoders`). timings: a dict
+        that receives the milliseconds of "network" (with the resize to the input) and
+        "decode" (every decoder).
+
+        Returns ({decoder: (N, K, 2) in the crops' pixel coordinates}, the raw output (see
         :meth:`heatmaps`), confidence (N, K)).
         """
         decoders = applicable_decoders(self.codec, decoders)
         import torch.nn.functional as F
 
+        start = time.perf_counter()
         batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255)
         in_h, in_w = batch.shape[-2:]
         if (in_h, in_w) != self.codec.image_size:
             batch = F.interpolate(batch, size=self.codec.image_size, mode="bilinear", antialias=True,
                                   align_corners=False)
         raw = self.heatmaps(batch)
+        _sync(self.device)
+        decode_start = time.perf_counter()
         points = {}
         confidence = None
         for m in decoders:
@@ -418,6 +601,10 @@ class Predictor:
             scale = p.new_tensor([in_w / self.codec.image_size[1], in_h / self.codec.image_size[0]])
             points[m] = (p * scale).cpu().numpy()
             confidence = conf.cpu().numpy()
+        if timings is not None:
+            end = time.perf_counter()
+            timings["network"] = (decode_start - start) * 1000.0
+            timings["decode"] = (end - decode_start) * 1000.0
         return points, raw, confidence
 
     def predict(self, image: np.ndarray, face: Optional[Box] = None, crop: Optional[Box] = None,
@@ -427,7 +614,8 @@ class Predictor:
         face: use this face box instead of detecting one. crop: use this square
         crop directly (e.g. a manual crop from the UI). detect=False uses the whole
         image when no face/crop is given. decoders: None for every decoder of the
-        checkpoint's codec; one that does not apply is a ValueError.
+        checkpoint's codec; one that does not apply is a ValueError. The result's
+        :attr:`Prediction.timings` holds each stage's milliseconds.
         """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -435,9 +623,10 @@ class Predictor:
                              "use lmkviz.inference.load_image to read files")
         notes: list[str] = []
         h, w = image.shape[:2]
+        detect_ms = None
         if crop is None:
             if face is None and detect:
-                faces = detect_faces(image)
+                faces, detect_ms = detect_faces_timed(image)
                 if faces:
                     face = faces[0]
                     if len(faces) > 1:
@@ -446,17 +635,24 @@ class Predictor:
                     notes.append("no face found: using the whole image (crop it to the face for better results)")
             crop = crop_from_face(face) if face is not None else whole_image_crop(image.shape)
         s = self.input_size
+        start = time.perf_counter()
         patch = crop_image(image, crop, s)
-        points_in, raw, confidence = self.predict_crops(patch[None], decoders)
+        crop_ms = (time.perf_counter() - start) * 1000.0
+        stages: dict = {}
+        points_in, raw, confidence = self.predict_crops(patch[None], decoders, timings=stages)
+        start = time.perf_counter()
         points = {m: crop.from_crop(p[0], s).astype(np.float32) for m, p in points_in.items()}
-        maps = self.codec.display_maps(raw)[0].clamp(0, 1)
+        maps = self.codec.display_maps(raw)[0].clamp(0, 1).cpu().numpy().astype(np.float32)
         vectors = None
         if isinstance(raw, tuple):  # SimCC: the two per-axis distributions
             vectors = tuple(v[0].cpu().numpy().astype(np.float32) for v in self.codec.probabilities(raw))
+        decode_ms = stages["decode"] + (time.perf_counter() - start) * 1000.0  # with the map back to the image
         return Prediction(face=face, crop=crop, crop_image=patch, points=points,
-                          heatmaps=maps.cpu().numpy().astype(np.float32), confidence=confidence[0],
+                          heatmaps=maps, confidence=confidence[0],
                           indices=list(self.loaded.indices), scheme_name=self.loaded.scheme_name, notes=notes,
                           names=list(self.names), image_size=(h, w), checkpoint=self.loaded.path.name,
+                          timings=Timings(detect=detect_ms, crop=crop_ms, network=stages["network"],
+                                          decode=decode_ms, device=device_label(self.device)),
                           vectors=vectors)
 
 

@@ -85,3 +85,51 @@ def make_broken_runs(root: Path) -> Path:
         else:
             target.write_text(content)
     return good.path
+
+
+# --------------------------------------------------------------------------- models from elsewhere
+
+
+def exported_onnx(folder: Path, input_size: int = 64, seed: int = 0) -> tuple[Path, Path, Path]:
+    """A tiny checkpoint exported by :func:`lmkviz.export.export_checkpoint` as ONNX:
+    (checkpoint, model.onnx, its sidecar). Needs onnx, onnxscript (export) and onnxruntime (use)."""
+    import warnings
+
+    from lmkviz.export import export_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = make_checkpoint(folder / "tiny.pt", input_size=input_size, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = export_checkpoint(checkpoint, "onnx")
+    return checkpoint, Path(result.model_path), Path(result.sidecar_path)
+
+
+class PlainBGRNet(torch.nn.Module):
+    """A plain torch module as another tool would make it: BGR input normalised from 0-255,
+    68 heatmaps at a quarter of the input size."""
+
+    def __init__(self, k: int = 68):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.head = torch.nn.Conv2d(8, k, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.conv(torch.nn.functional.avg_pool2d(x, 4))))
+
+
+PLAIN_MEAN, PLAIN_STD = (103.5, 116.3, 123.7), (57.4, 57.1, 58.4)
+"""The plain module's normalisation (BGR order, 0-255 values)."""
+
+
+def scripted_plain_module(folder: Path, seed: int = 0) -> Path:
+    """:class:`PlainBGRNet` saved with TorchScript (``torch.jit.script``), no sidecar."""
+    import warnings
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "plain.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(PlainBGRNet().eval()).save(str(path))
+    return path

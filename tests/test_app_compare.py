@@ -10,7 +10,7 @@ import pytest
 from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, rerun, st, switch_to, widget
-from tests.helpers import make_checkpoint, tiny_config
+from tests.helpers import exported_onnx, make_checkpoint, tiny_config
 
 PAGE = str(REPO_ROOT / "pages" / "4_Compare_decoders.py")
 DECODER_NAMES = [DECODER_LABELS[m] for m in DECODERS]  # every heatmap decoder, in order
@@ -43,14 +43,11 @@ def add_run(runs: Path, name: str = "20260101-000000-tiny", **checkpoint) -> Pat
     return run.best_path
 
 
-
-
-
 def evaluate_few(at, n: int = 6) -> AppTest:
     at.selectbox(key="cmp_dataset").set_value("synthetic")
     at.selectbox(key="cmp_split").set_value("val")
     rerun(at)
-    next(w for w in at.number_input if w.key.startswith("cmp_n:")).set_value(n)
+    next(w for w in at.number_input if w.key == "cmp_n").set_value(n)
     return rerun(at)
 
 
@@ -109,6 +106,16 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
 
     sample = chart(at, "cmp_sample")
     assert {t.get("name") for t in sample["data"]} >= {"target", *DECODER_NAMES}
+    # the heatmaps: at first the part of the face holding this image's worst landmark, then all of them
+    from lmkviz.data import scheme_for
+    from lmkviz.viz.style import group_of
+
+    worst = int(next(s for s in at.selectbox if s.key == "cmp_channel").value)
+    part = group_of(scheme_for(68), worst)
+    panels = [a["text"] for a in chart(at, "cmp_grid")["layout"]["annotations"]]
+    assert panels == [str(i) for i in scheme_for(68).groups[part]] and str(worst) in panels
+    assert any(t.get("marker", {}).get("showscale") for t in chart(at, "cmp_grid")["data"])  # a colour bar
+    group_picker(at).set_value("all").run()
     grid = chart(at, "cmp_grid")
     assert [a["text"] for a in grid["layout"]["annotations"]] == [str(i) for i in range(68)]  # one per channel
     zoom = chart(at, "cmp_zoom")
@@ -126,8 +133,16 @@ def test_a_subset_checkpoint_is_compared_on_its_landmarks(env):
     add_run(env, indices=[36, 45, 30, 48, 54])
     at = evaluate_few(open_page(PAGE), 4)
     per = chart(at, "cmp_per_landmark")
-    assert per["data"][0]["type"] == "bar" and per["data"][0]["x"] == ["36", "45", "30", "48", "54"]
+    # grouped by face part, in the scheme's order of groups
+    assert per["data"][0]["type"] == "bar" and per["data"][0]["x"] == ["30", "36", "45", "48", "54"]
+    assert [a["text"] for a in per["layout"]["annotations"]] == ["<b>nose</b>", "<b>eyes</b>", "<b>mouth</b>"]
+    group_picker(at).set_value("all").run()
     assert len(chart(at, "cmp_grid")["layout"]["annotations"]) == 5
+
+
+def group_picker(at):
+    """The "Heatmaps of" control of the sample shown (its key carries the sample's name)."""
+    return next(w for w in at.get("button_group") if getattr(w, "key", "") == "cmp_group")
 
 
 def test_a_broken_checkpoint_is_reported(env):
@@ -169,6 +184,90 @@ def array(data) -> np.ndarray:
     return np.asarray(data, dtype=float)
 
 
+# ----------------------------------------------------------------------------- issue 14 and 11
+
+
+def test_the_flip_test_toggle_reevaluates_with_the_mirrored_images(env):
+    from lmkviz.evaluation import evaluate
+
+    best = add_run(env)
+    at = evaluate_few(open_page(PAGE), 6)
+    plain = at.dataframe[0].value["NME %"].tolist()
+    at.toggle(key="cmp_flip").set_value(True)
+    rerun(at)
+    assert at.header[0].value.endswith(", flip test")
+    expected = evaluate(best, "synthetic", "val", limit=6, flip_test=True).summary()["nme"]
+    flipped = at.dataframe[0].value["NME %"].tolist()
+    assert flipped == pytest.approx([expected[m] for m in DECODERS], abs=1e-3) and flipped != plain
+    at.toggle(key="cmp_flip").set_value(False)
+    rerun(at)
+    assert at.dataframe[0].value["NME %"].tolist() == plain  # cached apart: off is the first evaluation again
+
+
+def test_texts_come_from_the_numbers_and_a_domain_change_is_flagged(env):
+    from lmkviz.data import IBUG68
+    from lmkviz.evaluation import evaluate, landmark_caption
+
+    best = add_run(env)  # an untrained model from a synthetic-data config: it fails everywhere
+    at = evaluate_few(open_page(PAGE), 6)
+    text = " ".join(m.value for m in at.markdown)
+    assert "**The model fails on most of these faces.**" in text and "cannot repair that" in text
+    assert not at.warning  # trained and evaluated on synthetic faces
+    expected = evaluate(best, "synthetic", "val", limit=6)
+    caption = next(c.value for c in at.caption if c.value.startswith("Mean error per landmark"))
+    assert landmark_caption(expected, expected.best_decoder(), IBUG68) in caption
+    assert "Jaw points are usually the hardest" not in caption
+
+    at.selectbox(key="cmp_dataset").set_value(str(env.parent / "lapa68"))  # photos-like folder, not synthetic
+    rerun(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "**Different data.**" in warning and "**synthetic**" in warning and "**lapa68**" in warning
+
+
+def test_several_checkpoints_side_by_side(env):
+    from lmkviz.evaluation import evaluate
+
+    first = add_run(env)
+    second = add_run(env, name="20260102-000000-other", seed=1)
+    at = evaluate_few(open_page(PAGE), 6)
+    picker = at.multiselect(key="cmp_runs")
+    assert len(picker.options) == 2 and len(picker.value) == 1  # the page's own checkpoint
+    assert picker.value == [str(second)]  # the newest run is the page's checkpoint
+    picker.set_value([str(second), str(first)])
+    rerun(at)
+    rows = at.dataframe[1].value
+    assert len(rows) == 2 and set(rows["checkpoint"]) == {"tiny · best · 01 Jan 00:00", "other · best · 02 Jan 00:00"}
+    for path in (first, second):
+        result = evaluate(path, "synthetic", "val", limit=6)
+        label = "tiny · best · 01 Jan 00:00" if path == first else "other · best · 02 Jan 00:00"
+        row = rows[rows["checkpoint"] == label].iloc[0]
+        best = result.best_decoder()
+        assert row["NME %"] == pytest.approx(result.summary()["nme"][best], abs=1e-3)
+        assert row["decoder"] == DECODER_LABELS[best]
+    assert [t["name"] for t in chart(at, "cmp_runs_ced")["data"]] == list(rows["checkpoint"])
+    assert len(chart(at, "cmp_runs_groups")["data"]) == 2
+    # another checkpoint on the page joins the comparison
+    at.multiselect(key="cmp_runs").set_value([str(second)])
+    at.selectbox(key="cmp_checkpoint").set_value(str(first))
+    rerun(at)
+    assert at.multiselect(key="cmp_runs").value == [str(first), str(second)]
+    # one decoder for all
+    at.selectbox(key="cmp_runs_decoder").set_value("argmax")
+    rerun(at)
+    assert set(at.dataframe[1].value["decoder"]) == {"argmax"}
+
+
+def test_the_decoders_listed_are_those_of_the_checkpoints_codec(env, monkeypatch):
+    from lmkviz.codecs import HeatmapCodec
+
+    add_run(env)
+    monkeypatch.setattr(HeatmapCodec, "decoders", property(lambda self: ("argmax", "dark")))
+    at = evaluate_few(open_page(PAGE), 4)
+    assert list(at.dataframe[0].value["decoder"]) == ["argmax", "DARK"]
+    assert [t["name"] for t in chart(at, "cmp_ced")["data"]] == ["argmax", "DARK"]
+    assert widget(at, "button_group", "cmp_shown").options == ["argmax", "DARK"]
+
+
 def test_broken_run_folders_do_not_hide_the_good_checkpoint(env):
     from tests.helpers import make_broken_runs
 
@@ -176,3 +275,90 @@ def test_broken_run_folders_do_not_hide_the_good_checkpoint(env):
     best = add_run(env, name="20260104-000000-tiny")
     at = open_page(PAGE)
     assert at.selectbox(key="cmp_checkpoint").value == str(best)
+
+
+# ----------------------------------------------------------------------------- your own model (issue 16)
+
+
+def test_an_onnx_model_exported_by_lmkviz_is_compared_like_its_checkpoint(env, tmp_path, monkeypatch):
+    from lmkviz.evaluation import evaluate
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    monkeypatch.setenv("LMKVIZ_MODELS", str(tmp_path / "uploaded"))
+    checkpoint, model, sidecar = exported_onnx(tmp_path / "export")
+    at = open_page(PAGE)  # no checkpoint here at all: the page offers a model of your own
+    assert "No checkpoint to compare yet" in " ".join(i.value for i in at.info)
+    at.segmented_control(key="cmp_model").set_value("imported").run()
+    at.file_uploader(key="cmp_model_file").set_value((model.name, model.read_bytes(), "application/octet-stream"))
+    at.file_uploader(key="cmp_model_sidecar").set_value((sidecar.name, sidecar.read_bytes(), "application/json"))
+    at = evaluate_few(rerun(at), 4)
+    assert not at.error
+    expected = evaluate(checkpoint, "synthetic", "val", limit=4).summary()["nme"]
+    table = at.dataframe[0].value
+    assert list(table["decoder"]) == DECODER_NAMES
+    assert table["NME %"].tolist() == pytest.approx([expected[m] for m in DECODERS], abs=0.02)
+    assert any("tiny.onnx (onnx)" in c.value for c in at.caption)
+    grid = chart(at, "cmp_grid")  # its heatmaps in the sample browser
+    assert grid["layout"]["annotations"]
+    assert at.multiselect(key="cmp_runs").value == [str(next((tmp_path / "uploaded").glob("*/tiny.onnx")))]
+
+
+# ----------------------------------------------------------------------------- shareable view (issue 15)
+
+
+def test_a_link_restores_the_view(env):
+    best = add_run(env)
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    view = {"ckpt": str(best), "ds": "synthetic", "split": "val", "n": "5", "flip": "1", "sort": "argmax",
+            "rank": "2", "dec": "argmax,dark", "lmk": "30", "opacity": "0.4", "zoom": "6", "part": "all",
+            "rundec": "dark"}
+    for name, value in view.items():
+        at.query_params[name] = value
+    rerun(at.run())
+    assert at.header[0].value == "1 · Every decoder on 5 synthetic / val images, flip test"
+    assert at.selectbox(key="cmp_sort").value == "argmax" and at.number_input(key="cmp_rank").value == 2
+    assert list(widget(at, "button_group", "cmp_shown").value) == ["argmax", "dark"]
+    assert at.selectbox(key="cmp_channel").value == 30 and group_picker(at).value == "all"
+    assert at.slider(key="cmp_opacity").value == 0.4 and at.slider(key="cmp_radius").value == 6
+    assert at.selectbox(key="cmp_runs_decoder").value == "dark"
+    assert {t.get("name") for t in chart(at, "cmp_sample")["data"]} - {None} == {"target", "argmax", "DARK"}
+    assert all(at.query_params[k] == v for k, v in view.items()), dict(at.query_params)
+    # the address follows the widgets, also those in the sample browser (a fragment)
+    at.number_input(key="cmp_rank").set_value(3).run()
+    assert at.query_params["rank"] == "3"
+    # the next sample starts on its own worst landmark again
+    landmark = at.selectbox(key="cmp_channel")
+    assert landmark.options[landmark.index].endswith("(largest error)")
+
+
+def test_a_link_with_values_the_page_does_not_offer_is_ignored(env):
+    add_run(env)
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    for name, value in {"ckpt": "/etc/passwd", "ds": "../../x", "n": "many", "zoom": "99", "dec": "nope"}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="cmp_dataset").value != "../../x" and at.slider(key="cmp_radius").value == 4
+    assert list(widget(at, "button_group", "cmp_shown").value) == []  # no decoder of the link is offered
+    assert "ckpt" in " ".join(c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------------------- SimCC (issue 11)
+
+
+def test_a_simcc_checkpoint_lists_the_simcc_decoders(env):
+    from lmkviz.decoding import VECTOR_DECODERS
+    from lmkviz.evaluation import evaluate
+
+    best = add_run(env, encoding="simcc")
+    at = evaluate_few(open_page(PAGE), 4)
+    assert not at.error
+    expected = evaluate(best, "synthetic", "val", limit=4).summary()["nme"]
+    table = at.dataframe[0].value
+    assert list(table["decoder"]) == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
+    assert table["NME %"].tolist() == pytest.approx([expected[m] for m in VECTOR_DECODERS], abs=1e-3)
+    assert widget(at, "button_group", "cmp_shown").options == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
+    assert [t["name"] for t in chart(at, "cmp_ced")["data"]] == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
+    assert chart(at, "cmp_sample")  # its points on the image
+    assert any("simcc vectors, not heatmaps" in i.value for i in at.info)

@@ -19,7 +19,7 @@ from PIL import Image
 from lmkviz.decoding import DECODERS
 from lmkviz.runs import RunFolder
 from tests.apptest import REPO_ROOT, AppTest, chart, open_page, st
-from tests.helpers import make_checkpoint, tiny_config
+from tests.helpers import exported_onnx, make_checkpoint, scripted_plain_module, tiny_config
 
 PAGE = str(REPO_ROOT / "pages" / "5_Upload_a_face.py")
 
@@ -171,7 +171,8 @@ def test_no_face_found_offers_the_manual_crop(checkpoint):
     at = open_page(PAGE)
     flat = np.full((240, 320, 3), 128, np.uint8)
     upload(at, "wall.png", encode(flat), "image/png")
-    assert "No face was found" in texts(at.warning)
+    assert "No face here: the face detector found none" in texts(at.warning)
+    assert "The face detector found no face" in texts(at.caption)  # how to move the crop
     shapes = chart(at, "up_photo")["layout"]["shapes"]
     assert len(shapes) == 1  # no face box; the crop covers the whole photo
     assert shapes[0]["x1"] - shapes[0]["x0"] == pytest.approx(320)
@@ -264,6 +265,104 @@ def test_camera_photo(checkpoint):
     assert "1 face found" in texts(at.caption)
 
 
+# ----------------------------------------------------------------------------- what to trust (issue 14)
+
+
+@pytest.fixture
+def shipped(env):
+    """The shipped model as the only checkpoint (its peaks are calibrated)."""
+    import ui.common
+    from lmkviz.paths import DEFAULT_CHECKPOINT
+
+    assert DEFAULT_CHECKPOINT.is_file()
+    ui.common.DEFAULT_CHECKPOINT = DEFAULT_CHECKPOINT  # env's monkeypatch restores it afterwards
+    return DEFAULT_CHECKPOINT
+
+
+def marker_levels(figure: dict, name: str) -> np.ndarray:
+    """The confidence level (0 sure, 1 unsure, 2 guess) of every point of decoder ``name``."""
+    trace = next(t for t in figure["data"] if t.get("name") == name and t.get("x") is not None
+                 and t["marker"].get("colorscale"))
+    return array(trace["marker"]["color"])
+
+
+def array(data) -> np.ndarray:
+    import base64
+
+    if isinstance(data, dict) and "bdata" in data:
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+    return np.asarray(data, dtype=float)
+
+
+def test_a_face_is_confident_and_a_coffee_cup_is_flagged(shipped):
+    from skimage import data
+
+    at = open_page(PAGE)  # the astronaut
+    assert "The network is confident" in texts(at.success) and not at.warning
+    photo = chart(at, "up_photo")
+    assert (marker_levels(photo, "DARK") == 0).mean() > 0.85  # green: sure
+    legend = [t["name"] for t in photo["data"] if t.get("meta") == "confidence level"]  # the colours explained
+    assert legend == ["sure (heatmap peak ≥ 0.70)", "unsure (0.50 – 0.70)", "guess (peak < 0.50)"]
+
+    upload(at, "coffee.png", encode(data.coffee()))
+    assert not at.success
+    assert "No face here" in texts(at.warning) and "The points are guesses" in texts(at.warning)
+    levels = marker_levels(chart(at, "up_photo"), "DARK")
+    assert len(levels) == 68 and (levels == 0).sum() < 10 and (levels == 2).mean() > 0.5  # red: guesses
+    # by decoder: one colour per decoder again
+    at.segmented_control(key="up_colour_by").set_value("decoder").run()
+    dark = next(t for t in chart(at, "up_photo")["data"] if t.get("name") == "DARK" and t.get("x") is not None)
+    assert dark["marker"]["color"] == "#CC79A7" and dark["marker"]["line"]["color"] == "white"
+
+
+def test_several_faces_are_listed_largest_first_and_each_has_its_crop(checkpoint):
+    canvas = np.full((300, 620, 3), 120, np.uint8)
+    canvas[20:276, 10:266] = face_seed(2, 256)  # seeds the Haar cascade finds
+    canvas[60:252, 360:552] = face_seed(4, 192)
+    at = open_page(PAGE)
+    upload(at, "two.png", encode(canvas))
+    picker = next(s for s in at.selectbox if s.key.startswith("up_face:"))
+    assert len(picker.options) == 2 and picker.options[0].startswith("face 1 of 2 · largest")
+    first = chart(at, "up_photo")
+    assert [a["text"].strip() for a in first["layout"]["annotations"]] == ["1", "2"]
+    crop = first["layout"]["shapes"][-1]
+    assert crop["x1"] < 300  # around the largest face, on the left
+    picker.set_value(1).run()
+    second = chart(at, "up_photo")["layout"]["shapes"][-1]
+    assert second["x0"] > 300  # the crop moved to the other face
+    dark = next(t for t in chart(at, "up_photo")["data"] if t.get("name") == "DARK" and t.get("x") is not None)
+    assert array(dark["x"]).mean() > 300  # and so did the landmarks
+
+
+def test_stage_timings_are_shown(checkpoint):
+    at = open_page(PAGE)
+    line = next(c.value for c in at.caption if "network" in c.value and " ms" in c.value)
+    for stage in ("detect", "crop", "network", "decode", "total"):
+        assert f"{stage} " in line
+    assert "CPU" in line
+
+
+def test_the_crop_outside_the_photo_is_black_as_the_network_sees_it(checkpoint):
+    at = open_page(PAGE)
+    side = next(s for s in at.slider if s.key.startswith("up_side:"))
+    side.set_value(side.max).run()  # a crop much larger than the photo
+    photo = chart(at, "up_photo")
+    below, picture = photo["layout"]["images"][:2]
+    crop = photo["layout"]["shapes"][-1]
+    assert (below["x"], below["y"], below["sizex"]) == pytest.approx((crop["x0"], crop["y0"], crop["x1"] - crop["x0"]))
+    import base64
+
+    pixel = Image.open(io.BytesIO(base64.b64decode(below["source"].split(",", 1)[1])))
+    assert pixel.convert("RGB").getpixel((0, 0)) == (0, 0, 0)  # black, under the photo
+    assert "black where it leaves the photo" in texts(at.caption)
+
+
+def face_seed(seed: int, size: int) -> np.ndarray:
+    from lmkviz.data.synthetic import render_face
+
+    return render_face(seed, size)[0]
+
+
 def test_broken_run_folders_do_not_hide_the_good_checkpoint(checkpoint):
     from tests.helpers import make_broken_runs
 
@@ -271,3 +370,158 @@ def test_broken_run_folders_do_not_hide_the_good_checkpoint(checkpoint):
     at = open_page(PAGE)
     photo = chart(at, "up_photo")
     assert "DARK" in [t.get("name") for t in photo["data"]]  # the good run's checkpoint ran
+
+
+# ----------------------------------------------------------------------------- your own model (issue 16)
+
+
+def overlay_map(at: AppTest) -> np.ndarray:
+    """The (h, w) heatmap drawn over the crop (the landmark picked on the page)."""
+    z = next(t for t in chart(at, "up_overlay")["data"] if t.get("type") == "heatmap")["z"]
+    if isinstance(z, dict):
+        return array(z).reshape([int(v) for v in str(z["shape"]).split(",")])
+    return np.asarray(z, dtype=float)
+
+
+def heatmaps_of(at: AppTest, channels=(0, 36, 57)) -> np.ndarray:
+    """The heatmaps of some landmarks, as the page draws them (landmark picked in turn)."""
+    maps = []
+    for channel in channels:
+        at.selectbox(key="up_channel").set_value(channel).run()
+        maps.append(overlay_map(at))
+    return np.stack(maps)
+
+
+def drawn_points(figure: dict, name: str = "DARK") -> np.ndarray:
+    trace = next(t for t in figure["data"] if t.get("name") == name and t.get("x") is not None)
+    return np.stack([array(trace["x"]), array(trace["y"])], axis=1)
+
+
+def use_model(at: AppTest, model: Path, sidecar: Path | None = None) -> AppTest:
+    at.segmented_control(key="up_model").set_value("imported").run()
+    at.file_uploader(key="up_model_file").set_value((model.name, model.read_bytes(), "application/octet-stream"))
+    if sidecar is not None:
+        at.file_uploader(key="up_model_sidecar").set_value((sidecar.name, sidecar.read_bytes(), "application/json"))
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def models_folder(env, tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("LMKVIZ_MODELS", str(tmp_path / "uploaded"))
+    return tmp_path / "uploaded"
+
+
+def test_an_onnx_model_exported_by_lmkviz_shows_the_checkpoints_heatmaps(models_folder, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    checkpoint, model, sidecar = exported_onnx(tmp_path / "export")
+    run = RunFolder(models_folder.parent / "runs" / "20260101-000000-tiny")  # the same network as a checkpoint
+    run.path.mkdir()
+    run.write_config(tiny_config(name="tiny"))
+    run.write_status(state="done")
+    run.best_path.write_bytes(checkpoint.read_bytes())
+    at = open_page(PAGE)
+    reference_maps, reference_points = heatmaps_of(at), drawn_points(chart(at, "up_photo"))
+
+    use_model(at, model, sidecar)
+    assert not at.error
+    assert any("tiny.onnx (onnx)" in c.value for c in at.caption)  # the model's description
+    maps = heatmaps_of(at)
+    assert maps.shape == reference_maps.shape == (3, 16, 16) and np.ptp(maps) > 1e-3
+    assert np.abs(maps - reference_maps).max() < 1e-3  # the checkpoint's heatmaps, through onnxruntime
+    assert np.abs(drawn_points(chart(at, "up_photo")) - reference_points).max() < 0.05  # all 68 points
+    assert chart(at, "up_grid")["layout"]["images"]  # the grid of every heatmap
+    assert [p.parent.parent for p in models_folder.glob("*/tiny.onnx")] == [models_folder]
+
+
+def test_a_torchscript_module_without_sidecar_runs_with_the_forms_settings(models_folder, tmp_path):
+    from lmkviz.imported import ModelSettings, load_model
+    from lmkviz.inference import Box
+    from tests.helpers import PLAIN_MEAN, PLAIN_STD
+
+    path = scripted_plain_module(tmp_path / "plain")
+    at = use_model(open_page(PAGE), path)
+    assert "Use these settings" in [b.label for b in at.button]
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("up_overlay")]  # nothing before the form
+    at.number_input(key="up_mf_h").set_value(64)
+    at.number_input(key="up_mf_w").set_value(64)
+    at.radio(key="up_mf_order").set_value("BGR")
+    at.selectbox(key="up_mf_range").set_value("0, 255")
+    at.text_input(key="up_mf_mean").set_value(", ".join(map(str, PLAIN_MEAN)))
+    at.text_input(key="up_mf_std").set_value(", ".join(map(str, PLAIN_STD)))
+    next(b for b in at.button if b.label == "Use these settings").click()
+    at.run()
+    assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    maps = heatmaps_of(at)
+    crop = chart(at, "up_photo")["layout"]["shapes"][-1]
+    from skimage import data
+
+    expected = load_model(path, settings=ModelSettings(
+        input_size=(64, 64), channel_order="BGR", value_range=(0, 255), mean=PLAIN_MEAN, std=PLAIN_STD,
+        num_points=68)).predict(data.astronaut(), crop=Box(crop["x0"], crop["y0"], crop["x1"], crop["y1"]))
+    assert maps.shape == (3, 16, 16)
+    assert np.abs(maps - expected.heatmaps[[0, 36, 57]]).max() < 1e-4  # BGR, 0-255, mean and std applied as typed
+    assert np.ptp(maps) > 1e-3
+
+
+def test_a_wrong_model_file_gets_a_plain_message(models_folder):
+    at = open_page(PAGE)
+    at.segmented_control(key="up_model").set_value("imported").run()
+    at.file_uploader(key="up_model_file").set_value(("model.onnx", b"not a network", "application/octet-stream"))
+    at.file_uploader(key="up_model_sidecar").set_value(("model.onnx.json", b"{oops", "application/json"))
+    at.run()
+    assert not at.exception
+    assert "the sidecar is not valid JSON" in texts(at.error)
+
+
+# ----------------------------------------------------------------------------- shareable view (issue 15)
+
+
+def test_a_link_restores_the_view(checkpoint):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    for name, value in {"img": "synthetic", "dec": "argmax,softargmax", "colour": "decoder", "zoom": "0",
+                        "lmk": "30", "opacity": "0.35", "ckpt": str(checkpoint)}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception
+    assert at.radio(key="up_source").value == "synthetic"
+    assert list(at.pills(key="up_decoders").value) == ["argmax", "softargmax"]
+    assert at.segmented_control(key="up_colour_by").value == "decoder"
+    assert at.toggle(key="up_zoom").value is False
+    assert at.selectbox(key="up_channel").value == 30 and at.slider(key="up_opacity").value == 0.35
+    names = [t.get("name") for t in chart(at, "up_photo")["data"] if t.get("x") is not None]
+    assert "argmax" in names and "DARK" not in names
+    # and the address follows the widgets
+    at.selectbox(key="up_channel").set_value(12).run()
+    assert at.query_params["lmk"] == "12" and at.query_params["img"] == "synthetic"
+    assert "lmk=12" in at.code[0].value
+
+
+def test_a_link_with_values_the_page_does_not_offer_is_ignored(checkpoint):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["ckpt"] = "/etc/passwd"
+    at.query_params["lmk"] = "999"
+    at.query_params["img"] = "nothing"
+    at.run()
+    assert not at.exception
+    assert at.radio(key="up_source").value == "astronaut" and at.selectbox(key="up_channel").value == 0
+    assert "ckpt" in texts(at.caption) and "img" in texts(at.caption)
+
+
+def test_a_simcc_checkpoint_draws_its_points_and_decoders(env):
+    from lmkviz.decoding import DECODER_LABELS, VECTOR_DECODERS
+
+    run = RunFolder(env / "20260101-000000-simcc")
+    run.path.mkdir()
+    run.write_config(tiny_config(name="simcc", encoding="simcc"))
+    run.write_status(state="done")
+    make_checkpoint(run.best_path, input_size=64, encoding="simcc")
+    at = open_page(PAGE)
+    assert not at.error
+    pills = at.pills(key="up_decoders")
+    assert pills.options == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
+    assert list(pills.value) and set(pills.value) <= set(VECTOR_DECODERS)
+    names = [t.get("name") for t in chart(at, "up_photo")["data"] if t.get("x") is not None]
+    assert any(DECODER_LABELS.get(m, m) in names for m in pills.value)

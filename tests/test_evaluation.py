@@ -234,3 +234,92 @@ def test_table_ranking_and_per_image_errors():
     assert result.worst_landmark(1, "dark") == 1 and result.worst_landmark(1, "argmax") == 0
     split = type("Split", (), {"names": ["x", "c", "a"]})()
     assert result.positions_in(split).tolist() == [2, -1, 1]
+
+
+# ----------------------------------------------------------------------------- what the numbers say (issue 14)
+
+
+def made_up(errors: dict, n: int = 20, k: int = 68, per_landmark=None, **meta):
+    """An Evaluation of ``n`` images whose per-image NME is ``errors[decoder]`` (fractions, a
+    number or an (n,) array) and, when given, whose (k,) mean landmark errors are
+    ``per_landmark[decoder]`` (fractions of the 10 px inter-ocular distance)."""
+    from lmkviz.evaluation import Evaluation
+
+    target = np.zeros((n, k, 2))
+    pred, nme = {}, {}
+    for m, e in errors.items():
+        per = np.full(k, 0.05) if per_landmark is None else np.asarray(per_landmark[m], float)
+        pred[m] = target.copy()
+        pred[m][..., 0] = per * 10  # each landmark off by per * 10 px along x
+        nme[m] = np.broadcast_to(np.asarray(e, float), (n,)).copy()
+    return Evaluation(names=[f"i{j}" for j in range(n)], target=target, pred=pred, confidence=np.ones((n, k)),
+                      nme=nme, norm=np.full(n, 10.0), indices=list(range(k)), image_sizes=np.full((n, 2), 64),
+                      codec=HeatmapCodec(image_size=128, heatmap_size=32), **meta)
+
+
+def test_the_summary_is_written_from_the_numbers():
+    from lmkviz.evaluation import grade, summary_text
+
+    good = summary_text(made_up({"argmax": 0.054, "dark": 0.041}))
+    assert good.startswith("**Good.**") and "**DARK**" in good and "4.10 %" in good
+    assert "24 % below argmax (5.40 %)" in good and "4 input px apart" in good
+    assert summary_text(made_up({"argmax": 0.08, "dark": 0.07})).startswith("**Rough.**")
+    # 16 % NME, FR@10 91 %: a model out of its domain
+    failing = np.r_[np.full(18, 0.17), np.full(2, 0.06)]
+    text = summary_text(made_up({"argmax": failing + 0.005, "dark": failing}))
+    assert text.startswith("**The model fails on most of these faces.**")
+    assert "90 % of the 20 images fail" in text and "cannot repair that" in text
+    assert "below argmax" not in text  # no claim that the decoder choice matters here
+    poor = np.r_[np.full(7, 0.12), np.full(13, 0.05)]  # 35 % failures
+    assert summary_text(made_up({"argmax": poor, "dark": poor - 0.001})).startswith("**Poor.**")
+    assert grade(4.9, 0) == "good" and grade(5.1, 0) == "rough" and grade(4.0, 30) == "poor"
+    assert grade(8.1, 0) == "poor" and grade(float("nan"), 0) == "poor"
+
+
+def test_domain_note_compares_training_and_evaluated_data():
+    from lmkviz.evaluation import domain_note
+
+    def note(train, dataset, split="val", train_split="train"):
+        return domain_note(made_up({"dark": 0.1}, train_data=tuple(train), train_split=train_split,
+                                   dataset=dataset, split=split))
+
+    synthetic = note(["synthetic"], "../shared/datasets/face68")
+    assert synthetic.startswith("**Different data.**") and "**synthetic**" in synthetic and "**face68**" in synthetic
+    assert "drawn faces" in synthetic
+    assert "photos in training" in note(["../shared/datasets/face68"], "synthetic")
+    assert "another dataset" in note(["data/LaPa"], "/elsewhere/face68/")
+    assert note(["../shared/datasets/face68", "../shared/datasets/ytf68"], "/somewhere/else/face68") is None
+    assert note(["synthetic"], "synthetic") is None
+    assert note(["synthetic"], "synthetic", split="train").startswith("**Training images.**")
+    assert note([], "face68") is None  # a checkpoint without its config: nothing to say
+
+
+def test_landmark_caption_names_the_worst_landmarks_and_groups_from_the_data():
+    from lmkviz.evaluation import group_errors, landmark_caption, landmark_groups
+
+    per = np.full(68, 0.03)
+    per[[21, 22]] = [0.09, 0.085]  # the inner brow ends
+    per[[48, 54]] = [0.08, 0.075]  # the mouth corners
+    per[:17] = 0.02  # an easy jaw
+    evaluation = made_up({"dark": 0.04}, per_landmark={"dark": per})
+    caption = landmark_caption(evaluation, "dark", IBUG68)
+    assert "landmarks 21 (right brow inner end, 9.0 %), 22 (left brow inner end, 8.5 %), 48 (right mouth corner, 8.0 %)" in caption
+    groups = group_errors(evaluation, "dark", IBUG68)
+    assert groups["jaw"] == pytest.approx(2.0) and groups["brows"] == pytest.approx((8 * 3 + 9 + 8.5) / 10)
+    assert "hardest: brows" in caption and "easiest: jaw" in caption
+    assert "Jaw points are usually the hardest" not in caption
+    assert list(landmark_groups(IBUG68, range(68))) == ["jaw", "brows", "nose", "eyes", "mouth"]
+    assert landmark_groups(IBUG68, [48, 36, 30, 45]) == {"nose": [2], "eyes": [1, 3], "mouth": [0]}
+
+
+def test_runs_table_and_curves_score_each_checkpoint_with_the_chosen_decoder():
+    from lmkviz.evaluation import runs_curves, runs_table
+
+    a = made_up({"argmax": 0.06, "dark": 0.05}, train_data=("synthetic",))
+    b = made_up({"argmax": 0.04, "dark": 0.045}, train_data=("../shared/datasets/face68", "x/ytf68"), flip_test=True)
+    rows = runs_table({"run a": a, "run b": b})  # each one's best decoder
+    assert [(r["checkpoint"], r["decoder"], r["nme"]) for r in rows] == [("run a", "dark", 5.0), ("run b", "argmax", 4.0)]
+    assert rows[1]["trained on"] == "face68 + ytf68" and rows[1]["flip"] is True and rows[0]["images"] == 20
+    assert [r["nme"] for r in runs_table({"a": a, "b": b}, "dark")] == [5.0, 4.5]
+    curves = runs_curves({"a": a, "b": b}, "dark")
+    assert curves["b"] is b.nme["dark"] and curves["a"] is a.nme["dark"]

@@ -258,3 +258,29 @@ def test_onnx_input_size_is_checked(tmp_path):
 def test_export_cli_errors(tmp_path, capsys):
     assert main(["export", str(tmp_path / "missing.pt"), "--format", "torchscript"]) == 1
     assert "no such checkpoint file" in capsys.readouterr().err
+
+
+def test_an_uploaded_model_is_stored_with_its_sidecar_or_its_settings(tmp_path):
+    from lmkviz.imported import settings_from_form, store_model
+
+    net, path, settings = _tiny(tmp_path)
+    side = json.dumps(settings.to_sidecar(path.name, "torchscript")).encode()
+    stored = store_model(path.read_bytes(), "../../evil/" + path.name, tmp_path / "models", sidecar=side)
+    assert stored.parent.parent == tmp_path / "models" and stored.name == path.name  # no way out of the folder
+    assert torch.allclose(load_model(stored).heatmaps(torch.zeros(1, 3, 32, 32)),
+                          load_model(path, settings=settings).heatmaps(torch.zeros(1, 3, 32, 32)))
+    assert store_model(path.read_bytes(), path.name, tmp_path / "models", sidecar=side) == stored  # same upload
+    typed = settings_from_form(32, 32, "BGR", "0, 255", ", ".join(map(str, MEAN)), " ".join(map(str, STD)),
+                               "NKHW", num_points=68, sigma=1.0)
+    assert typed == settings.replace(scheme_points=68)
+    by_form = store_model(path.read_bytes(), path.name, tmp_path / "models", settings=typed)
+    images = torch.rand(1, 3, 32, 32)
+    assert torch.allclose(load_model(by_form).heatmaps(images), _by_hand(net, images), atol=1e-5)
+    with pytest.raises(ValueError, match="mean: give 3 numbers"):
+        settings_from_form(32, 32, mean="1, 2")
+    with pytest.raises(ValueError, match=r"the sidecar describes tiny_NKHW.pt \(torchscript\), not model.onnx \(onnx\)"):
+        store_model(b"x", "model.onnx", tmp_path / "models", sidecar=side)
+    with pytest.raises(ValueError, match="must end in .onnx"):
+        store_model(b"x", "model.bin", tmp_path / "models", settings=typed)
+    with pytest.raises(ValueError, match="the sidecar is not valid JSON"):
+        store_model(b"x", "model.onnx", tmp_path / "models", sidecar=b"{oops")

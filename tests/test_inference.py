@@ -264,3 +264,78 @@ def test_cli_predict_json_and_bad_inputs(tiny_ckpt, tmp_path):
     assert r.returncode == 1 and "not an image" in r.stderr and "Traceback" not in r.stderr
     r = cli("predict", "--checkpoint", tmp_path / "notes.jpg", tmp_path / "face.jpg")
     assert r.returncode == 1 and "cannot be read as a checkpoint" in r.stderr and "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- confidence and timings
+
+def test_point_levels_follow_the_documented_thresholds():
+    from lmkviz.inference import POINT_GUESS, POINT_SURE, point_levels
+
+    peaks = [1.0, POINT_SURE, POINT_SURE - 1e-6, POINT_GUESS, POINT_GUESS - 1e-6, 0.0, float("nan")]
+    assert point_levels(peaks).tolist() == [0, 0, 1, 1, 2, 2, 2]
+
+
+def test_assess_levels_and_counts():
+    from lmkviz.inference import IMAGE_NO_FACE, IMAGE_SURE, assess
+
+    sure = assess(np.r_[np.full(60, 0.9), np.full(5, 0.6), np.full(3, 0.2)], face_found=True)
+    assert sure.level == "confident" and sure.ok and sure.median_peak == pytest.approx(0.9)
+    assert sure.counts == {"sure": 60, "unsure": 5, "guess": 3} and sure.total == 68
+    assert "8 of 68 points are doubtful" in sure.headline()
+    assert assess(np.full(68, IMAGE_SURE), True).level == "confident"
+    assert assess(np.full(68, IMAGE_SURE - 1e-6), True).level == "unsure"
+    assert assess(np.full(68, IMAGE_NO_FACE), True).level == "unsure"
+    nothing = assess(np.full(68, IMAGE_NO_FACE - 1e-6), face_found=False)
+    assert nothing.level == "no_face" and not nothing.ok
+    assert nothing.headline().startswith("No face here")
+    assert assess(np.full(68, 0.1), face_found=True).headline().startswith("The face detector found a face")
+    assert assess(np.full(68, np.nan), True).level == "no_face"  # no peak at all
+
+
+def test_predict_times_each_stage(tiny_ckpt):
+    image = render_face(3, 256)[0]
+    predictor = Predictor(tiny_ckpt)
+    detected = predictor.predict(image)
+    t = detected.timings
+    assert t.detect is not None and t.detect > 0  # the face search ran
+    assert min(t.crop, t.network, t.decode) > 0
+    assert t.total == pytest.approx(t.detect + t.crop + t.network + t.decode)
+    assert list(t.as_dict()) == ["detect", "crop", "network", "decode", "total"]
+    given = predictor.predict(image, crop=Box(20, 20, 236, 236))
+    assert given.timings.detect is None and "detect" not in given.timings.as_dict()
+    assert given.timings.with_detect(12.0).total == pytest.approx(given.timings.total + 12.0)
+    assert given.timings.text().startswith("crop ") and "total" in given.timings.text()
+
+
+def test_detect_faces_timed_finds_faces_largest_first():
+    from lmkviz.inference import detect_faces_timed, face_label
+
+    canvas = np.full((300, 620, 3), 120, np.uint8)
+    canvas[20:276, 10:266] = render_face(2, 256)[0]  # seeds whose faces the Haar cascade finds
+    canvas[60:252, 360:552] = render_face(4, 192)[0]
+    faces, ms = detect_faces_timed(canvas)
+    assert len(faces) == 2 and ms > 0
+    assert faces[0].width > faces[1].width and faces[0].x0 < 266 < faces[1].x0
+    assert face_label(faces, 0).startswith("face 1 of 2 · largest · ")
+    assert face_label(faces, 1).startswith("face 2 of 2 · ")
+
+
+def test_the_shipped_model_is_confident_on_a_face_and_not_on_a_coffee_cup():
+    from skimage import data
+
+    predictor = Predictor("default")
+    face = predictor.predict(data.astronaut()).quality()
+    assert face.level == "confident" and face.face_found
+    assert face.counts["sure"] >= 60
+    cup = predictor.predict(data.coffee())
+    quality = cup.quality()
+    assert cup.face is None and quality.level == "no_face" and not quality.ok
+    assert quality.counts["sure"] < 10  # most of the 68 points on the cup are flagged
+    assert quality.headline().startswith("No face here")
+
+
+def test_predictor_decoders_come_from_the_codec(tiny_ckpt):
+    predictor = Predictor(tiny_ckpt)
+    assert predictor.decoders == tuple(predictor.codec.decoders)
+    prediction = predictor.predict(render_face(3, 128)[0], detect=False)
+    assert tuple(prediction.points) == predictor.decoders

@@ -39,6 +39,22 @@ def test_heatmap_overlay_aligns_cells_with_their_image_pixels(image_hw, heatmap_
     assert np.asarray(layer.z)[row, col] == 1.0
 
 
+def test_compare_zoom_writes_every_cell_alike_and_the_threshold_label_sits_above_the_curves():
+    from lmkviz.viz.compare import ced_figure, cell_zoom_figure
+    from lmkviz.viz.style import cell_text
+
+    assert [cell_text(v) for v in (-0.004, 0.0, 0.004, -0.012, 0.5)] == ["0.00", "0.00", "0.00", "-0.01", "0.50"]
+    heatmap = np.full((16, 16), -0.003, dtype=np.float32)  # a real map: tiny negative values around the peak
+    heatmap[8, 8], heatmap[8, 9] = 0.9, 0.004
+    fig = cell_zoom_figure(heatmap, [8.5, 8.5], {"dark": [8.6, 8.4]}, stride=4.0, radius=3)
+    text = np.asarray(fig.data[0].text)
+    assert text.shape == np.asarray(fig.data[0].z).shape and text.size == 49
+    assert all(len(t) == 4 and t[1] == "." for t in text.ravel())  # "0.00", "0.90": no blank, no "-0.00"
+    ced = ced_figure({"argmax": np.array([0.02, 0.05, 0.2]), "dark": np.array([0.01, 0.04, 0.15])})
+    label = next(a for a in ced.layout.annotations if "failure threshold" in a.text)
+    assert label.yref == "paper" and label.y >= 1.0 and label.yanchor == "bottom"  # above the plot area
+
+
 def test_figures_import_without_torch():
     """Drawing needs no torch: lmkviz.viz takes its encoder and decoder names from lmkviz.names
     (importing torch costs seconds of a cold start on a busy 2-core machine)."""

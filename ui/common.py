@@ -536,3 +536,18 @@ def page_of(order, per_page: int, page: int) -> tuple[int, list[int]]:
     pages = max(1, -(-len(order) // per_page))
     start = (min(max(page, 1), pages) - 1) * per_page
     return pages, [int(i) for i in order[start:start + per_page]]
+
+
+def keep_widget_state(keys, defaults=None) -> None:
+    """Carry widgets' values over runs that do not draw them (call at the top of the page).
+
+    A widget that is not drawn in a run (the page stopped earlier, a section hidden) comes
+    back showing its default, not its value, unless the value was set through the Session
+    State API: each key is set again here (to ``defaults[key]`` when it has no value yet), so
+    a shared link's or the user's value stays on screen."""
+    defaults = defaults or {}
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+        elif key in defaults:
+            st.session_state[key] = defaults[key]

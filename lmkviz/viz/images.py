@@ -102,11 +102,12 @@ def image_figure(image: np.ndarray, height: int = 420, title: Optional[str] = No
 def add_points(fig: go.Figure, points: np.ndarray, *, name: str = "target", colour: str = TARGET_COLOUR,
                symbol: str = "circle", size: int = 7, labels: Optional[Sequence[str]] = None,
                numbers: bool = False, show_legend: bool = True, index: Optional[Sequence[int]] = None,
-               text_colour: str = "white") -> go.Figure:
+               text_colour: str = "white", outline: str = "black", outline_width: float = 1.0) -> go.Figure:
     """Add (K, 2) points (NaN rows are skipped) with hover text; returns the figure.
 
     labels: K names for the hover; index: the landmark number of each row (default
-    0..K-1), shown in the hover and, with ``numbers``, next to each point.
+    0..K-1), shown in the hover and, with ``numbers``, next to each point. outline,
+    outline_width: the markers' ring (white reads on any photo).
     """
     pts = np.asarray(points, dtype=float).reshape(-1, 2)
     keep = np.isfinite(pts).all(axis=1)
@@ -117,7 +118,7 @@ def add_points(fig: go.Figure, points: np.ndarray, *, name: str = "target", colo
         x=pts[keep, 0], y=pts[keep, 1], mode="markers+text" if numbers else "markers", name=name,
         text=[str(ids[r]) for r in rows] if numbers else None, textposition="top center",
         textfont=dict(size=10, color=text_colour, shadow="0px 0px 2px black"),
-        marker=dict(color=colour, symbol=symbol, size=size, line=dict(color="black", width=1)),
+        marker=dict(color=colour, symbol=symbol, size=size, line=dict(color=outline, width=outline_width)),
         customdata=text, hovertemplate="%{customdata}<br>x=%{x:.2f}, y=%{y:.2f}<extra>" + name + "</extra>",
         showlegend=show_legend,
     ))

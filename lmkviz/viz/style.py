@@ -14,7 +14,7 @@ DECODER_COLOURS = {
     "softargmax": "#0072B2",  # blue
 }
 DECODER_SYMBOLS = {"argmax": "square", "quarter": "diamond", "topk": "triangle-up", "dark": "star",
-                   "softargmax": "circle-open"}
+                   "softargmax": "cross"}
 
 ENCODING_COLOURS = {
     "gaussian": "#0072B2",      # blue
@@ -25,6 +25,20 @@ ENCODING_COLOURS = {
 }
 
 TARGET_COLOUR = "#F0E442"  # yellow: ground truth
+POINT_OUTLINE = "white"
+"""Outline of landmark markers drawn on photos: a white ring keeps any fill colour visible on
+dark and light skin alike."""
+
+CONFIDENCE_COLOURS = {
+    "sure": "#009E73",    # bluish green
+    "unsure": "#E69F00",  # orange
+    "guess": "#D55E00",   # vermillion
+}
+"""Landmarks by heatmap peak (:data:`lmkviz.inference.POINT_LEVELS`)."""
+
+RUN_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+"""One colour per compared checkpoint, in order (Okabe-Ito)."""
+RUN_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 TARGET_SYMBOL = "circle"
 
 GROUP_COLOURS = {
@@ -64,6 +78,18 @@ def group_of(scheme, index: int) -> str:
         if index in scheme.groups.get(group, ()):
             return group
     return "all"
+
+
+def cell_text(value: float, decimals: int = 2) -> str:
+    """A heatmap cell's value as written in the cell: always ``decimals`` decimals, and a value
+    that rounds to zero written "0.00" (never "-0.00", never blank), so every cell reads alike."""
+    import math
+
+    if not math.isfinite(value):
+        return ""
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
 
 APPROACH_COLOURS = {
     "regression": "#D55E00",  # vermillion: (x, y) regressed directly

@@ -158,7 +158,8 @@ def test_compare_decoders_on_the_run(app, finished_run):
     assert page.get_by_text("Every decoder on 100 synthetic / test images").is_visible()
     table = page.locator('[data-testid="stDataFrame"]').first
     assert table.is_visible()
-    assert charts(page).count() == 6  # CED, per landmark, sample, heatmap grid, overlay, zoom
+    # CED, per landmark, sample, heatmap grid, overlay, zoom; the checkpoints' CED and groups
+    assert charts(page).count() == 8
     first = page.get_by_text("synthetic_test_").first.inner_text()
     app.screenshot("compare_decoders")
     print(f"Compare decoders: evaluated and drawn in {time.time() - started:.1f} s")
