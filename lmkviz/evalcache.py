@@ -13,7 +13,7 @@ An :class:`lmkviz.evaluation.Evaluation` is stored under a key made of
 
 Files are ``<cache root>/evaluations/<key>.npz``: numpy arrays and one JSON string, read with
 ``allow_pickle=False`` (no code is ever loaded from the cache), written atomically. The cache
-root is ``$LMKVIZ_CACHE`` when set, else ``$XDG_CACHE_HOME/lmkviz`` or ``~/.cache/lmkviz``.
+root is ``$LMKVIZ_CACHE`` when set, else ``$LMKVIZ_HOME/cache``, else ``$XDG_CACHE_HOME/lmkviz`` or ``~/.cache/lmkviz``.
 The newest :data:`KEEP` files are kept. A file that cannot be read is evaluated again and
 replaced. Deleting the folder is always safe.
 """
@@ -33,7 +33,7 @@ __all__ = ["CACHE_ENV", "FORMAT", "KEEP", "cache_root", "file_digest", "split_fi
            "save_evaluation", "load_evaluation", "cached_evaluate"]
 
 CACHE_ENV = "LMKVIZ_CACHE"
-FORMAT = 1
+FORMAT = 2
 KEEP = 32
 """Evaluation files kept (the least recently used are removed when a new one is written)."""
 
@@ -41,9 +41,12 @@ _DIGESTS: dict[tuple, str] = {}
 
 
 def cache_root() -> Path:
-    """``$LMKVIZ_CACHE``, else ``$XDG_CACHE_HOME/lmkviz``, else ``~/.cache/lmkviz``."""
+    """``$LMKVIZ_CACHE``, else ``$LMKVIZ_HOME/cache`` when that is set, else
+    ``$XDG_CACHE_HOME/lmkviz``, else ``~/.cache/lmkviz``."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV])
+    if os.environ.get("LMKVIZ_HOME"):
+        return Path(os.environ["LMKVIZ_HOME"]) / "cache"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "lmkviz"
 
@@ -99,13 +102,16 @@ def save_evaluation(evaluation: Any, path: Union[str, os.PathLike]) -> None:
             "flip_test": bool(evaluation.flip_test), "loss": evaluation.loss, "codec": codec,
             "scheme_name": evaluation.scheme_name, "checkpoint": evaluation.checkpoint,
             "dataset": evaluation.dataset, "split": evaluation.split,
-            "decoders": list(evaluation.pred), "nme_keys": list(evaluation.nme)}
+            "decoders": list(evaluation.pred), "nme_keys": list(evaluation.nme),
+            "train_data": [str(d) for d in evaluation.train_data], "train_split": evaluation.train_split}
     arrays = {"meta": np.array(json.dumps(meta)), "target": evaluation.target, "confidence": evaluation.confidence,
               "norm": evaluation.norm, "image_sizes": evaluation.image_sizes}
     arrays.update({f"pred:{m}": p for m, p in evaluation.pred.items()})
     arrays.update({f"nme:{m}": v for m, v in evaluation.nme.items()})
     if evaluation.heatmaps is not None:
         arrays["heatmaps"] = evaluation.heatmaps
+    if evaluation.vectors is not None:  # SimCC: x and y logits
+        arrays["vectors:x"], arrays["vectors:y"] = evaluation.vectors
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +136,9 @@ def load_evaluation(path: Union[str, os.PathLike]) -> Any:
                 flip_test=bool(meta["flip_test"]), heatmaps=data["heatmaps"] if "heatmaps" in data.files else None,
                 loss=meta["loss"], codec=codec_from_dict(meta["codec"]) if meta["codec"] else None,
                 scheme_name=meta["scheme_name"], checkpoint=meta["checkpoint"], dataset=meta["dataset"],
-                split=meta["split"])
+                split=meta["split"], train_data=tuple(meta.get("train_data", ())),
+                train_split=meta.get("train_split", ""),
+                vectors=(data["vectors:x"], data["vectors:y"]) if "vectors:x" in data.files else None)
     except (OSError, KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: not a readable lmkviz evaluation ({err}); it will be computed again") from None
 
@@ -170,7 +178,6 @@ def cached_evaluate(
     when the caller has it open (else it is opened here). root: the cache root (default
     :func:`cache_root`). A cache that cannot be written is skipped silently.
     """
-    from lmkviz.decoding import DECODERS
     from lmkviz.evaluation import evaluate
     from lmkviz.paths import shipped_checkpoint
 
@@ -181,9 +188,10 @@ def cached_evaluate(
         from lmkviz.data import open_split
 
         reader = open_split(data, split)
-    decoders = tuple(DECODERS if decoders is None else decoders)
+    decoders = None if decoders is None else tuple(decoders)  # None: the checkpoint codec's own decoders
     key = cache_key(file_digest(path), data, split, limit, split_fingerprint(reader, limit),
-                    flip_test=bool(flip_test), decoders=list(decoders), keep_heatmaps=bool(keep_heatmaps))
+                    flip_test=bool(flip_test), decoders=None if decoders is None else list(decoders),
+                    keep_heatmaps=bool(keep_heatmaps))
     folder = Path(root) if root is not None else cache_root()
     file = folder / "evaluations" / f"{key}.npz"
     if file.is_file():

@@ -77,5 +77,24 @@ def test_the_cache_root_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("LMKVIZ_CACHE", str(tmp_path / "x"))
     assert evalcache.cache_root() == tmp_path / "x"
     monkeypatch.delenv("LMKVIZ_CACHE")
+    monkeypatch.setenv("LMKVIZ_HOME", str(tmp_path / "home"))
+    assert evalcache.cache_root() == tmp_path / "home" / "cache"
+    monkeypatch.delenv("LMKVIZ_HOME")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert evalcache.cache_root() == tmp_path / "xdg" / "lmkviz"
+
+
+def test_training_data_and_simcc_vectors_survive_the_disk(tmp_path):
+    """The Compare page's domain warning reads train_data; SimCC models keep x/y vectors."""
+    from lmkviz.evaluation import Evaluation
+
+    rng = np.random.default_rng(0)
+    ev = Evaluation(names=["a", "b"], target=rng.random((2, 3, 2)), pred={"dark": rng.random((2, 3, 2))},
+                    confidence=rng.random((2, 3)), nme={"dark": rng.random(2)}, norm=np.ones(2), indices=[0, 1, 2],
+                    image_sizes=np.full((2, 2), 64), train_data=("synthetic", "face68"), train_split="train",
+                    vectors=(rng.random((2, 3, 16)).astype(np.float16), rng.random((2, 3, 12)).astype(np.float16)))
+    evalcache.save_evaluation(ev, tmp_path / "e.npz")
+    back = evalcache.load_evaluation(tmp_path / "e.npz")
+    assert back.train_data == ("synthetic", "face68") and back.train_split == "train"
+    np.testing.assert_array_equal(back.vectors[0], ev.vectors[0])
+    np.testing.assert_array_equal(back.vectors[1], ev.vectors[1])

@@ -32,7 +32,7 @@ def scores_cached(checkpoint: str, checkpoint_mtime: float, dataset: str, split:
 def _evaluate(checkpoint: str, checkpoint_mtime: float, dataset: str, split: str, n: int, flip: bool,
               keep_heatmaps: bool):
     from lmkviz.evaluation import evaluate
-    from ui.imported import predictor_for
+    from ui.imported import is_imported, predictor_for
 
     name = Path(checkpoint).parent.name if Path(checkpoint).name in ("best.pt", "last.pt") else Path(checkpoint).name
     bar = st.progress(0.0, text=f"Evaluating {name} on {n} images with every decoder…")
@@ -41,8 +41,16 @@ def _evaluate(checkpoint: str, checkpoint_mtime: float, dataset: str, split: str
         bar.progress(min(1.0, done / max(total, 1)), text=f"Evaluating {name}: {done} of {total} images")
 
     try:
-        result = evaluate(predictor_for(checkpoint, checkpoint_mtime), dataset, split, limit=n,
-                          progress=progress, keep_heatmaps=keep_heatmaps, flip_test=flip)
+        if not is_imported(checkpoint):
+            # lmkviz checkpoints: kept on disk by content, so a server restart does not evaluate again
+            from lmkviz.evalcache import cached_evaluate
+
+            result, _ = cached_evaluate(checkpoint, dataset, split, limit=n, flip_test=flip, progress=progress,
+                                        keep_heatmaps=keep_heatmaps,
+                                        predictor=lambda: predictor_for(checkpoint, checkpoint_mtime))
+        else:
+            result = evaluate(predictor_for(checkpoint, checkpoint_mtime), dataset, split, limit=n,
+                              progress=progress, keep_heatmaps=keep_heatmaps, flip_test=flip)
     finally:
         bar.empty()
     return result
