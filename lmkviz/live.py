@@ -175,6 +175,15 @@ class LiveStats:
         return 0 if self.points is None else int(np.isfinite(self.points).all(axis=1).sum())
 
 
+def default_channel(names: Sequence[str]) -> int:
+    """The heatmap to show first: the nose tip's (a landmark in the middle of the face, easy
+    to follow), else the middle landmark of ``names`` (the model's landmark names)."""
+    for k, name in enumerate(names):
+        if str(name).lower() == "nose tip":
+            return k
+    return len(names) // 2
+
+
 # ----------------------------------------------------------------------------- the processor
 
 
@@ -184,13 +193,20 @@ class LiveProcessor:
     Call it (or :meth:`process`) from one thread, the video thread; :attr:`settings` may be
     replaced and :meth:`stats` read from another (the page). ``clock`` (seconds) and
     ``detector`` ((H, W, 3) uint8 -> list of :class:`Box`, largest first) can be swapped,
-    e.g. in tests.
+    e.g. in tests. ``threads``: torch CPU threads while a frame is processed (set and
+    restored around each frame); None leaves torch's setting (``bench/live_camera.py``
+    compares them). ``network``:
+    the module run on the (1, 3, S, S) crop instead of ``predictor.model``, e.g.
+    :func:`trace_network`'s.
     """
 
     def __init__(self, predictor, settings: Optional[LiveSettings] = None, *,
                  clock: Callable[[], float] = time.perf_counter,
-                 detector: Callable[[np.ndarray], Sequence[Box]] = detect_faces, window: int = 30):
+                 detector: Callable[[np.ndarray], Sequence[Box]] = detect_faces, window: int = 30,
+                 threads: Optional[int] = None, network: Optional[Callable] = None):
         self.predictor = predictor
+        self.threads = threads
+        self.network = network
         self.settings = settings if settings is not None else LiveSettings()
         self._clock = clock
         self._detector = detector
@@ -207,6 +223,8 @@ class LiveProcessor:
             self._rate = FrameRate(self._window)
             self._points: Optional[np.ndarray] = None
             self._frame_size: Optional[tuple] = None
+            self.error: Optional[str] = None
+            """The last error of a frame, for the video glue to record and the page to show."""
 
     # -- reading from another thread
 
@@ -263,19 +281,32 @@ class LiveProcessor:
                 self._crop = fresh
         return face, True
 
-    @torch.inference_mode()
     def _predict(self, frame: np.ndarray, crop: Box, settings: LiveSettings):
+        if not self.threads:
+            return self._run_network(frame, crop, settings)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(int(self.threads))
+        try:
+            return self._run_network(frame, crop, settings)
+        finally:
+            torch.set_num_threads(previous)
+
+    @torch.inference_mode()
+    def _run_network(self, frame: np.ndarray, crop: Box, settings: LiveSettings):
         predictor = self.predictor
         size = predictor.input_size
-        patch = crop_image(frame, crop, size)
-        points_in, raw, confidence = predictor.predict_crops(patch[None], (settings.decoder,))
-        points = crop.from_crop(points_in[settings.decoder][0], size).astype(np.float32)
+        patch = crop_image(frame, crop, size)  # (S, S, 3) at the network's input size
+        batch = torch.from_numpy(patch).permute(2, 0, 1)[None].float().div_(255).to(predictor.device)
+        network = self.network if self.network is not None else predictor.model
+        raw = network(batch).float()  # (1, K, h, w), logits for binary codecs
+        points_in, confidence = predictor.codec.decode(raw, settings.decoder, return_confidence=True)
+        points = crop.from_crop(points_in[0].cpu().numpy(), size).astype(np.float32)  # input px -> frame px
         heatmap = None
         if settings.channel is not None and settings.channel < raw.shape[1]:
             channel = raw[0, settings.channel]
             channel = torch.sigmoid(channel) if predictor.codec.outputs_logits else channel.clamp(0, 1)
             heatmap = channel.float().cpu().numpy()
-        return points, np.asarray(confidence[0], dtype=np.float32), heatmap
+        return points, confidence[0].cpu().numpy().astype(np.float32), heatmap
 
     @staticmethod
     def _follow(previous: Box, points: np.ndarray, smoothing: float) -> Optional[Box]:
@@ -286,6 +317,30 @@ class LiveProcessor:
         if target.width <= 1:
             return None
         return blend_boxes(previous, target, smoothing)
+
+
+def trace_network(predictor) -> Optional[Callable]:
+    """``predictor.model`` traced and frozen by TorchScript for the live camera, or None when
+    tracing fails or changes the output (then the model runs as it is).
+
+    The traced network runs as one call that releases Python's global lock for the whole
+    pass; the plain module takes the lock back after every layer. In the app the video
+    thread shares the lock with the WebRTC event loop and the page's scripts, and each
+    handover can wait milliseconds on a busy machine: one pass holds about 300 of them.
+    """
+    import warnings
+
+    model = predictor.model.eval()
+    size = predictor.input_size
+    example = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(predictor.device)
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notices
+            traced = torch.jit.freeze(torch.jit.trace(model, example, check_trace=False))
+            same = torch.allclose(traced(example).float(), model(example).float(), rtol=1e-4, atol=1e-4)
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    return traced if same else None
 
 
 # ----------------------------------------------------------------------------- geometry helpers

@@ -44,24 +44,29 @@ class StubPredictor:
     confidence the test sets."""
 
     input_size = 64
+    device = torch.device("cpu")
 
     def __init__(self, confidence: float = 0.9, k: int = 5, shift=(0.0, 0.0)):
-        self.codec = types.SimpleNamespace(outputs_logits=False)
+        self.codec = types.SimpleNamespace(outputs_logits=False, decode=self.decode)
         self.confidence = confidence
         self.k = k
         self.shift = shift
         self.calls = 0
 
-    def predict_crops(self, crops, decoders):
-        """Points spanning 1 / 1.7 of the crop (the training framing: the crop around them is
-        the crop itself), moved by ``shift`` crop px."""
+    def model(self, batch):
+        assert batch.shape == (1, 3, self.input_size, self.input_size)
         self.calls += 1
-        half = self.input_size / 1.7 / 2
-        centre = self.input_size / 2 + np.asarray(self.shift, np.float32)
-        pts = np.linspace(centre - half, centre + half, self.k, dtype=np.float32)[None]
         raw = torch.zeros(1, self.k, 16, 16)
         raw[0, :, 8, 8] = self.confidence
-        return {m: pts for m in decoders}, raw, np.full((1, self.k), self.confidence, np.float32)
+        return raw
+
+    def decode(self, raw, method, return_confidence=False):
+        """Points spanning 1 / 1.7 of the crop (the training framing: the crop around them is
+        the crop itself), moved by ``shift`` crop px."""
+        half = self.input_size / 1.7 / 2
+        centre = self.input_size / 2 + np.asarray(self.shift, np.float32)
+        pts = torch.from_numpy(np.linspace(centre - half, centre + half, self.k, dtype=np.float32)[None])
+        return pts, torch.full((1, self.k), self.confidence)
 
 
 class CountingDetector:
@@ -321,3 +326,15 @@ def test_clip_and_y4m(tmp_path):
     header, _, rest = data.partition(b"\n")
     assert header.startswith(b"YUV4MPEG2 W80 H60 F15:1")
     assert len(rest) == 4 * (len(b"FRAME\n") + 80 * 60 * 3 // 2)
+
+
+def test_the_traced_network_gives_the_same_points(predictor):
+    from lmkviz.live import trace_network
+
+    traced = trace_network(predictor)
+    assert traced is not None
+    image = astronaut()
+    plain = LiveProcessor(predictor, LiveSettings(channel=30)).process(image)
+    fast = LiveProcessor(predictor, LiveSettings(channel=30), network=traced, threads=1).process(image)
+    assert np.allclose(fast.points, plain.points, atol=1e-3)
+    assert np.allclose(fast.heatmap, plain.heatmap, atol=1e-4)
