@@ -159,10 +159,15 @@ def test_live_camera_draws_landmarks_on_the_fake_stream(live_app, camera):
 
 def test_snapshot_mode_takes_a_photo_from_the_camera(live_app):
     page = live_app.page
-    live_app.interact(lambda: page.get_by_role("button", name="Snapshots").click())
-    take = page.get_by_role("button", name=re.compile("Take Photo", re.I))
-    take.wait_for(timeout=120_000)
-    page.wait_for_timeout(2000)  # the camera preview starts
+    live_app.interact(lambda: page.locator(".st-key-live_mode").get_by_text("Snapshots").click())
+    take = page.locator('[data-testid="stCameraInputButton"]').filter(has_text=re.compile("Take Photo", re.I))
+    try:
+        take.wait_for(timeout=120_000)
+        page.wait_for_function("() => { const b = document.querySelector('[data-testid=\"stCameraInputButton\"]');"
+                               " return b && !b.disabled; }", timeout=120_000)  # enabled once the camera runs
+    except Exception as err:  # noqa: BLE001
+        shot = live_app.screenshot("failed_live_snapshot")
+        pytest.fail(f"no Take Photo button ({err}); screenshot {shot}")
     live_app.interact(lambda: take.click())
     caption = page.get_by_text("68 landmarks (DARK)")
     caption.wait_for(timeout=120_000)
