@@ -121,8 +121,15 @@ def live_metrics(page) -> dict:
 
 def test_live_camera_draws_landmarks_on_the_fake_stream(live_app, camera):
     page = live_app.page
-    page.locator(".st-key-live_decoder").click()  # opens the list
-    live_app.interact(lambda: page.get_by_role("option", name="quarter offset").click())
+    option = page.get_by_role("option", name="quarter offset")
+    for _ in range(3):  # a click that lands while the section settles can leave the list closed
+        page.locator(".st-key-live_decoder").click()
+        try:
+            option.wait_for(timeout=10_000)
+            break
+        except Exception:  # noqa: BLE001
+            page.keyboard.press("Escape")
+    live_app.interact(lambda: option.click())
     streamer = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
     start = streamer.get_by_role("button", name="Start the camera")
     start.wait_for()
