@@ -2,8 +2,6 @@
 
 import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 
-import time
-
 import streamlit as st
 
 from lmkviz.viz.encoding import pipeline_figure
@@ -11,6 +9,7 @@ from ui import home
 from ui.common import (
     figure_config,
     checkpoint_files,
+    checkpoint_info,
     compute_device,
     dataset_choices,
     existing_pages,
@@ -60,29 +59,30 @@ c3.metric("Compute", home.short_device(compute_device()), help=compute_device())
 c4.metric("Training jobs running", len([r for r in active if r.state == "running"]),
           help=f"{len(active)} running or queued, {len(runs)} runs in total")
 
-left, right = st.columns([1.2, 1], gap="large")
-with left:
-    st.markdown("**Datasets**")
-    st.dataframe(home.dataset_rows(datasets), hide_index=True, width="stretch")
-with right:
-    st.markdown("**Checkpoints**")
-    if checkpoints:
-        st.dataframe(home.checkpoint_rows(checkpoints, time.time()), hide_index=True, width="stretch")
+st.markdown("**Datasets**")
+st.dataframe(home.dataset_rows(datasets), hide_index=True, width="stretch", column_config=home.DATASET_COLUMNS)
+# one table per row, full width: side by side they scroll sideways at 1400 px with the sidebar open
+st.markdown("**Checkpoints**")
+if checkpoints:
+    infos = [checkpoint_info(c["path"], c["modified"]) for c in checkpoints]
+    st.dataframe(home.checkpoint_rows(checkpoints, infos), hide_index=True, width="stretch",
+                 column_config=home.CHECKPOINT_COLUMNS)
+else:
+    st.info("No checkpoint yet: the shipped `checkpoints/default.pt` is not here and no run has saved one. "
+            "Train a model to get one.")
+st.markdown("**Training jobs**")
+
+
+@st.fragment(run_every=5 if active else None)  # follow running jobs without reloading the page
+def jobs_table():
+    latest = training_runs()
+    if latest:
+        st.dataframe(home.run_rows(latest[:8]), hide_index=True, width="stretch", column_config=home.RUN_COLUMNS)
     else:
-        st.info("No checkpoint yet: the shipped `checkpoints/default.pt` is not here and no run has saved one. "
-                "Train a model to get one.")
-    st.markdown("**Training jobs**")
+        st.caption("No training runs yet.")
 
-    @st.fragment(run_every=5 if active else None)  # follow running jobs without reloading the page
-    def jobs_table():
-        latest = training_runs()
-        if latest:
-            st.dataframe(home.run_rows(latest[:8]), hide_index=True, width="stretch",
-                         column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1)})
-        else:
-            st.caption("No training runs yet.")
 
-    jobs_table()
+jobs_table()
 
 with st.sidebar:
     st.caption("Start with the **Encoding lab** to see why decoding matters.")

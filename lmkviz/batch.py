@@ -36,7 +36,6 @@ from typing import Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 import numpy as np
 
 from lmkviz.data.formats import COCO_OFFSET
-from lmkviz.decoding import DECODERS
 from lmkviz.paths import display_path
 
 __all__ = ["VIDEO_EXTENSIONS", "PHOTO_EXTENSIONS", "Input", "BatchResult", "collect_inputs", "count_items",
@@ -174,12 +173,13 @@ def _predict(source, label: str, predictor, decoders: Sequence[str]) -> tuple:
     return prediction, tuple(int(v) for v in loaded.original_size), prediction.notes
 
 
-def predict_batch(inputs: Sequence[Input], predictor, decoders: Sequence[str] = DECODERS,
+def predict_batch(inputs: Sequence[Input], predictor, decoders: Optional[Sequence[str]] = None,
                   frame_step: int = 1) -> Iterator[BatchResult]:
     """One :class:`BatchResult` per photo and per ``frame_step``-th video frame, in order.
 
     predictor: an :class:`lmkviz.inference.Predictor` (or an imported model's,
-    :mod:`lmkviz.imported`). A photo that cannot be read, or a video that cannot be opened,
+    :mod:`lmkviz.imported`). decoders: None for every decoder of the predictor's codec
+    (a SimCC model has argmax, dark and softargmax only). A photo that cannot be read, or a video that cannot be opened,
     gives a result with an ``error``; nothing is raised for bad inputs.
     """
     for item in inputs:

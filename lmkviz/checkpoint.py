@@ -5,10 +5,11 @@ A checkpoint is a plain dict saved with ``torch.save`` and loaded with
 
     {
       "format": "lmkviz-checkpoint", "version": 1,
-      "model": {"name": "hrnet18", "num_points": 68, "kwargs": {...}},
+      "model": {"name": "hrnet18", "num_points": 68, "kwargs": {...}},  # SimCC: head, input_size, simcc_ratio
       "state_dict": {...},                       # model weights (fp32 or fp16)
-      "codec": {"image_size": [H, W], "heatmap_size": [h, w],
-                "encoding": "gaussian", "sigma": 2.0},
+      "codec": {"type": "heatmap", "image_size": [H, W],   # or "udp_heatmap", "simcc":
+                "heatmap_size": [h, w], "encoding": "gaussian",  # lmkviz.codecs.codec_from_dict
+                "sigma": 2.0, ...},                    # (no "type": a heatmap codec)
       "scheme": {"name": "ibug68", "num_points": 68,   # the dataset's scheme
                  "indices": [...]},                    # landmarks predicted (subset)
       "config": {...},                           # the TrainConfig as a dict
@@ -66,8 +67,10 @@ def checkpoint_payload(net: nn.Module, config: Any, model_kwargs: dict, codec: H
     config: the run's :class:`~lmkviz.training.TrainConfig` (its ``model`` and
     ``to_dict()`` are used). model_kwargs: what rebuilds the model with
     :func:`lmkviz.models.create`. scheme: the dataset's landmark scheme; indices: the
-    landmarks the model predicts. summary: epoch, validation NME, ... (JSON-able).
-    A training loop adds ``"training_state"`` to resume from.
+    landmarks the model predicts. summary: epoch, validation NME, ... (JSON-able); it
+    gets ``"trained_at"``, when these weights were made (ISO 8601 in UTC, e.g.
+    ``"2026-11-22T07:48:10+00:00"``), unless it has one. A training loop adds
+    ``"training_state"`` to resume from.
     """
     return {
         "format": FORMAT, "version": VERSION,
@@ -77,8 +80,28 @@ def checkpoint_payload(net: nn.Module, config: Any, model_kwargs: dict, codec: H
         "scheme": {"name": scheme.name, "num_points": scheme.num_points, "indices": [int(i) for i in indices],
                    "flip_perm": list(scheme.flip_perm) if scheme.flip_perm else None},
         "config": config.to_dict(),
-        "summary": dict(summary),
+        "summary": {"trained_at": utc_now_iso(), **summary},
     }
+
+
+def utc_now_iso() -> str:
+    """The current time in UTC as ISO 8601 text, to the second (a checkpoint's ``trained_at``)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_trained_at(value: Any) -> Optional[str]:
+    """A summary's ``trained_at`` as ISO 8601 text when it is a readable date, else None."""
+    from datetime import datetime
+
+    if not isinstance(value, str):
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
 
 
 def resolve(path: PathLike) -> Path:
@@ -221,7 +244,7 @@ class LoadedCheckpoint:
 
     path: Path
     model: nn.Module
-    codec: HeatmapCodec
+    codec: Any  # a lmkviz.codecs codec: HeatmapCodec, UDPHeatmapCodec or SimCCCodec
     scheme_name: str
     num_points: int
     indices: list[int]
@@ -267,6 +290,8 @@ class CheckpointInfo:
     input_size: (H, W) of the network input; heatmap_size: (h, w) of its heatmaps,
     None for codecs without 2-D heatmaps. epoch: the training epoch it was saved at
     (1-based) or None; val_nme: {decoder: validation NME in %} of that epoch.
+    trained_at: when the weights were made (ISO 8601, the summary's ``trained_at``),
+    None for checkpoints that do not say (never the file's modification time).
     """
 
     path: str
@@ -281,6 +306,7 @@ class CheckpointInfo:
     heatmap_size: Optional[tuple]
     epoch: Optional[int] = None
     val_nme: dict = field(default_factory=dict)
+    trained_at: Optional[str] = None
 
     @property
     def is_subset(self) -> bool:
@@ -329,7 +355,8 @@ def describe(path: PathLike) -> CheckpointInfo:
         encoding=getattr(codec, "encoding", None), sigma=None if sigma is None else float(sigma),
         input_size=tuple(int(v) for v in codec.image_size),
         heatmap_size=None if heatmap_size is None else tuple(int(v) for v in heatmap_size),
-        epoch=None if epoch is None else int(epoch), val_nme=val_nme)
+        epoch=None if epoch is None else int(epoch), val_nme=val_nme,
+        trained_at=parse_trained_at(summary.get("trained_at")))
 
 
 def export(src: PathLike, dst: PathLike, half: bool = True) -> dict:

@@ -232,10 +232,17 @@ _TRAIN_OPTIONS = {
     "--landmarks": ("landmarks", str, "landmark subset: all, blog5 (LaPa), a group (eyes, brows, nose, mouth, jaw) "
                                       "or indices such as '36,45,48-54'"),
     "--model": ("model", str, "architecture (see `lmkviz train --list-models`)"),
-    "--encoding": ("encoding", str, "gaussian (sub-pixel, MSE), gaussian_int (integer centre, MSE) or "
-                                    "binary (randomized rounding, BCE)"),
-    "--sigma": ("sigma", float, "Gaussian sigma in heatmap pixels"),
+    "--encoding": ("encoding", str, "gaussian (sub-pixel, MSE), gaussian_int (integer centre, MSE), "
+                                    "binary (randomized rounding, BCE), udp (sub-pixel Gaussian with UDP's "
+                                    "corner-aligned scaling, MSE) or simcc (a SimCC head: x and y bins, KL loss)"),
+    "--sigma": ("sigma", float, "Gaussian sigma in heatmap pixels (simcc: label smoothing in bins)"),
+    "--simcc-ratio": ("simcc_ratio", float, "SimCC bins per input pixel (encoding simcc; default 2)"),
     "--pos-weight": ("pos_weight", float, "BCE weight of the positive cell (binary encoding)"),
+    "--coord-loss": ("coord_loss", float, "weight of the coordinate loss (L1 in input pixels on the soft-argmax "
+                                          "of the output, integral regression) added to the loss; 0 = off"),
+    "--softargmax-temperature": ("softargmax_temperature", float,
+                                 "soft-argmax temperature of the coordinate loss and the softargmax decoder "
+                                 "(default: 0.5 for Gaussian maps, 1 for logits)"),
     "--input-size": ("input_size", int, "square network input in pixels"),
     "--heatmap-size": ("heatmap_size", int, "heatmap side (default: input size / model stride)"),
     "--epochs": ("epochs", int, "number of epochs"),
@@ -243,7 +250,8 @@ _TRAIN_OPTIONS = {
     "--lr": ("lr", float, "learning rate (the peak of the one-cycle schedule)"),
     "--schedule": ("schedule", str, "onecycle or constant"),
     "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
-    "--loss": ("loss", str, "auto (mse for Gaussian maps, bce for binary maps), mse, awing (Adaptive Wing) or bce"),
+    "--loss": ("loss", str, "auto (mse for Gaussian maps, bce for binary maps, kl for simcc), mse, awing "
+                            "(Adaptive Wing), bce or kl"),
     "--augment": ("augment", float, "augmentation strength in [0, 1]: scales every random change below (0 = none)"),
     "--framing": ("framing", str, "image (resize each training image whole) or face (a crop of --margin x the "
                                   "landmark box, moved like a face detector's box)"),
@@ -531,8 +539,9 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a checkpoint on a dataset split with every decoder",
         description="Score a checkpoint on a LaPa-layout dataset split: inter-ocular NME (in %, between the "
-                    "scheme's outer eye corners), failure rate FR@10 and AUC@10 for each decoder (argmax, "
-                    "quarter, topk, dark). Dataset images are face crops: each is resized whole to the "
+                    "scheme's outer eye corners), failure rate FR@10 and AUC@10 for each decoder of the "
+                    "checkpoint's codec (heatmaps: argmax, quarter, topk, dark, softargmax; SimCC: argmax, dark, "
+                    "softargmax). Dataset images are face crops: each is resized whole to the "
                     "network input and the points are scored in the original image's pixels, as training "
                     "validation does (so --split val on a run's best.pt gives the NME it logged).",
     )
@@ -553,7 +562,7 @@ def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from lmkviz.batch import BatchWriter, collect_inputs, count_items, format_summary, predict_batch, result_record
     from lmkviz.checkpoint import CheckpointError
-    from lmkviz.evaluation import primary_decoder
+    from lmkviz.evaluation import applicable_decoders, primary_decoder
 
     try:
         if args.model:
@@ -564,6 +573,7 @@ def _predict(args: argparse.Namespace) -> int:
             from lmkviz.inference import Predictor
 
             predictor = Predictor(args.checkpoint, device=args.device, flip_test=args.flip)
+        decoders = applicable_decoders(predictor.codec, args.decoders)
     except (CheckpointError, ValueError) as err:
         _error(str(err))
         return EXIT_FAILURE
@@ -579,17 +589,16 @@ def _predict(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=count_items(inputs, args.frame_step), unit="img", desc="predicting", file=sys.stderr,
                    dynamic_ncols=True)
-    encoding = getattr(predictor.codec, "encoding", "gaussian")
     try:
         writer = BatchWriter(args.out, args.out_format, args.coco, decoder=args.coco_decoder,
-                             primary=primary_decoder(encoding)) if writing else None
+                             primary=primary_decoder(predictor.codec)) if writing else None
     except OSError as err:
         _error(f"cannot write to {args.out}: {err.strerror or type(err).__name__}")
         return EXIT_FAILURE
     records = []
     total = len(failures)
     try:
-        for result in predict_batch(inputs, predictor, args.decoders, frame_step=args.frame_step):
+        for result in predict_batch(inputs, predictor, decoders, frame_step=args.frame_step):
             total += 1
             if bar is not None:
                 bar.update(1)
@@ -653,7 +662,8 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     pr.add_argument("--model", default=None,
                     help="an ONNX or TorchScript heatmap model instead of a checkpoint, with its sidecar MODEL.json "
                          "beside it (see `lmkviz export`)")
-    pr.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS, help="decoders to report")
+    pr.add_argument("--decoders", nargs="+", default=None, choices=DECODERS,
+                    help="decoders to report (default: every decoder of the model's codec)")
     pr.add_argument("--flip", action="store_true", help="flip test: average with the mirrored crop")
     pr.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     pr.add_argument("--json", action="store_true",

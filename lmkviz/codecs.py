@@ -28,6 +28,10 @@ Codecs (:data:`CODECS`):
 :class:`SimCCCodec` (``"simcc"``)
     SimCC (Li et al. 2022): per point, a 1-D x vector and a 1-D y vector of
     Gaussian labels at ``ratio`` bins per image pixel; loss :func:`simcc_loss`.
+:class:`RegressionCodec` (``"regression"``)
+    No heatmaps: the direct-regression baseline's targets are the points
+    themselves (as fractions of the image side), its one decoder ``"direct"``
+    reads them back; loss :func:`lmkviz.losses.regression_loss`.
 
 Integral regression (soft-argmax, Sun et al. 2018; DSNT) needs no codec of its
 own: it is the ``"softargmax"`` decoder of the heatmap codecs (differentiable,
@@ -36,6 +40,7 @@ own: it is the ``"softargmax"`` decoder of the heatmap codecs (differentiable,
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import ClassVar, Optional
 
@@ -146,6 +151,24 @@ class HeatmapCodec:
         """Decoders that apply to this codec's outputs: every heatmap decoder."""
         return decoding.DECODERS
 
+    @property
+    def primary_decoder(self) -> str:
+        """The decoder a run is judged by (best.pt, the Train page): "topk" for binary maps
+        (logits, the H3R setup), "dark" for Gaussian maps."""
+        return "topk" if self.encoding == "binary" else "dark"
+
+    def describe(self) -> str:
+        """One line for logs and user interfaces, e.g. ``"32x32 heatmaps, gaussian, sigma 1.5"``."""
+        h, w = self.heatmap_size
+        kind = "UDP " if self.codec_type == "udp_heatmap" else ""
+        spread = "" if self.encoding == "binary" else f", sigma {self.sigma:g}"
+        return f"{h}x{w} {kind}heatmaps, {self.encoding}{spread}"
+
+    def display_maps(self, outputs: torch.Tensor) -> torch.Tensor:
+        """(N, K, h, w) network outputs -> (N, K, h, w) maps to draw: probabilities
+        (``sigmoid``) for a binary codec's logits, the maps themselves otherwise."""
+        return torch.sigmoid(outputs) if self.outputs_logits else outputs
+
     def decode_options(self, method: str) -> dict:
         """Default options of ``decode(outputs, method)`` for this codec."""
         binary = self.encoding == "binary"
@@ -196,6 +219,16 @@ class HeatmapCodec:
         )
         points = self.heatmap_to_image(points)
         return (points, confidence) if return_confidence else points
+
+    def soft_argmax(self, heatmaps: torch.Tensor, temperature: Optional[float] = None) -> torch.Tensor:
+        """Differentiable (N, K, 2) image-pixel points from (N, K, H, W) outputs (integral
+        regression, for a coordinate loss): :func:`lmkviz.decoding.soft_argmax` of the maps
+        (a softmax for a binary codec's logits) mapped to image pixels. temperature: None
+        for :meth:`decode_options`'s. Float32 (float64 stays float64)."""
+        if temperature is None:
+            temperature = self.decode_options("softargmax")["temperature"]
+        maps = heatmaps.to(decoding._work_dtype(heatmaps.dtype))
+        return self.heatmap_to_image(decoding.soft_argmax(maps, temperature, logits=self.outputs_logits))
 
     # ------------------------------------------------------------------ serialisation
 
@@ -291,7 +324,8 @@ class SimCCCodec:
     image_size: (H, W) of the network input. ratio: bins per image pixel (the
     splitting ratio; 2.0 gives 2 W x-bins and 2 H y-bins). sigma: width of the
     Gaussian label smoothing, in bins. blur: DARK's default modulation in bins
-    (None: sigma).
+    (None: sigma). temperature: soft-argmax's default temperature on the logits
+    (None: 1).
 
     Bins follow the lmkviz convention: x-bin b spans image x in [b / r, (b + 1) / r)
     with r = W_x / W (exactly ``ratio`` when ``W * ratio`` is whole), its centre at
@@ -303,6 +337,11 @@ class SimCCCodec:
     ``decode`` takes ``(x_vectors, y_vectors)`` of those shapes (a SimCC head's
     logits, or labels with ``logits=False``) and returns (N, K, 2) image px:
     argmax of each vector plus a sub-bin step (:data:`lmkviz.decoding.VECTOR_DECODERS`).
+    To draw an output: :meth:`probabilities` (the two 1-D distributions) and
+    :meth:`pseudo_heatmaps` (their outer product as (N, K, h, w) maps). A model
+    with a SimCC head (:class:`lmkviz.models.SimCCHead`) outputs the pair of logits.
+    A flip test mirrors x-vectors by reversing their bins (bin b <-> W_x - 1 - b,
+    i.e. x -> W - x), see :func:`lmkviz.decoding.flip_outputs`.
     """
 
     codec_type: ClassVar[str] = "simcc"
@@ -311,9 +350,12 @@ class SimCCCodec:
     ratio: float = 2.0
     sigma: float = 6.0
     blur: Optional[float] = None
+    temperature: Optional[float] = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", as_hw(self.image_size))
+        if self.temperature is not None and not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 or None, got {self.temperature}")
         if not self.ratio > 0:
             raise ValueError(f"ratio must be > 0 (bins per image pixel), got {self.ratio}")
         if not self.sigma > 0:
@@ -343,11 +385,94 @@ class SimCCCodec:
         """Decoders that apply to the two 1-D vectors."""
         return decoding.VECTOR_DECODERS
 
+    @property
+    def primary_decoder(self) -> str:
+        """The decoder a SimCC run is judged by: "dark" (the argmax of each vector refined
+        by a 1-D Newton step on its log-softmax, i.e. on the logits)."""
+        return "dark"
+
+    def describe(self) -> str:
+        """One line for logs and user interfaces, e.g. ``"SimCC 256 x-bins, 256 y-bins (ratio 2), sigma 4"``."""
+        wx, hy = self.lengths
+        return f"SimCC {wx} x-bins, {hy} y-bins (ratio {self.ratio:g}), sigma {self.sigma:g}"
+
     def decode_options(self, method: str) -> dict:
-        """Default options of ``decode(outputs, method)``: DARK's blur is sigma unless set."""
+        """Default options of ``decode(outputs, method)``: DARK's blur is sigma unless set;
+        soft-argmax's temperature is ``temperature`` (None: 1, a plain softmax of the logits)."""
         if method == "dark":
             return {"blur": float(self.sigma if self.blur is None else self.blur)}
+        if method == "softargmax":
+            return {"temperature": float(1.0 if self.temperature is None else self.temperature)}
         return {}
+
+    def _pair(self, outputs):
+        try:
+            x_vectors, y_vectors = outputs
+        except (TypeError, ValueError):
+            raise ValueError("SimCC outputs must be a pair (x_vectors, y_vectors)") from None
+        wx, hy = self.lengths
+        if x_vectors.shape[-1] != wx or y_vectors.shape[-1] != hy or x_vectors.shape[:-1] != y_vectors.shape[:-1]:
+            raise ValueError(f"SimCC outputs must be (N, K, {wx}) and (N, K, {hy}) for images of "
+                             f"{self.image_size} at ratio {self.ratio}; got {tuple(x_vectors.shape)} and "
+                             f"{tuple(y_vectors.shape)}")
+        return x_vectors, y_vectors
+
+    def probabilities(self, outputs, logits: Optional[bool] = None):
+        """``(x (N, K, W_x), y (N, K, H_y))`` -> the two per-axis distributions, same shapes.
+
+        Logits (a SimCC head's output, the default) go through a softmax over the bins;
+        labels (``logits=False``) are normalised to sum to 1 (all-zero labels stay zero).
+        Non-finite logits count as -inf. Float32 (float64 stays float64).
+        """
+        x, y = self._pair(outputs)
+        logits = self.outputs_logits if logits is None else logits
+
+        def one(v):
+            v = v.to(decoding._work_dtype(v.dtype))
+            if logits:
+                v = torch.where(torch.isfinite(v), v, torch.full((), -math.inf, dtype=v.dtype, device=v.device))
+                return torch.nan_to_num(torch.softmax(v, dim=-1), nan=0.0)
+            v = v.clamp_min(0)
+            total = v.sum(-1, keepdim=True)
+            return v / torch.where(total > 0, total, torch.ones_like(total))
+
+        return one(x), one(y)
+
+    def pseudo_heatmaps(self, outputs, size=None, logits: Optional[bool] = None,
+                        normalize: bool = True) -> torch.Tensor:
+        """A SimCC output as something drawable: (N, K, h, w) maps, the outer product
+        ``p_y[i] * p_x[j]`` of the two per-axis distributions (:meth:`probabilities`).
+
+        SimCC treats x and y as independent, so this is the joint distribution the
+        head implies. size: (h, w) of the maps (an int for a square); None: the image
+        size, one cell per input pixel. Each cell holds the probability of its block
+        of bins (bins summed into cells by area, so any size works and a cell of a map
+        of the image size covers exactly that pixel). normalize: scale each map so its
+        peak is 1 (for colour scales); otherwise the cells sum to 1.
+        """
+        px, py = self.probabilities(outputs, logits)
+        h, w = as_hw(self.image_size if size is None else size)
+
+        def resample(p, n):  # (N, K, L) -> (N, K, n): probability mass per cell, by area
+            length = p.shape[-1]
+            if n == length:
+                return p
+            edges = torch.arange(n + 1, dtype=p.dtype, device=p.device) * (length / n)
+            cdf = torch.nn.functional.pad(p.cumsum(-1), (1, 0))
+            lo, frac_lo = edges.floor().long().clamp(0, length), edges - edges.floor()
+            at = cdf[..., lo] + frac_lo * (cdf[..., (lo + 1).clamp_max(length)] - cdf[..., lo])
+            return at[..., 1:] - at[..., :-1]
+
+        maps = resample(py, h)[..., :, None] * resample(px, w)[..., None, :]
+        if normalize:
+            peak = maps.amax(dim=(-2, -1), keepdim=True)
+            maps = maps / torch.where(peak > 0, peak, torch.ones_like(peak))
+        return maps
+
+    def display_maps(self, outputs) -> torch.Tensor:
+        """(N, K, H, W) maps to draw over the input image: :meth:`pseudo_heatmaps` at
+        the image size, each map's peak scaled to 1."""
+        return self.pseudo_heatmaps(outputs)
 
     def encode(self, points: torch.Tensor, visibility: Optional[torch.Tensor] = None, *,
                generator: Optional[torch.Generator] = None):
@@ -380,15 +505,7 @@ class SimCCCodec:
         Confidence: the smaller of the two vectors' peaks (of their softmax for
         logits). A point is NaN when either vector is empty.
         """
-        try:
-            x_vectors, y_vectors = outputs
-        except (TypeError, ValueError):
-            raise ValueError("SimCC outputs must be a pair (x_vectors, y_vectors)") from None
-        wx, hy = self.lengths
-        if x_vectors.shape[-1] != wx or y_vectors.shape[-1] != hy or x_vectors.shape[:-1] != y_vectors.shape[:-1]:
-            raise ValueError(f"SimCC outputs must be (N, K, {wx}) and (N, K, {hy}) for images of "
-                             f"{self.image_size} at ratio {self.ratio}; got {tuple(x_vectors.shape)} and "
-                             f"{tuple(y_vectors.shape)}")
+        x_vectors, y_vectors = self._pair(outputs)
         if logits is None:
             logits = self.outputs_logits
         options = _with_defaults(self, method, options)
@@ -398,6 +515,22 @@ class SimCCCodec:
         points = torch.where(torch.isnan(points).any(-1, keepdim=True), torch.full_like(points, float("nan")),
                              points) / self._scale(points)
         return (points, torch.minimum(cx, cy)) if return_confidence else points
+
+    def soft_argmax(self, outputs, temperature: Optional[float] = None) -> torch.Tensor:
+        """Differentiable (N, K, 2) image-pixel points from SimCC logits (integral
+        regression over the bins, for a coordinate loss): the expectation of the bin
+        centres under ``softmax(logits / temperature)`` per axis, mapped to image pixels.
+        temperature: None for :meth:`decode_options`'s. Float32 (float64 stays float64)."""
+        x_vectors, y_vectors = self._pair(outputs)
+        if temperature is None:
+            temperature = self.decode_options("softargmax")["temperature"]
+
+        def axis(v):
+            v = v.to(decoding._work_dtype(v.dtype)).unsqueeze(-2)  # (N, K, 1, L): a one-row map
+            return decoding.soft_argmax(v, temperature, logits=True)[..., 0]
+
+        bins = torch.stack([axis(x_vectors), axis(y_vectors)], -1)
+        return bins / self._scale(bins)
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict with its ``"type"``."""
@@ -420,6 +553,110 @@ class SimCCCodec:
         return replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class RegressionCodec:
+    """Direct (x, y) regression (:class:`lmkviz.models.ResNet18Regression`): no heatmaps at all.
+
+    image_size: (H, W) of the network input. A regression network outputs (N, K, 2)
+    points as fractions of the input's width and height (``x / W, y / H``: 0 and 1
+    are the image edges, in the lmkviz convention); the targets are the true points
+    in the same units, so the loss does not depend on the input size.
+
+    ``encode`` returns ``((N, K, 2) fractions, (N, K) weights)`` (weight 0 for an
+    invisible or NaN point, whose target stays NaN and is masked out of
+    :func:`lmkviz.losses.regression_loss`); ``decode`` takes the network's (N, K, 2)
+    output and returns image px: a scale, nothing to decode. Its one decoder is
+    ``"direct"``; the confidence is 1 (a regression head has no notion of it).
+    """
+
+    codec_type: ClassVar[str] = "regression"
+
+    image_size: tuple[int, int] = (128, 128)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", as_hw(self.image_size))
+
+    encoding: ClassVar[str] = "regression"
+    """What the run trains against (the training encoding's name)."""
+
+    @property
+    def outputs_logits(self) -> bool:
+        return False
+
+    @property
+    def decoders(self) -> tuple[str, ...]:
+        """The one decoder of a regression output: :data:`REGRESSION_DECODERS`."""
+        return REGRESSION_DECODERS
+
+    @property
+    def primary_decoder(self) -> str:
+        return "direct"
+
+    def describe(self) -> str:
+        """One line for logs and user interfaces."""
+        h, w = self.image_size
+        return f"direct (x, y) regression on {h}x{w} inputs, no heatmaps"
+
+    def decode_options(self, method: str) -> dict:
+        return {}
+
+    def _scale(self, points: torch.Tensor) -> torch.Tensor:
+        h, w = self.image_size
+        return points.new_tensor([w, h])
+
+    def encode(self, points: torch.Tensor, visibility: Optional[torch.Tensor] = None, *,
+               generator: Optional[torch.Generator] = None):
+        """(N, K, 2) image px -> ((N, K, 2) fractions of (W, H), (N, K) keypoint weights).
+
+        Weight 1 for a visible point with finite coordinates (even outside the image:
+        a coordinate can be regressed anywhere), 0 otherwise. ``generator`` is
+        accepted for a common interface and unused.
+        """
+        points = _hidden_as_nan(_float_points(points), visibility)
+        weights = torch.isfinite(points).all(-1).to(points.dtype)
+        return points / self._scale(points), weights
+
+    def decode(self, outputs: torch.Tensor, method: str = "direct", logits: Optional[bool] = None,
+               return_confidence: bool = False, **options):
+        """(N, K, 2) network output (fractions of W and H) -> (N, K, 2) image px (and (N, K) ones)."""
+        if method not in REGRESSION_DECODERS:
+            raise ValueError(f"decoder {method!r} does not apply to a regression model (no heatmaps); "
+                             f"it decodes with {', '.join(REGRESSION_DECODERS)}")
+        outputs = torch.as_tensor(outputs)
+        if outputs.ndim < 1 or outputs.shape[-1] != 2:
+            raise ValueError(f"a regression output must be (N, K, 2) points, got {tuple(outputs.shape)}")
+        points = outputs * self._scale(outputs)
+        if not return_confidence:
+            return points
+        return points, torch.ones(points.shape[:-1], dtype=points.dtype, device=points.device)
+
+    def soft_argmax(self, outputs: torch.Tensor, temperature: Optional[float] = None) -> torch.Tensor:
+        """Differentiable (N, K, 2) image px: the decoded output itself (for a coordinate loss)."""
+        return self.decode(outputs)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict with its ``"type"``."""
+        return {"type": self.codec_type, "image_size": list(self.image_size)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RegressionCodec":
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        data = dict(data)
+        kind = data.pop("type", cls.codec_type)
+        if kind != cls.codec_type:
+            raise ValueError(f"codec type {kind!r} is not a {cls.__name__}; load it with "
+                             "lmkviz.codecs.codec_from_dict")
+        return _build(cls, data)
+
+    def with_(self, **changes) -> "RegressionCodec":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+REGRESSION_DECODERS = ("direct",)
+"""The decoder of a regression output: the points themselves, scaled to image pixels."""
+
+
 def _build(cls, data: dict):
     known = {f.name for f in fields(cls)}
     unknown = set(data) - known
@@ -428,7 +665,7 @@ def _build(cls, data: dict):
     return cls(**data)
 
 
-CODECS = {c.codec_type: c for c in (HeatmapCodec, UDPHeatmapCodec, SimCCCodec)}
+CODECS = {c.codec_type: c for c in (HeatmapCodec, UDPHeatmapCodec, SimCCCodec, RegressionCodec)}
 """Codec classes by their ``"type"``."""
 
 

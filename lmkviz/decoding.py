@@ -83,19 +83,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-DECODERS = ("argmax", "quarter", "topk", "dark", "softargmax")
-"""Decoders of 2-D heatmaps, for :func:`decode`."""
-
-VECTOR_DECODERS = ("argmax", "dark", "softargmax")
-"""Decoders of 1-D vectors (SimCC), for :func:`decode_vectors`."""
-
-DECODER_LABELS = {
-    "argmax": "argmax",
-    "quarter": "quarter offset",
-    "topk": "top-k softmax (H3R)",
-    "dark": "DARK",
-    "softargmax": "soft-argmax (integral)",
-}
+# DECODERS (2-D heatmaps, for :func:`decode`), VECTOR_DECODERS (1-D vectors, for
+# :func:`decode_vectors`) and DECODER_LABELS are defined without torch in lmkviz.names.
+from lmkviz.names import DECODER_LABELS, DECODERS, VECTOR_DECODERS  # noqa: E402,F401
 
 _EPS = 1e-10
 
@@ -550,3 +540,26 @@ def flip_heatmaps(heatmaps: torch.Tensor, flip_perm: Optional[torch.Tensor]) -> 
     if flip_perm is not None:
         maps = maps[..., torch.as_tensor(flip_perm, device=maps.device), :, :]
     return maps
+
+
+def flip_vectors(x_vectors: torch.Tensor, y_vectors: torch.Tensor, flip_perm: Optional[torch.Tensor]):
+    """Mirror SimCC outputs left-right: (N, K, W_x), (N, K, H_y) -> the same shapes.
+
+    The x-vectors' bins are reversed (bin b <-> W_x - 1 - b: in the continuous
+    convention x -> W - x, exactly, since the bins tile the image width), the
+    y-vectors are unchanged, and both are reordered by ``flip_perm`` (left/right
+    landmarks swap), like :func:`flip_heatmaps`.
+    """
+    x, y = x_vectors.flip(-1), y_vectors
+    if flip_perm is not None:
+        perm = torch.as_tensor(flip_perm, device=x.device)
+        x, y = x[..., perm, :], y[..., perm, :]
+    return x, y
+
+
+def flip_outputs(outputs, flip_perm: Optional[torch.Tensor]):
+    """Mirror a model's output: (N, K, H, W) heatmaps (:func:`flip_heatmaps`) or a
+    SimCC pair ``(x_vectors, y_vectors)`` (:func:`flip_vectors`)."""
+    if isinstance(outputs, (tuple, list)):
+        return flip_vectors(*outputs, flip_perm)
+    return flip_heatmaps(outputs, flip_perm)

@@ -36,15 +36,9 @@ import torch
 from lmkviz import coords
 from lmkviz.coords import Size, as_hw
 
-ENCODINGS = ("gaussian", "gaussian_int", "binary")
-"""Encoding names: sub-pixel Gaussian, integer-centred Gaussian (the blog's), binary
-randomized rounding (H3R)."""
-
-ENCODING_LABELS = {
-    "gaussian": "Gaussian, sub-pixel centre",
-    "gaussian_int": "Gaussian, integer centre (blog)",
-    "binary": "Binary, randomized rounding (H3R)",
-}
+# ENCODINGS (sub-pixel Gaussian, integer-centred Gaussian (the blog's), binary randomized
+# rounding (H3R)) and ENCODING_LABELS are defined without torch in lmkviz.names.
+from lmkviz.names import ENCODING_LABELS, ENCODINGS  # noqa: E402,F401
 
 
 def _float_points(points: torch.Tensor) -> torch.Tensor:

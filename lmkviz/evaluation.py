@@ -9,9 +9,11 @@ What is measured, the same way everywhere:
 * Dataset images are face crops (the LaPa layout). Each whole image is resized to
   the network's S x S input (:func:`evaluation_dataset`, the validation transform
   of training), so a non-square image is stretched on the way in.
-* The network's heatmaps (optionally flip-averaged, :func:`predict_heatmaps`) are
-  decoded by every decoder into input pixels and mapped back to each ORIGINAL image
-  per axis with :func:`lmkviz.coords.rescale_batch`.
+* The network's output (heatmaps, or a SimCC head's x and y logits; optionally
+  flip-averaged, :func:`predict_heatmaps`) is decoded by every decoder of the
+  checkpoint's codec (``codec.decoders``: the five heatmap decoders, or SimCC's
+  argmax, dark and softargmax) into input pixels and mapped back to each ORIGINAL
+  image per axis with :func:`lmkviz.coords.rescale_batch`.
 * NME = mean point error / inter-ocular distance of the full ground-truth point set,
   between the scheme's own outer eye corners (:attr:`LandmarkScheme.eye_corners`:
   36/45 for iBUG 68, 66/79 for LaPa 106), all in original pixels. FR@10 and AUC@10
@@ -24,6 +26,7 @@ logged for the best epoch.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Union
@@ -33,46 +36,87 @@ import torch
 from torch import nn
 
 from lmkviz import coords, metrics
-from lmkviz.decoding import DECODERS, flip_heatmaps
+from lmkviz.decoding import flip_outputs
 from lmkviz.encoding import HeatmapCodec
 from lmkviz.losses import LossFunction
 
-__all__ = ["Evaluation", "Evaluator", "SampleView", "evaluate", "evaluate_model", "evaluation_dataset", "predict_heatmaps",
-           "primary_decoder"]
+__all__ = ["Evaluation", "Evaluator", "SampleView", "applicable_decoders", "evaluate", "evaluate_model",
+           "evaluation_dataset", "predict_heatmaps", "primary_decoder"]
 
 Progress = Optional[Callable[[int, int], None]]
 
 
-def primary_decoder(encoding: str) -> str:
-    """The decoder a run is judged by (best.pt, the Train page): "topk" for binary maps
-    (logits, the H3R setup), "dark" for Gaussian maps."""
-    return "topk" if encoding == "binary" else "dark"
+def primary_decoder(codec) -> str:
+    """The decoder a run is judged by (best.pt, the Train page): the codec's
+    ``primary_decoder`` ("dark" for Gaussian heatmaps, UDP's included, and SimCC;
+    "topk" for binary maps, the H3R setup; "direct" for the direct-regression
+    baseline, :class:`lmkviz.codecs.RegressionCodec`). ``codec`` may also be a training
+    encoding name (:data:`lmkviz.training.config.TRAIN_ENCODINGS` or "regression")."""
+    if isinstance(codec, str):
+        return {"binary": "topk", "regression": "direct"}.get(codec, "dark")
+    return codec.primary_decoder
+
+
+def _is_pair(outputs) -> bool:
+    return isinstance(outputs, (tuple, list))
 
 
 def predict_heatmaps(model: nn.Module, images: torch.Tensor, *, flip_perm: Optional[Sequence[int]] = None,
-                     logits: bool = False, amp: bool = False, channels_last: bool = False) -> torch.Tensor:
-    """Run ``model`` on a batch: (N, 3, S, S) float on the model's device -> (N, K, h, w) float32.
+                     logits: bool = False, amp: bool = False, channels_last: bool = False):
+    """Run ``model`` on a batch: (N, 3, S, S) float on the model's device -> its output in float32:
+    (N, K, h, w) heatmaps, or the pair ``(x_logits (N, K, W_x), y_logits (N, K, H_y))`` of a
+    SimCC head (:class:`lmkviz.models.SimCCHead`).
 
-    flip_perm: the flip test. The mirrored images are run too, their heatmaps are
-        mirrored back and their channels reordered by ``flip_perm`` (a permutation of
-        the K output channels, e.g. :func:`lmkviz.data.schemes.flip_perm_for`), and the
-        two are averaged in the codec's output space: probabilities for ``logits``
-        (the result is the logit of the mean probability), the maps themselves otherwise.
+    flip_perm: the flip test. The mirrored images are run too, their output is
+        mirrored back (:func:`lmkviz.decoding.flip_outputs`: heatmap columns or SimCC
+        x-bins reversed) and the landmarks reordered by ``flip_perm`` (a permutation of
+        the K outputs, e.g. :func:`lmkviz.data.schemes.flip_perm_for`), and the two are
+        averaged in the codec's output space: probabilities for ``logits`` (the result
+        is the logit of the mean probability), the maps themselves otherwise; for SimCC
+        the softmax distributions of each vector (the result is the log of the mean
+        distribution, whose softmax is that mean; ``logits`` is not used).
     amp: bfloat16 autocast. channels_last: NHWC input layout.
     Returns the raw output (logits when ``logits``). The caller chooses no_grad /
     inference_mode and eval mode.
     """
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
+
+    def run(batch):
+        out = model(batch)
+        return tuple(o.float() for o in out) if _is_pair(out) else out.float()
+
     with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=amp):
-        out = model(images).float()
+        out = run(images)
+        if flip_perm is not None and not _is_pair(out) and out.ndim != 4:
+            raise ValueError("the flip test mirrors heatmaps; this model outputs points (direct regression), "
+                             "evaluate it without the flip test")
         if flip_perm is not None:
-            mirrored = flip_heatmaps(model(images.flip(-1)).float(), flip_perm)
-            if logits:
+            mirrored = flip_outputs(run(images.flip(-1)), flip_perm)
+            if _is_pair(out):
+                out = tuple(torch.logaddexp(torch.log_softmax(a, -1), torch.log_softmax(b, -1)) - math.log(2)
+                            for a, b in zip(out, mirrored))
+            elif logits:
                 out = torch.logit((torch.sigmoid(out) + torch.sigmoid(mirrored)) / 2, eps=1e-6)
             else:
                 out = (out + mirrored) / 2
     return out
+
+
+def applicable_decoders(codec, decoders: Optional[Sequence[str]] = None) -> tuple:
+    """The decoders to score a model of ``codec`` with: ``codec.decoders`` when
+    ``decoders`` is None, else ``decoders`` checked against them (a ValueError names
+    those that do not apply, e.g. "quarter" for a SimCC model)."""
+    available = tuple(codec.decoders)
+    if decoders is None:
+        return available
+    decoders = tuple(decoders)
+    wrong = [m for m in decoders if m not in available]
+    if wrong:
+        kind = getattr(codec, "codec_type", type(codec).__name__)
+        raise ValueError(f"decoder(s) {', '.join(wrong)} do not apply to a {kind} model; "
+                         f"it decodes with {', '.join(available)}")
+    return decoders
 
 
 def evaluation_dataset(split: Any, input_size: int, limit: Optional[int] = None):
@@ -97,8 +141,12 @@ class Evaluation:
     of the logit for binary models). nme: {decoder: (N,) per-image NME, a fraction}.
     norm: (N,) inter-ocular distances (of the full point set). indices: the k
     landmarks of the scheme. image_sizes: (N, 2) original (H, W). heatmaps: (N, k, h, w)
-    float16 raw network output (flip-averaged with the flip test) when asked for.
-    loss: mean validation loss when asked for. codec: the model's heatmap codec.
+    float16 raw network output (flip-averaged with the flip test) when asked for (heatmap
+    codecs). vectors: the same for a SimCC model, ``(x (N, k, W_x), y (N, k, H_y))`` float16
+    logits (draw them with :meth:`lmkviz.codecs.SimCCCodec.probabilities` or
+    ``pseudo_heatmaps``). loss: mean validation loss when asked for. codec: the model's
+    codec; ``pred`` and ``nme`` hold one entry per decoder scored (by default every
+    decoder of ``codec.decoders``).
     """
 
     names: list
@@ -112,15 +160,27 @@ class Evaluation:
     flip_test: bool = False
     heatmaps: Optional[np.ndarray] = None
     loss: Optional[float] = None
-    codec: Optional[HeatmapCodec] = None
+    codec: Optional[Any] = None
     scheme_name: str = ""
     checkpoint: str = ""
     dataset: str = ""
     split: str = ""
+    vectors: Optional[tuple] = None
 
     @property
     def n(self) -> int:
         return len(self.names)
+
+    @property
+    def decoders(self) -> list:
+        """The decoders scored, in order (the keys of ``pred`` and ``nme``)."""
+        return list(self.nme)
+
+    @property
+    def primary_decoder(self) -> Optional[str]:
+        """The codec's primary decoder when it was scored, else the first decoder scored."""
+        primary = getattr(self.codec, "primary_decoder", None)
+        return primary if primary in self.nme else next(iter(self.nme), None)
 
     def mean_nme(self) -> dict:
         """{decoder: mean NME in %} (NaN when nothing could be scored)."""
@@ -187,12 +247,25 @@ class Evaluation:
 
     def sample_view(self, row: int) -> "SampleView":
         """The network's view of image ``row`` (needs ``keep_heatmaps=True``): its heatmaps
-        as scores and every point in network-input and heatmap pixels."""
-        if self.heatmaps is None or self.codec is None or not hasattr(self.codec, "heatmap_size"):
-            raise ValueError("this evaluation kept no heatmaps: evaluate with keep_heatmaps=True and a heatmap codec")
-        raw = torch.as_tensor(self.heatmaps[row]).float()
-        maps = torch.sigmoid(raw) if self.codec.outputs_logits else raw
+        as scores and every point in network-input and heatmap pixels. For a SimCC model
+        the maps are its pseudo-heatmaps (:meth:`lmkviz.codecs.SimCCCodec.pseudo_heatmaps`)
+        at the input size, so "heatmap pixels" are input pixels (stride 1)."""
+        simcc = self.vectors is not None and self.codec is not None and hasattr(self.codec, "pseudo_heatmaps")
+        if not simcc and (self.heatmaps is None or self.codec is None or not hasattr(self.codec, "heatmap_size")):
+            raise ValueError("this evaluation kept no heatmaps: evaluate with keep_heatmaps=True")
         size = torch.as_tensor(self.image_sizes[row:row + 1])
+        if simcc:
+            pair = tuple(torch.as_tensor(v[row:row + 1]).float() for v in self.vectors)
+            maps = self.codec.pseudo_heatmaps(pair)[0]
+            grid = tuple(self.codec.image_size)
+
+            def to_grid(points: torch.Tensor) -> torch.Tensor:
+                return points
+        else:
+            raw = torch.as_tensor(self.heatmaps[row]).float()
+            maps = self.codec.display_maps(raw)
+            grid = tuple(self.codec.heatmap_size)
+            to_grid = self.codec.image_to_heatmap
 
         def to_input(points: np.ndarray) -> torch.Tensor:
             return coords.rescale_batch(torch.as_tensor(points, dtype=torch.float64)[None], size,
@@ -202,10 +275,10 @@ class Evaluation:
         pred = {m: to_input(p[row]) for m, p in self.pred.items()}
         return SampleView(
             maps=maps.numpy().astype(np.float32), input_size=tuple(self.codec.image_size),
-            heatmap_size=tuple(self.codec.heatmap_size), stride=float(self.codec.stride),
+            heatmap_size=grid, stride=1.0 if simcc else float(self.codec.stride),
             target=target.numpy(), pred={m: p.numpy() for m, p in pred.items()},
-            target_hm=self.codec.image_to_heatmap(target).numpy(),
-            pred_hm={m: self.codec.image_to_heatmap(p).numpy() for m, p in pred.items()})
+            target_hm=to_grid(target).numpy(),
+            pred_hm={m: to_grid(p).numpy() for m, p in pred.items()})
 
 
 @dataclass(frozen=True)
@@ -235,12 +308,15 @@ class SampleView:
 class Evaluator:
     """Accumulates the scores of one model batch by batch (:func:`evaluate_model` drives it).
 
-    model, codec: the network (in eval mode, on ``device``) and its heatmap codec.
+    model, codec: the network (in eval mode, on ``device``) and its codec (heatmap,
+        UDP or SimCC, :mod:`lmkviz.codecs`).
     indices: the k landmarks the model predicts, of a scheme with K points.
     eye_corners: indices (into the K points) of the scheme's outer eye corners, or
         None (NME is then NaN). flip_perm: flip test (see :func:`predict_heatmaps`).
+    decoders: the decoders to score; None: every one of ``codec.decoders``. A decoder
+        that does not apply to the codec is a ValueError.
     loss_fn: also compute the training loss (:func:`lmkviz.losses.make_loss`) when given.
-    keep_heatmaps: keep the raw output as float16.
+    keep_heatmaps: keep the raw output as float16 (SimCC: in ``Evaluation.vectors``).
 
     A sample whose name was already seen is left out: a dataset replaces an unreadable
     image by the next good one, which must not count twice.
@@ -248,28 +324,30 @@ class Evaluator:
 
     def __init__(self, model: nn.Module, codec: HeatmapCodec, *, indices: Sequence[int],
                  eye_corners: Optional[Sequence[int]], device: torch.device, flip_perm: Optional[Sequence[int]] = None,
-                 amp: bool = False, channels_last: bool = False, decoders: Sequence[str] = DECODERS,
+                 amp: bool = False, channels_last: bool = False, decoders: Optional[Sequence[str]] = None,
                  loss_fn: Optional[LossFunction] = None, keep_heatmaps: bool = False):
         self.model, self.codec, self.device = model, codec, torch.device(device)
         self.indices = [int(i) for i in indices]
         self.eye_corners = None if eye_corners is None else tuple(int(i) for i in eye_corners)
         self.flip_perm = None if flip_perm is None else [int(i) for i in flip_perm]
         self.amp, self.channels_last = amp, channels_last
-        self.decoders = tuple(decoders)
+        self.decoders = applicable_decoders(codec, decoders)
         self.loss_fn, self.keep_heatmaps = loss_fn, keep_heatmaps
         self._idx = torch.as_tensor(self.indices, dtype=torch.long)
         self._idx_dev = self._idx.to(self.device)
         self._seen: set = set()
         self._names: list = []
-        self._parts: dict[str, list] = {k: [] for k in ("target", "norm", "sizes", "confidence", "heatmaps")}
+        self._parts: dict[str, list] = {k: [] for k in ("target", "norm", "sizes", "confidence", "heatmaps",
+                                                        "x", "y")}
         self._pred: dict[str, list] = {m: [] for m in self.decoders}
         self._loss_sum, self._loss_n = 0.0, 0
 
     @torch.no_grad()
     def add(self, batch: dict) -> Optional[torch.Tensor]:
         """Score one collated batch of an :func:`evaluation_dataset` ({"image", "points",
-        "name", "original_size", "original_points"}). Returns the raw (N, k, h, w) output
-        of the kept samples (None when all were seen before)."""
+        "name", "original_size", "original_points"}). Returns the raw output of the kept
+        samples ((N, k, h, w) heatmaps or a SimCC pair, see :func:`predict_heatmaps`; None
+        when all were seen before)."""
         names = list(batch["name"])
         keep = []
         for i, name in enumerate(names):
@@ -303,7 +381,10 @@ class Evaluator:
             original = coords.rescale_batch(points.cpu().to(torch.float64), self.codec.image_size, sizes)
             self._pred[m].append(original.numpy())
         self._parts["confidence"].append(confidence.float().cpu().numpy())
-        if self.keep_heatmaps:
+        if self.keep_heatmaps and _is_pair(out):
+            self._parts["x"].append(out[0].to(torch.float16).cpu().numpy())
+            self._parts["y"].append(out[1].to(torch.float16).cpu().numpy())
+        elif self.keep_heatmaps and out.ndim == 4:  # a regression model has no heatmaps
             self._parts["heatmaps"].append(out.to(torch.float16).cpu().numpy())
         return out
 
@@ -327,13 +408,15 @@ class Evaluator:
             indices=list(self.indices), image_sizes=cat(self._parts["sizes"], (0, 2)).astype(np.int64),
             flip_test=self.flip_perm is not None,
             heatmaps=np.concatenate(self._parts["heatmaps"]) if self.keep_heatmaps and self._parts["heatmaps"] else None,
+            vectors=((np.concatenate(self._parts["x"]), np.concatenate(self._parts["y"]))
+                     if self.keep_heatmaps and self._parts["x"] else None),
             loss=self._loss_sum / self._loss_n if self._loss_n else None, codec=self.codec, **meta)
 
 
 def evaluate_model(model: nn.Module, codec: HeatmapCodec, dataset, *, indices: Sequence[int], scheme,
                    device: Union[str, torch.device] = "cpu", flip_perm: Optional[Sequence[int]] = None,
                    batch_size: int = 16, workers: int = 0, amp: bool = False, channels_last: bool = False,
-                   decoders: Sequence[str] = DECODERS, loss_fn: Optional[LossFunction] = None,
+                   decoders: Optional[Sequence[str]] = None, loss_fn: Optional[LossFunction] = None,
                    keep_heatmaps: bool = False, progress: Progress = None) -> Evaluation:
     """Score ``model`` on an :func:`evaluation_dataset` (see the module docstring).
 
@@ -367,13 +450,13 @@ def evaluate(
     limit: Optional[int] = None,
     flip_test: bool = False,
     batch_size: int = 16,
-    decoders: Sequence[str] = DECODERS,
+    decoders: Optional[Sequence[str]] = None,
     progress: Progress = None,
     device: str = "cpu",
     keep_heatmaps: bool = False,
     workers: int = 0,
 ) -> Evaluation:
-    """Score a checkpoint on a dataset split with every decoder.
+    """Score a checkpoint on a dataset split with every decoder of its codec (or ``decoders``).
 
     checkpoint: a .pt path, "default", or a loaded :class:`lmkviz.inference.Predictor`
         (its model, codec and device are used; ``device`` is then ignored).

@@ -32,8 +32,7 @@ import numpy as np
 import torch
 
 from lmkviz import checkpoint as ckpt
-from lmkviz.decoding import DECODERS
-from lmkviz.evaluation import predict_heatmaps
+from lmkviz.evaluation import applicable_decoders, predict_heatmaps
 from lmkviz.images import MAX_SIDE, LoadedImage, load_image  # noqa: F401  (re-exported: the loader lives in lmkviz.images)
 
 CROP_MARGIN = 1.7
@@ -239,11 +238,15 @@ class Prediction:
 
     face: the detected (or given) face box, None when the whole image was used.
     crop: the square region fed to the network. crop_image: that region as the
-    network saw it, (S, S, 3) uint8. points: {decoder: (K, 2) float32}.
-    heatmaps: (K, h, w) float32 scores in [0, 1] (sigmoid of logits for binary
-    models). confidence: (K,) peak scores. indices: which landmarks of the scheme;
-    names: their names. image_size: (H, W) of the image. checkpoint: the
-    checkpoint's file name.
+    network saw it, (S, S, 3) uint8. points: {decoder: (K, 2) float32}, one entry
+    per decoder asked for (by default every decoder of the checkpoint's codec).
+    heatmaps: (K, h, w) float32 scores in [0, 1] over the crop (sigmoid of logits for
+    binary models; for a SimCC model the outer product of its x and y distributions,
+    S x S, each map's peak scaled to 1, :meth:`lmkviz.codecs.SimCCCodec.pseudo_heatmaps`).
+    vectors: SimCC models only, the two per-axis distributions ``(x (K, W_x), y (K, H_y))``
+    float32 (bins of 1 / ratio crop pixels); None for heatmap models. confidence: (K,)
+    peak scores. indices: which landmarks of the scheme; names: their names. image_size:
+    (H, W) of the image. checkpoint: the checkpoint's file name.
     """
 
     face: Optional[Box]
@@ -258,6 +261,7 @@ class Prediction:
     names: list = field(default_factory=list)
     image_size: Optional[tuple] = None
     checkpoint: str = ""
+    vectors: Optional[tuple] = None
 
     def crop_points(self, decoder: str) -> np.ndarray:
         """(K, 2) points of ``decoder`` in the pixels of :attr:`crop_image` (the network input)."""
@@ -378,19 +382,27 @@ class Predictor:
     def num_points(self) -> int:
         return len(self.loaded.indices)
 
+    @property
+    def decoders(self) -> tuple:
+        """The decoders that apply to this checkpoint's output (its codec's)."""
+        return tuple(self.codec.decoders)
+
     @torch.inference_mode()
-    def heatmaps(self, crops: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) float in [0, 1] -> (N, K, h, w) raw network output (flip-averaged with
-        the flip test; see :func:`lmkviz.evaluation.predict_heatmaps`)."""
+    def heatmaps(self, crops: torch.Tensor):
+        """(N, 3, S, S) float in [0, 1] -> the raw network output: (N, K, h, w) heatmaps, or a
+        SimCC model's ``(x_logits, y_logits)`` (flip-averaged with the flip test; see
+        :func:`lmkviz.evaluation.predict_heatmaps`)."""
         return predict_heatmaps(self.model, crops.to(self.device), flip_perm=self.flip_perm,
                                 logits=self.codec.outputs_logits, channels_last=self.channels_last)
 
-    def predict_crops(self, crops: np.ndarray, decoders: Sequence[str] = DECODERS):
+    def predict_crops(self, crops: np.ndarray, decoders: Optional[Sequence[str]] = None):
         """Batch of already-framed (N, S', S', 3) uint8 crops (any size, resized to the input).
 
-        Returns ({decoder: (N, K, 2) in the crops' pixel coordinates}, raw heatmaps (N, K, h, w),
-        confidence (N, K)).
+        decoders: None for every decoder of the codec (:attr:`decoders`). Returns
+        ({decoder: (N, K, 2) in the crops' pixel coordinates}, the raw output (see
+        :meth:`heatmaps`), confidence (N, K)).
         """
+        decoders = applicable_decoders(self.codec, decoders)
         import torch.nn.functional as F
 
         batch = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255)
@@ -409,12 +421,13 @@ class Predictor:
         return points, raw, confidence
 
     def predict(self, image: np.ndarray, face: Optional[Box] = None, crop: Optional[Box] = None,
-                decoders: Sequence[str] = DECODERS, detect: bool = True) -> Prediction:
+                decoders: Optional[Sequence[str]] = None, detect: bool = True) -> Prediction:
         """Landmarks for the main face of an (H, W, 3) uint8 RGB image.
 
         face: use this face box instead of detecting one. crop: use this square
         crop directly (e.g. a manual crop from the UI). detect=False uses the whole
-        image when no face/crop is given.
+        image when no face/crop is given. decoders: None for every decoder of the
+        checkpoint's codec; one that does not apply is a ValueError.
         """
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -436,14 +449,19 @@ class Predictor:
         patch = crop_image(image, crop, s)
         points_in, raw, confidence = self.predict_crops(patch[None], decoders)
         points = {m: crop.from_crop(p[0], s).astype(np.float32) for m, p in points_in.items()}
-        maps = torch.sigmoid(raw[0]) if self.codec.outputs_logits else raw[0].clamp(0, 1)
+        maps = self.codec.display_maps(raw)[0].clamp(0, 1)
+        vectors = None
+        if isinstance(raw, tuple):  # SimCC: the two per-axis distributions
+            vectors = tuple(v[0].cpu().numpy().astype(np.float32) for v in self.codec.probabilities(raw))
         return Prediction(face=face, crop=crop, crop_image=patch, points=points,
                           heatmaps=maps.cpu().numpy().astype(np.float32), confidence=confidence[0],
                           indices=list(self.loaded.indices), scheme_name=self.loaded.scheme_name, notes=notes,
-                          names=list(self.names), image_size=(h, w), checkpoint=self.loaded.path.name)
+                          names=list(self.names), image_size=(h, w), checkpoint=self.loaded.path.name,
+                          vectors=vectors)
 
 
-def predict_files(paths: Sequence[Union[str, Path]], predictor: Predictor, decoders: Sequence[str] = DECODERS):
+def predict_files(paths: Sequence[Union[str, Path]], predictor: Predictor,
+                  decoders: Optional[Sequence[str]] = None):
     """[(path, Prediction | None, error | None, LoadedImage | None)] for image files; every
     prediction in its original file's pixels (:meth:`Prediction.to_original`)."""
     out = []

@@ -4,7 +4,9 @@ A job is started as ``python -m lmkviz.waiter train --run-dir RUN --queue`` in i
 own process group (``start_new_session``), with its output in ``RUN/output.log``.
 That small process (no torch) waits for the job's turn, then becomes the training
 process ``python -m lmkviz train ...`` (same pid; see :mod:`lmkviz.waiter`). A job
-keeps running when the browser tab closes or the Streamlit server restarts.
+keeps running when the browser tab closes or the Streamlit server restarts. Jobs run
+at a lower CPU priority: niceness ``$LMKVIZ_JOB_NICE``, default 10 (POSIX; see
+:func:`lmkviz.waiter.lower_priority`), so that the app stays responsive beside them.
 Everything about a job is in its run folder (see :mod:`lmkviz.runs`), so
 :func:`list_runs` rediscovers all jobs from the runs folder alone.
 
@@ -49,7 +51,7 @@ from lmkviz.devices import slot_key
 from lmkviz.paths import PROJECT_ROOT
 from lmkviz.runs import RunFolder, new_run_dir, runs_root as default_runs_root, validate_status
 from lmkviz.training.config import TrainConfig
-from lmkviz.waiter import DeviceSlot, wait_for_turn  # noqa: F401  (re-exported)
+from lmkviz.waiter import DeviceSlot, job_niceness, wait_for_turn  # noqa: F401  (re-exported)
 
 DEAD_MESSAGE = "the training process ended without finishing (killed or crashed); resume to continue"
 
@@ -267,6 +269,7 @@ def _busy(run: RunFolder, grace: float = 10.0) -> bool:
 
 def start(config: TrainConfig, runs_root: Optional[Path | str] = None) -> Path:
     """Start a training job in the background; returns its run folder at once."""
+    job_niceness()  # a bad $LMKVIZ_JOB_NICE is said before any folder is made, not in the job's log
     run = RunFolder(new_run_dir(config.name, runs_root))
     run.write_config(config)
     run.write_status(state="queued", queued_at=time.time(), slot=device_key(config), epochs=config.epochs,
@@ -281,6 +284,7 @@ def start_lr_find(config: TrainConfig, runs_root: Optional[Path | str] = None, s
 
     The result appears as ``lr_find.json`` in the returned run folder.
     """
+    job_niceness()
     run = RunFolder(new_run_dir(f"lrfind-{config.name}", runs_root))
     run.write_config(config)
     run.write_status(state="queued", task="lr_find", queued_at=time.time(), slot=device_key(config), step=0,
@@ -298,6 +302,7 @@ def resume(path: Path | str) -> Path:
     process still lives, and a run whose checkpoint cannot continue under its
     ``config.json`` (see :func:`lmkviz.training.check_resume`).
     """
+    job_niceness()
     info = run_info(path)
     if info.config is None:
         raise ValueError(f"{info.name}: cannot resume, {info.error}")

@@ -3,9 +3,11 @@
 Everything follows the lmkviz convention (pixel ``j`` spans ``[j, j + 1)``, centre
 ``j + 0.5``); heatmap coordinates times the stride give image coordinates.
 
-* Round trips (:func:`roundtrip`, :func:`sweep_heatmap_size`, :func:`sweep_sigma`):
-  encode random sub-pixel points, optionally add noise, decode with every decoder,
-  measure the error in image pixels.
+* Round trips (:func:`roundtrip`, :func:`sweep_heatmap_size`, :func:`sweep_sigma`,
+  :func:`sweep_simcc_ratio`): encode random sub-pixel points, optionally add noise,
+  decode with every decoder, measure the error in image pixels, with its standard
+  error. Every encoding of :data:`LAB_ENCODINGS`: the three heatmap encodings, UDP's
+  corner-aligned Gaussians and SimCC's 1-D label vectors.
 * The blog's quantisation example (:func:`quantisation_example`) and the
   randomized-rounding demo (:func:`rounding_probabilities`,
   :func:`randomized_rounding_draws`).
@@ -25,11 +27,24 @@ import numpy as np
 import torch
 
 from lmkviz import coords
-from lmkviz.decoding import DECODERS, decode
-from lmkviz.encoding import binary_heatmaps, encode
+from lmkviz.decoding import DECODERS, VECTOR_DECODERS, decode, decode_vectors
+from lmkviz.codecs import SimCCCodec, UDPHeatmapCodec
+from lmkviz.encoding import ENCODING_LABELS, ENCODINGS, binary_heatmaps, encode
 
-MAX_ROUNDTRIP_CELLS = 1 << 18
-"""Cap on points x window cells per round trip (keeps a sweep well under a second)."""
+MAX_ROUNDTRIP_CELLS = 1 << 20
+"""Cap on points x window cells per round trip (4 MB of float32; 256 points up to 64 x 64
+windows, so that sweeps over sigma keep the same points throughout)."""
+
+# LAB_ENCODINGS and LAB_ENCODING_LABELS: defined without torch in lmkviz.names (the figures use them).
+from lmkviz.names import LAB_ENCODING_LABELS, LAB_ENCODINGS  # noqa: E402,F401
+
+SIMCC_RATIO = 2.0
+"""SimCC bins per input pixel in the lab (the splitting ratio most SimCC models use)."""
+
+
+def lab_decoders(encoding: str) -> tuple[str, ...]:
+    """The decoders that read ``encoding``'s targets: the five heatmap decoders, or SimCC's three."""
+    return VECTOR_DECODERS if encoding == "simcc" else DECODERS
 
 
 # --------------------------------------------------------------------------- grids and samples
@@ -82,6 +97,62 @@ def square_grid(image_size: int, heatmap_size: int) -> Grid:
     return Grid((float(image_size), float(image_size)), (int(heatmap_size), int(heatmap_size)))
 
 
+@dataclass(frozen=True)
+class CornerGrid(Grid):
+    """A :class:`Grid` with UDP's corner-aligned scaling, that of :class:`lmkviz.codecs.UDPHeatmapCodec`
+    (which does the mapping): the centres of the first and last pixels sit on the centres of the
+    first and last cells, ``x_hm = (x - 0.5) * (w - 1) / (W - 1) + 0.5``."""
+
+    @property
+    def codec(self) -> UDPHeatmapCodec:
+        (iw, ih), (hw, hh) = self.image_wh, self.heatmap_wh
+        return UDPHeatmapCodec(image_size=(int(ih), int(iw)), heatmap_size=(int(hh), int(hw)))
+
+    @property
+    def stride(self) -> tuple[float, float]:
+        """(image px per cell along x, along y): (W - 1) / (w - 1)."""
+        return ((self.image_wh[0] - 1) / (self.heatmap_wh[0] - 1), (self.image_wh[1] - 1) / (self.heatmap_wh[1] - 1))
+
+    def to_image(self, points_hm) -> np.ndarray:
+        return self.codec.heatmap_to_image(torch.as_tensor(np.asarray(points_hm, dtype=np.float64))).numpy()
+
+    def to_heatmap(self, points) -> np.ndarray:
+        return self.codec.image_to_heatmap(torch.as_tensor(np.asarray(points, dtype=np.float64))).numpy()
+
+
+def map_placement(grid: Grid) -> tuple[float, float, float, float]:
+    """(x of cell 0's centre, cell width, y of cell 0's centre, cell height) in image px: where
+    a grid's heatmap lies over the image (:func:`lmkviz.viz.images.heatmap_overlay`)."""
+    (x0, y0), (x1, y1) = grid.to_image([[0.5, 0.5], [1.5, 1.5]])
+    return float(x0), float(x1 - x0), float(y0), float(y1 - y0)
+
+
+def simcc_codec(image_size: int, sigma: float = 6.0, ratio: float = SIMCC_RATIO) -> SimCCCodec:
+    """The :class:`lmkviz.codecs.SimCCCodec` of a square ``image_size`` input (sigma in bins)."""
+    return SimCCCodec(image_size=(int(image_size), int(image_size)), ratio=float(ratio), sigma=float(sigma))
+
+
+def simcc_bins(image_size: int, ratio: float = SIMCC_RATIO) -> int:
+    """Number of SimCC bins along a side of ``image_size`` px (:attr:`lmkviz.codecs.SimCCCodec.lengths`)."""
+    return simcc_codec(image_size, ratio=ratio).lengths[0]
+
+
+def simcc_zoom_bins(zoom: int) -> int:
+    """Bins shown on each side of the point in the lab's SimCC zoom for a zoom setting of ``zoom``
+    (the heatmap zoom's cells): three bins per step, a bin being far finer than a cell."""
+    return 3 * int(zoom)
+
+
+def lab_grid(encoding: str, image_size: int, heatmap_size: int, ratio: float = SIMCC_RATIO) -> Grid:
+    """The grid an encoding draws on: the heatmap (edge-aligned, or corner-aligned for "udp"),
+    or SimCC's bins (``ratio`` per pixel; bin b spans [b / r, (b + 1) / r), a pure scale)."""
+    if encoding == "simcc":
+        return square_grid(image_size, simcc_bins(image_size, ratio))
+    if encoding == "udp":
+        return CornerGrid((float(image_size), float(image_size)), (int(heatmap_size), int(heatmap_size)))
+    return square_grid(image_size, heatmap_size)
+
+
 def interocular_distance(points, eye_corners: Optional[Sequence[int]]) -> Optional[float]:
     """Distance between the outer eye corners of (K, 2) points (px), or None without eye
     corners or when they are missing or coincide."""
@@ -102,29 +173,46 @@ def percent_of(value: float, reference: Optional[float]) -> Optional[float]:
 class EncodedSample:
     """One sample's landmarks encoded as the Encoding lab shows them.
 
-    grid: the input / heatmap grid. points_hm: (K, 2) every point in heatmap px.
-    maps: (k, h, w) target heatmaps of the selected points. sigma_px: sigma in input
-    px (None for binary maps). interocular: in input px, or None.
+    grid: the input / heatmap grid (:func:`lab_grid`; SimCC: the bins). points_hm: (K, 2)
+    every point on that grid (heatmap px, or bins). maps: (k, h, w) target heatmaps of
+    the selected points (None for SimCC). vectors: SimCC only, (x labels (k, W_x), y labels
+    (k, H_y)). sigma_px: sigma in input px (None for binary maps). interocular: in input
+    px, or None.
     """
 
     grid: Grid
     points_hm: np.ndarray
-    maps: np.ndarray
+    maps: Optional[np.ndarray]
     sigma_px: Optional[float]
     interocular: Optional[float]
+    vectors: Optional[tuple] = None
 
 
 def encode_sample(points, indices: Sequence[int], image_size: int, heatmap_size: int, encoding: str,
                   sigma: float, *, eye_corners: Optional[Sequence[int]] = None, seed: int = 0) -> EncodedSample:
     """Encode the ``indices`` of (K, 2) input-px ``points`` of a square ``image_size`` input
-    into ``heatmap_size`` maps (:func:`lmkviz.encoding.encode`; ``seed`` draws binary maps)."""
-    grid = square_grid(image_size, heatmap_size)
+    into ``heatmap_size`` maps (:func:`lmkviz.encoding.encode`; ``seed`` draws binary maps),
+    UDP's corner-aligned Gaussians, or SimCC's label vectors (sigma in bins,
+    :data:`SIMCC_RATIO` bins per pixel; ``heatmap_size`` unused)."""
+    grid = lab_grid(encoding, image_size, heatmap_size)
     points_hm = grid.to_heatmap(points)
-    maps = encode(torch.as_tensor(points_hm[list(indices)], dtype=torch.float32)[None], heatmap_size, encoding,
-                  sigma=sigma, generator=torch.Generator().manual_seed(int(seed)))[0].numpy()
+    chosen = torch.as_tensor(points_hm[list(indices)], dtype=torch.float32)
+    maps = vectors = None
+    if encoding == "simcc":
+        picked = torch.as_tensor(np.asarray(points, dtype=np.float64)[list(indices)])[None]
+        (x_labels, y_labels), _ = simcc_codec(image_size, sigma).encode(picked)
+        vectors = (x_labels[0].float().numpy(), y_labels[0].float().numpy())
+    elif encoding == "udp":
+        picked = torch.as_tensor(np.asarray(points, dtype=np.float64)[list(indices)])[None]
+        codec = UDPHeatmapCodec(image_size=(image_size, image_size), heatmap_size=(heatmap_size, heatmap_size),
+                                encoding="gaussian", sigma=float(sigma))
+        maps = codec.encode(picked)[0][0].float().numpy()
+    else:
+        maps = encode(chosen[None], heatmap_size, encoding, sigma=sigma,
+                      generator=torch.Generator().manual_seed(int(seed)))[0].numpy()
     return EncodedSample(grid=grid, points_hm=points_hm, maps=maps,
                          sigma_px=None if encoding == "binary" else sigma * grid.stride[0],
-                         interocular=interocular_distance(points, eye_corners))
+                         interocular=interocular_distance(points, eye_corners), vectors=vectors)
 
 
 def decoder_estimates(found_hm: dict, truth_hm, grid: Grid, interocular: Optional[float] = None) -> list[dict]:
@@ -185,19 +273,38 @@ def decode_noisy(heatmap, noise: float = 0.0, blur: float = 0.0, k: int = 9,
     return noisy[0, 0].numpy(), found
 
 
+def decode_vectors_noisy(x_vector, y_vector, noise: float = 0.0, blur: float = 0.0,
+                         seed: int = 7) -> tuple[np.ndarray, np.ndarray, dict[str, list[float]]]:
+    """SimCC's two (L,) label vectors of one point with :func:`add_noise`, and what each
+    vector decoder reads from them: (noisy x, noisy y, {decoder: [x, y] in bins})."""
+    with torch_threads(1):
+        pair = add_noise(torch.as_tensor(np.stack([np.asarray(x_vector), np.asarray(y_vector)])), noise, seed=seed)
+        found = {m: decode_vectors(pair, m, blur=blur if m == "dark" else 0.0).tolist() for m in VECTOR_DECODERS}
+    return pair[0].numpy(), pair[1].numpy(), found
+
+
 # --------------------------------------------------------------------------- round trips
 
 
 def random_positions(n: int, size: int, margin: float, seed: int = 0) -> torch.Tensor:
     """(n, 2) uniform sub-pixel positions in ``[margin, size - margin)`` (heatmap px), seeded.
 
-    The same seed gives the same *relative* positions for every ``size``, so sweeps
-    compare like with like.
+    Common random numbers: the same seed gives the same *sub-cell offsets* (each point's
+    position inside its cell) for every ``size`` and ``margin``, drawn apart from the cell,
+    so that a sweep compares like with like and an encoding whose error depends only on
+    the offset (the integer-centred Gaussian) gives a flat curve, not sampling noise.
+    The cells are uniform among those whose span lies in ``[margin, size - margin)``
+    (with the margin capped at size / 4, or the whole map when none fits).
     """
     g = torch.Generator().manual_seed(int(seed))
-    unit = torch.rand(n, 2, generator=g, dtype=torch.float64)
+    offsets = torch.rand(n, 2, generator=g, dtype=torch.float64)
+    cells = torch.rand(n, 2, generator=g, dtype=torch.float64)
     margin = min(float(margin), size / 4)
-    return (margin + unit * (size - 2 * margin)).to(torch.float32)
+    first, last = math.ceil(margin), math.floor(size - margin) - 1  # cells [first, last] lie inside
+    if last < first:
+        first, last = 0, size - 1
+    cell = first + torch.floor(cells * (last - first + 1)).clamp(max=last - first)
+    return (cell + offsets).to(torch.float32)
 
 
 def default_margin(encoding: str, sigma: float) -> float:
@@ -207,13 +314,15 @@ def default_margin(encoding: str, sigma: float) -> float:
 
 @dataclass(frozen=True)
 class RoundTrip:
-    """Round-trip errors in image pixels: ``mean[decoder]``, ``max[decoder]``; ``n`` points
-    decoded in windows of ``window`` x ``window`` cells."""
+    """Round-trip errors in image pixels: ``mean[decoder]``, ``max[decoder]`` and ``sem[decoder]``
+    (the standard error of the mean: its uncertainty from sampling ``n`` points); ``n``
+    points decoded in windows of ``window`` x ``window`` cells (SimCC: vectors of ``window`` bins)."""
 
     mean: dict
     max: dict
     n: int
     window: int
+    sem: dict = None  # type: ignore[assignment]
 
     def nearly_exact(self, decoder: str, fraction: float = 0.05) -> bool:
         """True when ``decoder``'s mean error is below ``fraction`` of argmax's."""
@@ -228,40 +337,77 @@ def window_size(heatmap_size: int, encoding: str, sigma: float, blur: float = 0.
     return int(min(heatmap_size, 2 * (math.ceil(spread) + 4) + 1))
 
 
+def _summarise(errors: dict, n: int, window: int) -> RoundTrip:
+    """RoundTrip of {decoder: (n,) errors in image px}."""
+    mean, worst, sem = {}, {}, {}
+    for name, err in errors.items():
+        mean[name], worst[name] = float(err.mean()), float(err.max())
+        sem[name] = float(err.std(unbiased=True) / math.sqrt(len(err))) if len(err) > 1 else 0.0
+    return RoundTrip(mean=mean, max=worst, n=n, window=window, sem=sem)
+
+
 def roundtrip(image_size: int, heatmap_size: int, sigma: float, encoding: str, *, noise: float = 0.0,
               blur: float = 0.0, n: int = 256, margin: Optional[float] = None, k: int = 9,
-              seed: int = 0) -> RoundTrip:
+              seed: int = 0, ratio: float = SIMCC_RATIO) -> RoundTrip:
     """Encode ``n`` random sub-pixel points, add noise, decode, compare.
 
     image_size, heatmap_size: sides of the square input and heatmap; stride =
     image_size / heatmap_size. sigma: heatmap px (ignored by "binary", whose maps
-    are single random draws). noise: standard deviation of Gaussian noise added to
-    the maps (peak 1). blur: DARK's modulation sigma. margin: cells kept free at
-    the border (default :func:`default_margin`; 0 lets points touch the border).
+    are single random draws; bins for "simcc"). noise: standard deviation of Gaussian
+    noise added to the maps (peak 1). blur: DARK's modulation sigma. margin: cells kept
+    free at the border (default :func:`default_margin`; 0 lets points touch the border).
+    encoding: one of :data:`LAB_ENCODINGS`. "udp" draws the same Gaussians as "gaussian"
+    with UDP's corner-aligned scaling: in heatmap px the round trip is the same, and
+    image px are (W - 1) / (w - 1) of them instead of W / w. "simcc" encodes each point
+    as two 1-D label vectors of ``image_size * ratio`` bins (``heatmap_size`` unused) and
+    decodes them with :data:`lmkviz.decoding.VECTOR_DECODERS`.
 
     Each point is encoded and decoded in its own window of :func:`window_size`
     cells cut from the full map (integer offset, clamped to the map, so borders
     behave as on the full map). The encoding is exact; noise outside the window,
     which could only matter when it beats the peak, is left out. ``n`` shrinks so
-    that ``n * window**2 <= MAX_ROUNDTRIP_CELLS``.
+    that ``n * window**2 <= MAX_ROUNDTRIP_CELLS``. Points are drawn by
+    :func:`random_positions` (the same sub-cell offsets for every setting).
 
     Returns a :class:`RoundTrip` with errors in image px.
     """
-    win = window_size(heatmap_size, encoding, sigma, blur)
+    if encoding == "simcc":
+        return _roundtrip_simcc(image_size, sigma, noise=noise, blur=blur, n=n, margin=margin, seed=seed,
+                                ratio=ratio)
+    if encoding not in LAB_ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r}; choose one of {', '.join(LAB_ENCODINGS)}")
+    base = "gaussian" if encoding == "udp" else encoding
+    win = window_size(heatmap_size, base, sigma, blur)
     n = int(max(16, min(n, MAX_ROUNDTRIP_CELLS // (win * win))))
-    margin = default_margin(encoding, sigma) if margin is None else margin
+    margin = default_margin(base, sigma) if margin is None else margin
     points = random_positions(n, heatmap_size, margin, seed)  # (n, 2)
     origin = (torch.floor(points) - win // 2).clamp(0, heatmap_size - win)
     local = (points - origin)[None]  # (1, n, 2)
     g = torch.Generator().manual_seed(int(seed) + 1)
-    maps = encode(local, win, encoding, sigma=float(sigma), generator=g)
+    maps = encode(local, win, base, sigma=float(sigma), generator=g)
     maps = add_noise(maps, noise, seed + 2)
-    stride = image_size / heatmap_size
-    mean, worst = {}, {}
-    for name, found in decode_every(maps, blur=blur, k=k).items():
-        err = (found - local).norm(dim=-1)[0] * stride
-        mean[name], worst[name] = float(err.mean()), float(err.max())
-    return RoundTrip(mean=mean, max=worst, n=n, window=win)
+    stride = lab_grid(encoding, image_size, heatmap_size).stride[0]
+    errors = {name: (found - local).norm(dim=-1)[0] * stride
+              for name, found in decode_every(maps, blur=blur, k=k).items()}
+    return _summarise(errors, n, win)
+
+
+def _roundtrip_simcc(image_size: int, sigma: float, *, noise: float, blur: float, n: int,
+                     margin: Optional[float], seed: int, ratio: float) -> RoundTrip:
+    """:func:`roundtrip` for SimCC: (x, y) of each point as two label vectors of L bins."""
+    codec = simcc_codec(image_size, sigma, ratio)
+    length = codec.lengths[0]
+    margin = max(2.0, 3.0 * float(sigma)) if margin is None else margin
+    bins = random_positions(n, length, margin, seed).to(torch.float64)  # (n, 2) in bins
+    points = bins * (image_size / length)  # image px
+    (x_labels, y_labels), _ = codec.encode(points[None])
+    noisy = add_noise(torch.cat([x_labels[0], y_labels[0]]), noise, seed + 2)  # the x vectors, then the y vectors
+    outputs = (noisy[:n][None], noisy[n:][None])
+    errors = {}
+    for name in VECTOR_DECODERS:
+        found = codec.decode(outputs, name, logits=False, **({"blur": blur} if name == "dark" else {}))[0]
+        errors[name] = (found - points).norm(dim=-1)
+    return _summarise(errors, n, length)
 
 
 @contextmanager
@@ -276,27 +422,39 @@ def torch_threads(count: int = 1) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _sweep(xs, runs) -> dict:
+    """{"x": xs, decoder: [mean...], "sem": {decoder: [standard error...]}} from RoundTrips."""
+    out: dict = {"x": list(xs), "sem": {}}
+    for result in runs:
+        for name, value in result.mean.items():
+            out.setdefault(name, []).append(value)
+            out["sem"].setdefault(name, []).append(result.sem[name])
+    return out
+
+
 def sweep_heatmap_size(image_size: int, sizes: Sequence[int], sigma: float, encoding: str,
-                       **options) -> dict[str, list[float]]:
-    """Mean round-trip error (image px) against heatmap size: {"x": sizes, decoder: [...]}.
+                       **options) -> dict:
+    """Mean round-trip error (image px) against heatmap size: {"x": sizes, decoder: [...],
+    "sem": {decoder: [...]}} (the standard error of each mean).
 
     sigma stays fixed in heatmap px; ``options`` go to :func:`roundtrip`.
     """
-    out: dict[str, list[float]] = {"x": [int(s) for s in sizes]}
-    for s in sizes:
-        for name, value in roundtrip(image_size, int(s), sigma, encoding, **options).mean.items():
-            out.setdefault(name, []).append(value)
-    return out
+    sizes = [int(s) for s in sizes]
+    return _sweep(sizes, (roundtrip(image_size, s, sigma, encoding, **options) for s in sizes))
 
 
 def sweep_sigma(image_size: int, heatmap_size: int, sigmas: Sequence[float], encoding: str,
-                **options) -> dict[str, list[float]]:
-    """Mean round-trip error (image px) against sigma: {"x": sigmas, decoder: [...]}."""
-    out: dict[str, list[float]] = {"x": [float(s) for s in sigmas]}
-    for s in sigmas:
-        for name, value in roundtrip(image_size, heatmap_size, float(s), encoding, **options).mean.items():
-            out.setdefault(name, []).append(value)
-    return out
+                **options) -> dict:
+    """Mean round-trip error (image px) against sigma: {"x": sigmas, decoder: [...], "sem": {...}}."""
+    sigmas = [float(s) for s in sigmas]
+    return _sweep(sigmas, (roundtrip(image_size, heatmap_size, s, encoding, **options) for s in sigmas))
+
+
+def sweep_simcc_ratio(image_size: int, ratios: Sequence[float], sigma: float, **options) -> dict:
+    """SimCC's mean round-trip error (image px) against its ratio (bins per pixel), sigma fixed
+    in bins: {"x": ratios, decoder: [...], "sem": {...}}; ``options`` go to :func:`roundtrip`."""
+    ratios = [float(r) for r in ratios]
+    return _sweep(ratios, (roundtrip(image_size, 0, sigma, "simcc", ratio=r, **options) for r in ratios))
 
 
 # --------------------------------------------------------------------------- the blog's example

@@ -10,6 +10,9 @@ One run lives in one folder, ``<runs root>/<YYYYmmdd-HHMMSS>-<name>/``::
     train.log       human-readable log
     output.log      what a background job printed (stdout and stderr)
     preview.npz     a few fixed validation images with their predictions (each epoch)
+    previews/       the preview of every epoch, to replay training (:meth:`RunFolder.epoch_preview`):
+                    inputs.npz (the fixed images and their targets, written once) and
+                    epoch-NNN.npz (that epoch's heatmaps, max over landmarks, and points)
     last.pt         checkpoint after every epoch (with optimiser/scheduler/RNG state)
     best.pt         checkpoint of the epoch with the best validation NME
     lr_find.json    the learning-rate finder's curve (finder runs only)
@@ -43,6 +46,7 @@ import io
 import json
 import math
 import os
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -221,6 +225,7 @@ class RunFolder:
     log_path = property(lambda self: self.path / "train.log")
     output_log_path = property(lambda self: self.path / "output.log")
     preview_path = property(lambda self: self.path / "preview.npz")
+    previews_path = property(lambda self: self.path / "previews")
     last_path = property(lambda self: self.path / "last.pt")
     best_path = property(lambda self: self.path / "best.pt")
     lr_find_path = property(lambda self: self.path / "lr_find.json")
@@ -395,8 +400,9 @@ class RunFolder:
         return ProcessLock(self.lock_path)
 
     def remove_stale_temp_files(self) -> list[str]:
-        """Remove the temporary files of killed writers (:func:`lmkviz.files.remove_stale_temp_files`)."""
-        return remove_stale_temp_files(self.path)
+        """Remove the temporary files of killed writers (:func:`lmkviz.files.remove_stale_temp_files`),
+        in the run folder and in its ``previews/``."""
+        return remove_stale_temp_files(self.path) + remove_stale_temp_files(self.previews_path)
 
     # -- metrics
 
@@ -474,13 +480,77 @@ class RunFolder:
 
     # -- preview and finder results
 
-    def write_preview(self, arrays: dict) -> None:
-        """Save the preview arrays (``np.savez_compressed``) atomically."""
+    def write_preview(self, arrays: dict, epoch: Optional[int] = None) -> None:
+        """Save the preview arrays (:meth:`preview`) atomically; with ``epoch`` (1-based) also
+        keep them in the run's history of previews (:meth:`write_epoch_preview`)."""
+        atomic_write_bytes(self.preview_path, _npz_bytes(arrays))
+        if epoch is not None:
+            self.write_epoch_preview(epoch, arrays)
+
+    def epoch_preview_path(self, epoch: int) -> Path:
+        """``previews/epoch-NNN.npz`` of ``epoch`` (1-based)."""
+        return self.previews_path / f"epoch-{int(epoch):03d}.npz"
+
+    def write_epoch_preview(self, epoch: int, arrays: dict) -> None:
+        """Keep the preview of ``epoch`` (1-based): the arrays of :meth:`preview`, small.
+
+        The fixed inputs (``images``, ``target``, ``indices``, ``image_size``) go to
+        ``previews/inputs.npz``, written only when they are new or changed; the epoch's
+        file holds ``heatmaps`` reduced to their maximum over landmarks, (n, 1, h, w)
+        float16 (what the preview figure draws), and the ``pred_*``/``nme_*`` arrays (not
+        the SimCC distributions, :data:`PREVIEW_NOT_KEPT`).
+        Both are replaced atomically, inputs first: a kill at any instant leaves complete
+        files (an epoch redone after a resume replaces its file).
+        """
         import numpy as np
 
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        atomic_write_bytes(self.preview_path, buffer.getvalue())
+        inputs = {k: np.asarray(arrays[k]) for k in PREVIEW_INPUTS if k in arrays}
+        stored = _read_npz(self.previews_path / "inputs.npz")
+        if stored is None or set(stored) != set(inputs) or not all(
+                stored[k].shape == v.shape and np.array_equal(stored[k], v) for k, v in inputs.items()):
+            atomic_write_bytes(self.previews_path / "inputs.npz", _npz_bytes(inputs))
+        own = {k: np.asarray(v) for k, v in arrays.items()
+               if k not in PREVIEW_INPUTS and not k.startswith(PREVIEW_NOT_KEPT)}
+        if "heatmaps" in own:
+            maps = own["heatmaps"]
+            own["heatmaps"] = maps.max(axis=1, keepdims=True).astype(np.float16) if maps.ndim == 4 else maps
+        own["epoch"] = np.asarray(int(epoch))
+        atomic_write_bytes(self.epoch_preview_path(epoch), _npz_bytes(own))
+
+    def preview_epochs(self) -> list[int]:
+        """The epochs (1-based, ascending) whose preview the run kept (``previews/epoch-NNN.npz``)."""
+        try:
+            names = [e.name for e in os.scandir(self.previews_path)]
+        except OSError:
+            return []
+        return sorted(int(m.group(1)) for m in map(_EPOCH_PREVIEW.match, names) if m)
+
+    def epoch_preview(self, epoch: int) -> Optional[dict]:
+        """The preview of ``epoch`` (1-based) with the keys of :meth:`preview` (``heatmaps``
+        is (n, 1, h, w): the maximum over landmarks) and ``epoch``; None when it was not kept,
+        cannot be read, or does not match the stored inputs (a preview count changed on resume)."""
+        own = _read_npz(self.epoch_preview_path(epoch))
+        inputs = _read_npz(self.previews_path / "inputs.npz")
+        if own is None or inputs is None:
+            return None
+        n = len(inputs.get("images", ()))
+        if any(v.ndim and len(v) != n for k, v in own.items() if k.startswith(("pred_", "nme_", "heatmaps"))):
+            return None
+        return {**inputs, **own}
+
+    def drop_previews_after(self, epoch: int) -> list[int]:
+        """Delete the kept previews of the epochs after ``epoch`` (those of epochs that
+        ``last.pt`` does not know: a run killed between the preview and the checkpoint);
+        returns their epochs."""
+        dropped = []
+        for e in self.preview_epochs():
+            if e > epoch:
+                try:
+                    self.epoch_preview_path(e).unlink()
+                    dropped.append(e)
+                except FileNotFoundError:
+                    pass
+        return dropped
 
     def preview(self) -> Optional[dict]:
         """The arrays of ``preview.npz`` ({name: array}), None when missing or unreadable.
@@ -492,13 +562,7 @@ class RunFolder:
         in original image pixels with the scheme's eye corners; absent in runs made
         before it was added).
         """
-        import numpy as np
-
-        try:
-            with np.load(self.preview_path) as data:
-                return {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError):
-            return None
+        return _read_npz(self.preview_path)
 
     def lr_find_result(self) -> Optional[dict]:
         """``lr_find.json`` ({"lr", "loss", "suggested"}), None when not there (yet)."""
@@ -508,6 +572,36 @@ class RunFolder:
 
     def stop_requested(self) -> bool:
         return self.stop_path.exists()
+
+
+PREVIEW_INPUTS = ("images", "target", "indices", "image_size")
+"""The preview arrays that are the same every epoch (kept once in ``previews/inputs.npz``)."""
+
+PREVIEW_NOT_KEPT = ("simcc_",)
+"""Preview arrays left out of the kept epoch previews (large, and not drawn by the epoch replay)."""
+
+_EPOCH_PREVIEW = re.compile(r"^epoch-(\d{3,})\.npz$")
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _read_npz(path: Path) -> Optional[dict]:
+    """{name: array} of an .npz file, None when missing or unreadable."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+        return None
 
 
 # ----------------------------------------------------------------------------- reading a run's scores

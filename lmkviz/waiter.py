@@ -15,6 +15,12 @@ app changes nothing.
 :func:`wait_for_turn` is the waiting itself, also used in-process by ``lmkviz train
 --queue`` run by hand.
 
+Priority: the waiting process first lowers its own CPU priority to the niceness in
+``$LMKVIZ_JOB_NICE`` (default 10; POSIX only, see :func:`lower_priority`), and the
+training process it becomes keeps it, so that the app's page runs go first on a CPU
+shared with training. Idle cores still go to the job: niceness only decides who waits
+when both want the same core.
+
 Queue order: jobs on the same device start in the order of their ``queued_at``;
 a queued job whose process is gone is skipped. The device slot is a
 :class:`lmkviz.locks.ProcessLock` on ``RUNS/.locks/<device>.lock``.
@@ -33,11 +39,50 @@ from lmkviz import procs
 from lmkviz.locks import ProcessLock
 from lmkviz.runs import RunFolder, validate_status
 
-__all__ = ["DeviceSlot", "Lease", "RunBusy", "wait_for_turn", "slot_of_device", "main", "LEASE_ENV"]
+__all__ = ["DeviceSlot", "Lease", "RunBusy", "wait_for_turn", "slot_of_device", "main", "LEASE_ENV", "NICE_ENV",
+           "DEFAULT_NICE", "job_niceness", "lower_priority"]
 
 LEASE_ENV = "LMKVIZ_LEASE"
 """Set by the waiting process for the training process it becomes: the run folder whose
 locks this process already holds (its turn has come; it does not wait again)."""
+
+
+NICE_ENV = "LMKVIZ_JOB_NICE"
+"""The niceness of background jobs (0 to 19; 0 keeps the priority of the process that started them)."""
+
+DEFAULT_NICE = 10
+"""Niceness 10: when the app and a job want the same core, the kernel gives the app about
+nine tenths of it (Linux CFS weights 1024 against 110)."""
+
+
+def job_niceness(environ: Optional[dict] = None) -> int:
+    """The niceness asked for by ``$LMKVIZ_JOB_NICE`` (default :data:`DEFAULT_NICE`), clamped
+    to 0..19. Raises ValueError for a value that is not an integer."""
+    raw = (os.environ if environ is None else environ).get(NICE_ENV, "")
+    if not raw.strip():
+        return DEFAULT_NICE
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError(f"{NICE_ENV}={raw!r} is not an integer; set it to a niceness from 0 (normal "
+                         f"priority) to 19 (lowest), or unset it for the default {DEFAULT_NICE}") from None
+    return min(19, max(0, value))
+
+
+def lower_priority(niceness: Optional[int] = None) -> Optional[int]:
+    """Raise this process's niceness to ``niceness`` (default :func:`job_niceness`) if it is
+    lower; never raises it back up. Returns the niceness now, or None where the system has
+    no ``os.nice`` (Windows)."""
+    if not hasattr(os, "nice"):
+        return None
+    target = job_niceness() if niceness is None else niceness
+    current = os.nice(0)
+    if target > current:
+        try:
+            current = os.nice(target - current)
+        except OSError:  # a sandbox refusing it: the job still runs, at normal priority
+            pass
+    return current
 
 
 class RunBusy(ValueError):
@@ -225,6 +270,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args or run_dir is None:
         print("usage: python -m lmkviz.waiter {train,lr-find} (--run-dir RUN | --resume RUN) ...",
               file=sys.stderr)
+        return 2
+    try:
+        lower_priority()
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     run = RunFolder(run_dir)
     try:

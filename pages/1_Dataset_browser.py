@@ -10,12 +10,17 @@ import streamlit as st
 from lmkviz.data import check_dataset, scheme_for
 from lmkviz.labs import density, mean_shape
 from lmkviz.viz import dataset as vds
-from ui import cached
-from ui.background import lapa_download
+from ui import cached, share
+from ui import dataset_browser as view
+from ui.background import download_job, lapa_download, started_text
 from ui.common import (
     figure_config,
     add_dataset,
+    forget_folder,
+    keep_folder,
+    kept_folders,
     bump,
+    dataset_choices,
     page_of,
     skipped_rows,
     dataset_picker,
@@ -24,9 +29,11 @@ from ui.common import (
     sample_at_size,
     sample_or_placeholder,
     sample_or_stop,
+    session_token,
     setup_page,
     show_error,
     split_picker,
+    subset_options,
     subset_picker,
 )
 
@@ -34,15 +41,21 @@ setup_page("Dataset browser", ":material/photo_library:")
 st.caption("Every face comes as an image plus K landmark points, (x, y) in pixels. Browse them, see what "
            "training augmentation does to them, and check where the points fall across a whole split.")
 
+view.restore_view(d["key"] for d in dataset_choices())
 with st.sidebar:
     st.header("Data")
     dataset = dataset_picker(key="ds_dataset")
+    view.seed(view.VIEW["split"], f"ds_split:{dataset['key']}", dataset["splits"])
     split = split_picker(dataset, key=f"ds_split:{dataset['key']}")
+    view.note(view.VIEW["split"], split)
 reader = open_split_or_stop(dataset["key"], split)
 scheme = scheme_for(reader.num_points)
 with st.sidebar:
+    view.seed(view.VIEW["lm"], f"ds_subset_{scheme.name}", subset_options(scheme))
     indices = subset_picker(scheme, key="ds_subset")
+    view.note(view.VIEW["lm"], st.session_state.get(f"ds_subset_{scheme.name}"))
     st.caption(f"Scheme **{scheme.name}**: {scheme.num_points} points; left/right are the subject's.")
+    link = st.container()  # filled at the end, once every widget of the view has its value
 if indices is None:
     st.stop()
 
@@ -61,8 +74,10 @@ if tab_samples.open:
         order = np.random.default_rng(seed).permutation(n) if seed is not None else np.arange(n)
         pages, _ = page_of(order, per_page, 1)
         with c3:
-            page = st.pagination(pages, key=f"ds_page:{dataset['key']}:{split}:{per_page}", persist_state="page")
+            page = st.pagination(pages, default=view.sample_page(order, per_page),
+                                 key=f"ds_page:{dataset['key']}:{split}:{per_page}", persist_state="page")
         _, shown = page_of(order, per_page, page)
+        view.seed(view.VIEW["sample"], f"ds_detail:{dataset['key']}:{split}", shown)
         samples = [sample_or_placeholder(dataset["key"], split, i) for i in shown]
         titles = [f"#{i}" + (" · unreadable" if s[3] else "") for i, s in zip(shown, samples)]
         st.plotly_chart(vds.sample_grid([s[0] for s in samples], [s[1] for s in samples], titles, scheme, indices,
@@ -76,6 +91,7 @@ if tab_samples.open:
             names = dict(zip(shown, (s[2] for s in samples)))
             detail = st.selectbox("Sample", shown, format_func=lambda i: f"#{i} · {names.get(i, i)}",
                                   key=f"ds_detail:{dataset['key']}:{split}", persist_state="page")
+            view.note(view.VIEW["sample"], detail)
             numbers = st.toggle("Numbers on the points", value=True, key="ds_numbers", persist_state="page")
             image, points, name, problem = sample_or_placeholder(dataset["key"], split, detail)
             st.metric("Image size", f"{image.shape[1]} × {image.shape[0]} px")
@@ -139,6 +155,7 @@ if tab_stats.open:
             st.plotly_chart(vds.mean_shape_figure(mean01, scheme, indices), key="ds_mean", config=figure_config("dataset-mean-shape", interactive=True))
         with c2:
             st.markdown("**Where the landmarks fall**")
+            view.keep_density_point(["selected"] + list(indices))
             which = st.selectbox("Landmark", ["selected"] + list(indices), key="ds_density_point",
                                  persist_state="page",
                                  format_func=lambda i: "all selected landmarks" if i == "selected"
@@ -176,20 +193,16 @@ if tab_data.open:
                     done_mb, total_mb = now.megabytes
                     st.progress(now.fraction, text=f"{now.message}: {done_mb:,.0f} of {total_mb:,.0f} MB · "
                                                    f"{now.elapsed:.0f} s")
+                    st.caption(started_text(now, session_token()))
                     if st.button("Cancel download", key="ds_cancel"):
                         task.cancel()
 
                 download_progress()
             else:
                 if st.button("Download LaPa", icon=":material/download:", key="ds_download", type="primary"):
-                    task.start()
+                    task.start(by=session_token())
                     st.rerun()
-                if state.state == "failed":
-                    st.error(f"The download failed: {state.message}")
-                elif state.state == "cancelled":
-                    st.warning(state.message)
-                elif state.state == "done":
-                    st.success(state.message)
+                download_job(task, session_token())
             st.caption("Without network access the download fails with a message; copy an extracted LaPa "
                        "folder into `data/` instead, or add any folder on the right.")
         with right:
@@ -201,6 +214,9 @@ if tab_data.open:
             with st.form("ds_add_form", border=False):
                 path = st.text_input("Folder", placeholder="../shared/datasets/face68", key="ds_add_path")
                 full = st.checkbox("Decode every image (slower; finds truncated files)", key="ds_add_full")
+                keep = st.checkbox("Keep it in the dataset list after a reload", value=True, key="ds_add_keep",
+                                   help="Saves the folder's path in lmkviz's settings file (in $LMKVIZ_HOME, else "
+                                        "your configuration folder); remove it below at any time.")
                 submitted = st.form_submit_button("Check folder")
             if submitted:
                 if not path.strip():
@@ -213,8 +229,11 @@ if tab_data.open:
                         show_error(err)
                     else:
                         st.session_state["ds_last_report"] = report
+                        st.session_state["ds_last_kept"] = None
                         if sum(report["splits"].values()) and report["points"]:
                             add_dataset(report)
+                            if keep:
+                                st.session_state["ds_last_kept"] = keep_folder(report["root"])
                             st.rerun()  # the sidebar's dataset list now includes the folder
             report = st.session_state.get("ds_last_report")
             if report:
@@ -230,7 +249,24 @@ if tab_data.open:
                         "reason": st.column_config.TextColumn(width="large")})
                 if usable and report["points"]:
                     name = Path(report["root"]).name
+                    kept_in = st.session_state.get("ds_last_kept")
                     st.success(f"**{name}** is usable ({usable:,} faces, {scheme_for(report['points']).name}) "
-                               "and was added to the Dataset list in the sidebar (until the page is reloaded).")
+                               "and was added to the Dataset list in the sidebar"
+                               + (f", kept for later visits (saved in `{kept_in}`)." if kept_in
+                                  else " until the page is reloaded."))
                 else:
                     st.error("No usable face in this folder: fix the files listed above and check again.")
+            kept, problem = kept_folders()
+            if problem:
+                st.error(problem)
+            if kept:
+                st.markdown("**Kept folders**, listed on every visit:")
+                for entry in kept:
+                    c = st.columns([2.4, 1], vertical_alignment="center")  # room for "Remove" at 1400 px
+                    c[0].markdown(f"`{entry['folder']}`" + ("" if entry["found"] else " · :orange[not found]"))
+                    c[1].button("Remove", key=f"ds_forget:{entry['path']}", icon=":material/close:",
+                                on_click=forget_folder, args=(entry["path"],),
+                                help="Take it off the dataset list (the folder itself is not touched)")
+
+share.publish()
+share.copy_link(link)

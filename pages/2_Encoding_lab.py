@@ -7,11 +7,12 @@ import streamlit as st
 from lmkviz import labs
 from lmkviz.data import default_subset, scheme_for
 from lmkviz.decoding import DECODER_LABELS
-from lmkviz.encoding import ENCODING_LABELS
+from lmkviz.labs import LAB_ENCODING_LABELS
 from lmkviz.viz import encoding as venc
 from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
 from ui import cached
 from ui import encoding_lab as lab
+from ui import share
 from ui.common import (
     figure_config,
     bump,
@@ -28,9 +29,13 @@ from ui.common import (
 )
 
 setup_page("Encoding lab", ":material/science:")
+lab.share_view()  # a shared link sets the widgets below
+for _key, _value in lab.WIDGET_DEFAULTS.items():
+    st.session_state.setdefault(_key, _value)
 st.markdown(lab.INTRO)
 
 # ----------------------------------------------------------------------------- controls
+link_box = st.sidebar.container()  # "Copy link to this view", filled once the view is known
 with st.sidebar:
     st.header("Sample")
     dataset = dataset_picker(key="enc_dataset")
@@ -45,12 +50,15 @@ with st.sidebar:
     inspect = st.selectbox("Landmark to inspect", indices, format_func=lambda i: landmark_label(scheme, i),
                            key=f"enc_inspect:{scheme.name}")
     st.header("Encoding")
-    input_size = st.select_slider("Input size (px)", lab.INPUT_SIZES, value=256, key="enc_input")
-    heatmap_size = st.select_slider("Heatmap size (cells)", cached.HEATMAP_SIZES, value=64, key="enc_hm")
-    sigma = st.slider("Sigma σ (heatmap cells)", 0.5, 20.0, 2.0, 0.25, key="enc_sigma",
-                      help="Standard deviation of the Gaussian, in heatmap cells (ignored by the binary encoding).")
-    encoding = st.radio("Encoding", lab.ENCODING_ORDER, format_func=ENCODING_LABELS.get, key="enc_encoding",
+    encoding = st.radio("Encoding", lab.ENCODING_ORDER, format_func=LAB_ENCODING_LABELS.get, key="enc_encoding",
                         captions=[lab.ENCODING_CAPTIONS[e] for e in lab.ENCODING_ORDER])
+    input_size = st.select_slider("Input size (px)", lab.INPUT_SIZES, key="enc_input")
+    heatmap_size = st.select_slider("Heatmap size (cells)", cached.HEATMAP_SIZES, key="enc_hm",
+                                    disabled=encoding == "simcc",
+                                    help="SimCC has no heatmap: 2 bins per input pixel along each axis."
+                                    if encoding == "simcc" else None)
+    sigma = st.slider(lab.sigma_label(encoding), *lab.SIGMA_RANGE, step=0.25, key="enc_sigma",
+                      disabled=encoding == "binary", help=lab.SIGMA_HELP.get(encoding, lab.DEFAULT_SIGMA_HELP))
 
 sample_or_stop(dataset["key"], split, index)
 image, points, name = sample_at_size(dataset["key"], split, index, input_size)
@@ -60,14 +68,15 @@ if not labs.visible(points, inspect):
 draw_seed = st.session_state.get("enc_draw_seed", 0)
 encoded = labs.encode_sample(points, indices, input_size, heatmap_size, encoding, sigma,
                              eye_corners=scheme.eye_corners, seed=draw_seed)
-maps, grid, iod = encoded.maps, encoded.grid, encoded.interocular  # maps: (k, h, w)
+maps, grid, iod = encoded.maps, encoded.grid, encoded.interocular  # maps: (k, h, w); None for SimCC
 channel = list(indices).index(inspect)
 
 c = st.columns(4)
-c[0].metric("Stride", f"{grid.stride[0]:g} px per cell", help="Input size / heatmap size: one heatmap cell covers "
-            "stride × stride image pixels.")
+c[0].metric(lab.stride_label(encoding), f"{lab.short_number(grid.stride[0])} px",
+            help="Input size / heatmap size: one heatmap cell (or SimCC bin) covers stride × stride image pixels "
+                 f"({grid.stride[0]:g} px).")
 c[1].metric("σ in image px", "—" if encoded.sigma_px is None else f"{encoded.sigma_px:.1f} px")
-c[2].metric("Half a cell", f"{grid.half_cell[0]:.2f} px", help="The worst error of a perfect argmax along one axis.")
+c[2].metric(lab.half_cell_label(encoding), f"{grid.half_cell[0]:.2f} px", help="The worst error of a perfect argmax along one axis.")
 c[3].metric("Inter-ocular distance", f"{iod:.0f} px" if iod else "—",
             help="Distance between the outer eye corners in the input image; errors are also given in % of it.")
 
@@ -78,9 +87,9 @@ left, right = st.columns([1, 1.25], gap="large")
 
 
 @st.fragment
-def overlay_block(image, heatmap, points, indices, inspect, label):
+def overlay_block(image, heatmap, points, indices, inspect, label, placement):
     opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.7, 0.05, key="enc_opacity")
-    fig = heatmap_overlay(image, heatmap, opacity=opacity, height=400, zmax=1.0)
+    fig = heatmap_overlay(image, heatmap, opacity=opacity, height=400, zmax=1.0, placement=placement)
     add_points(fig, points[list(indices)], name="landmarks", index=list(indices), size=7,
                labels=[scheme.names[i] for i in indices], show_legend=False)
     st.plotly_chart(fig, key="enc_overlay", config=figure_config("encoding-lab-heatmap-overlay", interactive=True))
@@ -88,14 +97,29 @@ def overlay_block(image, heatmap, points, indices, inspect, label):
                "Yellow dots: the true points.")
 
 
-with left:
-    overlay_block(image, maps[channel], points, indices, inspect, landmark_label(scheme, inspect))
-with right:
-    cols, cell_px = lab.grid_layout(len(indices))
-    st.plotly_chart(heatmap_grid(maps, titles=[str(i) for i in indices], columns=cols, cell_px=cell_px),
-                    key="enc_grid", config=figure_config("encoding-lab-heatmap-per-landmark"))
-    st.caption(f"All {len(indices)} selected channels ({heatmap_size}×{heatmap_size} cells each, same colour "
-               "scale 0 → 1). The network learns to paint exactly these.")
+if encoding == "simcc":
+    x_labels, y_labels = encoded.vectors
+    with left:
+        st.plotly_chart(venc.simcc_figure(image, x_labels[channel], y_labels[channel], points[inspect],
+                                          grid.stride[0], name=landmark_label(scheme, inspect)),
+                        key="enc_simcc", config=figure_config("encoding-lab-simcc-label-vectors", interactive=True))
+        st.caption(f"The two SimCC targets of {landmark_label(scheme, inspect)}: its x label under the image, its y "
+                   "label to the right, on the image's pixel axes.")
+    with right:
+        st.plotly_chart(venc.simcc_matrix_figure(x_labels, y_labels, [str(i) for i in indices]),
+                        key="enc_simcc_matrix", config=figure_config("encoding-lab-simcc-labels-per-landmark"))
+        st.caption(f"All {len(indices)} selected landmarks, one row each ({grid.heatmap_wh[0]} bins per axis, "
+                   "colour scale 0 → 1): the two classification targets a SimCC head learns.")
+else:
+    with left:
+        overlay_block(image, maps[channel], points, indices, inspect, landmark_label(scheme, inspect),
+                      labs.map_placement(grid))
+    with right:
+        cols, cell_px = lab.grid_layout(len(indices))
+        st.plotly_chart(heatmap_grid(maps, titles=[str(i) for i in indices], columns=cols, cell_px=cell_px),
+                        key="enc_grid", config=figure_config("encoding-lab-heatmap-per-landmark"))
+        st.caption(f"All {len(indices)} selected channels ({heatmap_size}×{heatmap_size} cells each, same colour "
+                   "scale 0 → 1). The network learns to paint exactly these.")
     if encoding == "binary" and st.button("New random draw", icon=":material/casino:", key="enc_redraw"):
         bump("enc_draw_seed")
         st.rerun()
@@ -104,24 +128,34 @@ with right:
 
 
 @st.fragment
-def decode_block(heatmap, truth_hm, grid, iod, input_size, heatmap_size, sigma, encoding):
-    st.markdown(lab.DECODE_TEXT)
+def decode_block(encoded, channel, truth_hm, grid, iod, input_size, heatmap_size, sigma, encoding):
+    st.markdown(lab.SIMCC_DECODE_TEXT if encoding == "simcc" else lab.DECODE_TEXT)
     c = st.columns(4)
-    noise = c[0].slider("Noise on the heatmap", 0.0, 0.3, 0.0, 0.01, key="enc_noise",
+    noise = c[0].slider("Noise on the heatmap", *lab.NOISE_RANGE, step=0.01, key="enc_noise",
                         help="Standard deviation of Gaussian noise added to every cell (the peak is 1): "
                              "a stand-in for an imperfect network.")
-    blur = c[1].slider("DARK blur (modulation σ)", 0.0, 3.0, 0.0, 0.25, key="enc_blur",
+    blur = c[1].slider("DARK blur (modulation σ)", *lab.BLUR_RANGE, step=0.25, key="enc_blur",
                        help="DARK first smooths the map with a Gaussian of this σ (cells), then takes "
                             "derivatives of its log. 0 = no smoothing.")
-    k = c[2].slider("top-k: k cells", 1, 25, 9, key="enc_k",
-                    help="H3R averages the k highest cells; lmkviz takes them around the highest peak only "
-                         "(a 5 × 5 window for k = 9), so a second peak cannot pull the estimate away.")
-    radius = c[3].slider("Zoom (cells around the point)", 2, 10, 4, key="enc_radius")
-    noisy, found = labs.decode_noisy(heatmap, noise, blur, k)
-    estimates = labs.decoder_estimates(found, truth_hm, grid, iod)
+    k = c[2].slider("top-k: k cells", *lab.K_RANGE, key="enc_k", disabled=encoding == "simcc",
+                    help="The k highest cells, weighted by value: lmkviz takes them in a window around the highest "
+                         "peak (5 × 5 for k = 9), so a second peak cannot pull the estimate away; H3R takes them "
+                         "anywhere on the map and weighs logits by their softmax.")
+    radius = c[3].slider("Zoom (cells around the point)", *lab.ZOOM_RANGE, key="enc_radius")
     left, right = st.columns([1.4, 1], gap="large")
-    with left:
-        st.plotly_chart(venc.zoom_figure(noisy, truth_hm, found, grid.stride[0], radius=radius), key="enc_zoom", config=figure_config("encoding-lab-decoders-pixel-zoom", interactive=True))
+    if encoding == "simcc":
+        noisy_x, noisy_y, found = labs.decode_vectors_noisy(encoded.vectors[0][channel], encoded.vectors[1][channel],
+                                                            noise, blur)
+        with left:
+            st.plotly_chart(venc.simcc_zoom_figure(noisy_x, noisy_y, truth_hm, found, grid.stride[0],
+                                                   radius=labs.simcc_zoom_bins(radius)),
+                            key="enc_simcc_zoom", config=figure_config("encoding-lab-simcc-decoders", interactive=True))
+    else:
+        noisy, found = labs.decode_noisy(encoded.maps[channel], noise, blur, k)
+        with left:
+            st.plotly_chart(venc.zoom_figure(noisy, truth_hm, found, grid.stride[0], radius=radius), key="enc_zoom",
+                            config=figure_config("encoding-lab-decoders-pixel-zoom", interactive=True))
+    estimates = labs.decoder_estimates(found, truth_hm, grid, iod)
     with right:
         truth = grid.to_image(truth_hm)
         st.markdown(f"True point: **({truth[0]:.2f}, {truth[1]:.2f})** px")
@@ -149,11 +183,17 @@ def decode_block(heatmap, truth_hm, grid, iod, input_size, heatmap_size, sigma, 
                   for e in lab.ENCODING_ORDER}
         st.plotly_chart(venc.encodings_figure(others, encoding), key="enc_encodings", config=figure_config("encoding-lab-encodings-side-by-side"))
     c1, c2 = st.columns(2, gap="large")
-    sizes = cached.sweep_sizes(input_size, sigma, encoding, noise, blur, margin, k)
-    floor = labs.argmax_floor(input_size, sizes["x"])
-    c1.markdown("**Error against heatmap size** (σ fixed in cells)")
-    c1.plotly_chart(venc.sweep_figure(sizes, heatmap_size, "heatmap size (cells)", log_x=True, floor=floor,
-                                      floor_label="perfect argmax (0.38 cell)"), key="enc_sweep_size", config=figure_config("encoding-lab-error-vs-heatmap-size", interactive=True))
+    if encoding == "simcc":
+        c1.markdown("**Error against SimCC's ratio** (bins per input pixel, σ fixed in bins)")
+        c1.plotly_chart(venc.sweep_figure(cached.sweep_ratios(input_size, sigma, noise, blur, margin), labs.SIMCC_RATIO,
+                                          "bins per input pixel", log_x=True),
+                        key="enc_sweep_ratio", config=figure_config("encoding-lab-error-vs-simcc-ratio", interactive=True))
+    else:
+        sizes = cached.sweep_sizes(input_size, sigma, encoding, noise, blur, margin, k)
+        floor = labs.argmax_floor(input_size, sizes["x"])
+        c1.markdown("**Error against heatmap size** (σ fixed in cells)")
+        c1.plotly_chart(venc.sweep_figure(sizes, heatmap_size, "heatmap size (cells)", log_x=True, floor=floor,
+                                          floor_label="perfect argmax (0.38 cell)"), key="enc_sweep_size", config=figure_config("encoding-lab-error-vs-heatmap-size", interactive=True))
     c2.markdown("**Error against σ** (heatmap size fixed)")
     if encoding == "binary":
         c2.info("σ plays no part in the binary encoding: every map is a single 1.")
@@ -163,10 +203,12 @@ def decode_block(heatmap, truth_hm, grid, iod, input_size, heatmap_size, sigma, 
                                           sigma, "σ (heatmap cells)", log_x=True),
                         key="enc_sweep_sigma", config=figure_config("encoding-lab-error-vs-sigma", interactive=True))
     st.caption(lab.SWEEP_CAPTION)
+    share.publish()  # this block reruns alone: keep the address up to date
 
 
 st.header("2 · Decode: heatmaps → points")
-decode_block(maps[channel], encoded.points_hm[inspect].tolist(), grid, iod, input_size, heatmap_size, sigma, encoding)
+decode_block(encoded, channel, encoded.points_hm[inspect].tolist(), grid, iod, input_size, heatmap_size, sigma,
+             encoding)
 
 # ----------------------------------------------------------------------------- 3 the blog's rounding
 
@@ -207,3 +249,6 @@ def rounding_block():
 
 st.header("3 · The blog's rounding problem")
 rounding_block()
+
+share.publish()
+share.copy_link(link_box)

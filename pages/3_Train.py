@@ -7,11 +7,11 @@ import streamlit as st
 from lmkviz import jobs, models
 from lmkviz.data import parse_subset, scheme_for
 from lmkviz.decoding import DECODER_LABELS, DECODERS
-from lmkviz.encoding import ENCODING_LABELS
 from lmkviz.evaluation import primary_decoder
 from lmkviz.runs import best_epoch, preview_nme
 from lmkviz.training import PRESET_LABELS, PRESETS, heatmap_sizes
 from lmkviz.viz import training as vtrain
+from ui import share
 from ui import train as lab
 from ui.common import figure_config, dataset_choices, dataset_label, ensure_choice, runs_root, setup_page, show_error, subset_options
 
@@ -20,8 +20,8 @@ st.markdown(
     "Train a heatmap model as the blog does: pick data, a network and an encoding, optionally run the "
     "**learning-rate finder** (fastai's `lr_find`), then train with a **one-cycle** schedule "
     "(`fit_one_cycle`). Training runs **in the background**: leave the page, close the tab or restart the "
-    "server, the run goes on and this page finds it again in the runs folder. **Quick CPU demo** learns "
-    "visibly in about two minutes on a laptop.")
+    "server, the run goes on and this page finds it again in the runs folder. How long a run takes depends on "
+    "the machine and on what else runs on it: the estimate under the form is measured here.")
 
 REFRESH_S = 2.0
 PERSIST = dict(persist_state="session")
@@ -43,17 +43,21 @@ def run_form():
         c = st.columns([2, 1.3])
         c[0].selectbox("Preset", list(PRESETS), format_func=PRESET_LABELS.get, key=P + "preset",
                        on_change=lab.apply_preset, **PERSIST,
-                       help="Fills in every field below; change any of them afterwards.")
+                       help="Fills in every field below (change any of them afterwards). The dataset you chose "
+                            "stays, unless the preset is made for particular data.")
         c[1].text_input("Run name", key=P + "name", max_chars=40, **PERSIST,
                         help="The run folder is runs/<date-time>-<name>.")
+        if st.session_state.get(lab.PRESET_NOTE_KEY):
+            st.info(st.session_state[lab.PRESET_NOTE_KEY], icon=":material/info:")
 
         st.markdown("**Data**")
         c = st.columns([2, 1, 1, 1.6])
         ensure_choice(P + "dataset", datasets, "synthetic")
         dataset = datasets[c[0].selectbox("Dataset", list(datasets), format_func=lambda k: dataset_label(datasets[k]),
                                           key=P + "dataset", **PERSIST,
-                                          help="Synthetic faces are always here; LaPa-layout folders come from "
-                                               "data/ and LMKVIZ_DATA.")]
+                                          help="Synthetic faces are always here; dataset folders come from "
+                                               "data/, LMKVIZ_DATA and the Dataset browser's Get data tab. "
+                                               "More datasets: Advanced.")]
         splits = [s for s, n in dataset["splits"].items() if n > 0] or ["train"]
         ensure_choice(P + "train_split", splits, "train")
         ensure_choice(P + "val_split", splits, "val")
@@ -78,15 +82,16 @@ def run_form():
         model = c[0].selectbox("Model", models.list_models(), key=P + "model", **PERSIST,
                                format_func=lab.model_label,
                                help="\n\n".join(str(models.describe(m)) for m in models.list_models()))
-        encoding = c[1].radio("Encoding", list(ENCODING_LABELS), format_func=ENCODING_LABELS.get,
-                              key=P + "encoding", **PERSIST)
-        c[1].caption(lab.LOSS_TEXT[encoding])
+        encodings = lab.encoding_labels()
+        ensure_choice(P + "encoding", encodings, "gaussian")
+        encoding = c[1].radio("Encoding", list(encodings), format_func=encodings.get, key=P + "encoding", **PERSIST)
+        c[1].caption(lab.loss_text(encoding, st.session_state.get(P + "loss", "auto")))
         ensure_choice(P + "input_size", lab.INPUT_SIZES, 128)
         input_size = c[2].selectbox("Input size (px)", lab.INPUT_SIZES, key=P + "input_size", **PERSIST)
         sizes = heatmap_sizes(model, input_size)
         ensure_choice(P + "heatmap_size", sizes)
         c[3].selectbox("Heatmap size", sizes, key=P + "heatmap_size", **PERSIST,
-                       help="U-Nets: stride 1, 2 or 4; HRNets output a quarter of the input.")
+                       help="U-Nets: stride 1, 2 or 4; HRNets and the EfficientNet output a quarter of the input.")
         if encoding == "binary":
             c[4].number_input("pos_weight", min_value=1.0, max_value=10000.0, step=10.0, key=P + "pos_weight",
                               **PERSIST, help="BCE weight of the one positive cell per heatmap.")
@@ -106,42 +111,38 @@ def run_form():
                                required=True, **PERSIST,
                                help="Auto takes the GPU when there is one. One job runs per device; "
                                     "others wait in the queue.")
-        with st.expander("More options"):
-            c = st.columns(5)
-            c[0].slider("Augmentation", 0.0, 1.0, step=0.1, key=P + "augment", **PERSIST,
-                        help="Strength of random rotation, scale, shift, flip and colour changes (0 = none).")
-            c[1].radio("Schedule", ["onecycle", "constant"], key=P + "schedule", **PERSIST,
-                       format_func={"onecycle": "one-cycle", "constant": "constant"}.get)
-            c[2].number_input("Use only the first N training images (0 = all)", min_value=0, step=32,
-                              key=P + "limit_train", **PERSIST)
-            c[3].number_input("… and N validation images (0 = all)", min_value=0, step=16, key=P + "limit_val",
-                              **PERSIST)
-            c[4].number_input("Data-loading workers", min_value=0, max_value=16, key=P + "workers", **PERSIST)
-            if model.startswith("unet"):
-                st.checkbox("ImageNet-pretrained encoder (when the weights can be had)", key=P + "pretrained",
-                            **PERSIST)
+        with st.expander("Augmentation", icon=":material/auto_fix_high:"):
+            lab.augmentation_section()
+        with st.expander("Advanced", icon=":material/tune:"):
+            extra = lab.advanced_section(model, encoding, dataset, datasets)
 
         values = lab.form_values()
         config = None
         if indices is not None:
             try:
-                config = lab.config_from_form(values, spec, dataset)
+                config = lab.config_from_form(values, spec, dataset, extra)
             except ValueError as err:
                 show_error(err)
         with st.expander("Learning-rate finder (fastai's `lr_find`)", icon=":material/search:",
-                         expanded=bool(finders) and finders[0].state in lab.LIVE):
+                         expanded=lab.finder_expanded(finders)):
             st.markdown(
                 "Trains a fresh model for a few dozen batches while the learning rate grows from 10⁻⁶ to 1, and "
                 "records the loss. A good rate sits where the loss falls **fastest**, well before it blows up.")
             c = st.columns([1, 1, 2], vertical_alignment="bottom")
-            steps = c[0].number_input("Batches", min_value=10, max_value=300, value=60, step=10, key="lab_lrf_steps")
+            if lab.FINDER_STEPS_KEY not in st.session_state:
+                st.session_state[lab.FINDER_STEPS_KEY] = lab.finder_batches(finders)
+            steps = c[0].number_input("Batches", min_value=10, max_value=300, step=10, key=lab.FINDER_STEPS_KEY,
+                                      **PERSIST)
             if c[1].button("Run the finder", icon=":material/search:", disabled=config is None, key="trb_lrfind"):
+                st.session_state[lab.FINDER_OPEN_KEY] = True
                 lab.act(jobs.start_lr_find, config, runs_root(), steps=int(steps))
             c[2].caption("It uses the settings above and runs in the background like training "
                          "(after the job on the same device, if one is running).")
             finder_view(values.get("lr"))
         if config is not None:
-            st.caption(lab.plan_text(config, dataset, len(indices)))
+            st.caption(lab.plan_text(config, dataset, len(indices), extra))
+            lab.show_estimate(config, lab.run_images(values, dataset, extra),
+                              lab.train_images(dataset, config.val_split, config.limit_val), len(indices), runs)
         if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=config is None,
                      key="trb_start"):
             lab.act(jobs.start, config, runs_root(), watch_result=True)
@@ -160,25 +161,27 @@ def finder_view(current_lr):
         info = jobs.run_info(finders_now[0].path)
         if live and info.state not in lab.LIVE:
             st.rerun()
-        st.markdown(f"**{info.name}** · {info.state} · {lab.config_glance(info.config)}")
+        st.markdown(f"**{info.name}** · {info.state} · {lab.finder_glance(info)}")
         if info.state in lab.LIVE:
             st.progress(info.progress, text=lab.progress_text(info))
         if info.state == "failed":
             st.error(lab.explain_error(info.error))
         result = lab.lr_find_result(info.path)
         if result:
-            st.plotly_chart(vtrain.lr_find_figure(result["lr"], result["loss"], result.get("suggested"),
+            found, advice = lab.finder_advice(result, current_lr)
+            st.plotly_chart(vtrain.lr_find_figure(result["lr"], result["loss"], found.get("steepest"),
                                                   current_lr), key="lab_lrfind_chart", config=figure_config("train-learning-rate-finder", interactive=True))
-            suggested = result.get("suggested")
-            if suggested:
-                c = st.columns([1, 3], vertical_alignment="center")
-                if c[0].button(f"Use {suggested:.2e}", icon=":material/check:", key="trb_use_lr",
-                               on_click=lab.use_lr, args=(float(suggested),)):
-                    st.rerun()  # redraw the form around this fragment
-                c[1].caption("The steepest descent of the smoothed loss. fastai's advice: a rate a little "
-                             "below the minimum, where the loss still falls clearly.")
-            else:
-                st.caption("The curve is too short to suggest a rate; run more batches.")
+            st.markdown(advice)
+            c = st.columns([1, 1, 2], vertical_alignment="center")
+            if "steepest" in found and c[0].button(f"Use {found['steepest']:.2e}", icon=":material/check:",
+                                                   key="trb_use_lr", on_click=lab.use_lr,
+                                                   args=(float(found["steepest"]),), help="the steepest descent"):
+                st.rerun()  # redraw the form around this fragment
+            if "min_over_10" in found and c[1].button(f"Use {found['min_over_10']:.2e}", icon=":material/check:",
+                                                      key="trb_use_lr_bold", on_click=lab.use_lr,
+                                                      args=(float(found["min_over_10"]),),
+                                                      help="a tenth of the rate at the lowest loss"):
+                st.rerun()
         c = st.columns([1, 3])
         with c[0].popover("Delete finder runs", icon=":material/delete:"):
             if st.button(f"Delete all {len(finders_now)} finder run(s)", key="trb_del_finders", type="primary"):
@@ -227,7 +230,7 @@ def job_row(info):
             if st.button("Watch", key=f"trb_watch_{info.name}", icon=":material/monitoring:",
                          on_click=lab.watch, args=(info.name,), help="Show this run's curves below"):
                 st.rerun()  # the live view is outside this fragment
-            if info.alive:
+            if info.state in lab.LIVE and info.alive:
                 if st.button("Stop", key=f"trb_stop_{info.name}", icon=":material/stop:",
                              help="Finish the current step and stop; resume later from the last epoch"):
                     with st.spinner("Stopping…"):
@@ -237,7 +240,7 @@ def job_row(info):
                 if st.button("Resume", key=f"trb_resume_{info.name}", icon=":material/play_arrow:",
                              help="Continue from the last finished epoch"):
                     lab.act(jobs.resume, info.path)
-            if not info.alive:
+            if info.state not in lab.LIVE:  # a finished job whose process is still exiting is done
                 with st.popover("Delete", icon=":material/delete:", help="Delete this run"):
                     st.markdown(f"Delete **{info.name}** with its checkpoints and metrics? This cannot be undone.")
                     if st.button("Delete for good", key=f"trb_delete_{info.name}", type="primary",
@@ -262,8 +265,10 @@ if not runs:
     st.stop()
 names = [r.name for r in runs]
 live_names = [r.name for r in runs if r.state in lab.LIVE]
+share.restore(lab.VIEW, parse={"epoch": int}, choices={"run": names})
 ensure_choice(lab.WATCH_KEY, names, live_names[0] if live_names else names[0])
 watched = st.selectbox("Run", names, key=lab.WATCH_KEY, help="Newest first; the Watch button of a job picks it too.")
+share.publish()
 watched_info = next(r for r in runs if r.name == watched)
 watch_live = watched_info.state in lab.LIVE
 
@@ -276,6 +281,7 @@ def live_view(path):
         return
     if watch_live and info.state not in lab.LIVE:
         st.rerun()  # finished, stopped or failed: draw once more without refreshing
+    link = st.container(horizontal=True, horizontal_alignment="right")  # filled last, with the epoch shown
     steps, epochs = lab.metrics_of(path)
     config = info.config
     primary = primary_decoder(config.encoding if config else "gaussian")
@@ -300,29 +306,80 @@ def live_view(path):
     per = status.get("steps_per_epoch")
     c = st.columns(3, gap="medium")
     c[0].markdown("**Loss**")
-    c[0].plotly_chart(vtrain.loss_figure(epochs, steps, per), key="lab_loss", config=figure_config("train-loss-curves"))
+    total = config.epochs if config else None
+    c[0].plotly_chart(vtrain.loss_figure(epochs, steps, per, total_epochs=total), key="lab_loss",
+                      config=figure_config("train-loss-curves"))
     c[1].markdown("**Validation NME per decoder**")
-    c[1].plotly_chart(vtrain.nme_figure(epochs, DECODERS, best_epoch=best_at), key="lab_nme", config=figure_config("train-validation-nme"))
+    c[1].plotly_chart(vtrain.nme_figure(epochs, [m for m in DECODERS if any(m in (r.get("val_nme") or {}) for r in epochs)]
+                                        or None, best_epoch=best_at, total_epochs=total),
+                      key="lab_nme", config=figure_config("train-validation-nme"))
     c[2].markdown("**Learning rate** (one-cycle: warm up, then anneal)" if config and config.schedule == "onecycle"
                   else "**Learning rate**")
     c[2].plotly_chart(vtrain.lr_figure(steps, per, status.get("total_steps")), key="lab_lr", config=figure_config("train-learning-rate"))
 
-    preview = lab.preview_of(path)
-    st.subheader("Validation images, updated every epoch")
+    st.subheader("Validation images, epoch by epoch")
+    kept = lab.preview_epochs(path)
+    shown_epoch = info.epoch
+    if kept:
+        if len(kept) > 1:
+            lab.follow_newest_epoch(info.name, kept)
+            shown_epoch = st.select_slider(
+                "Epoch", kept, key=lab.PREVIEW_EPOCH_KEY,
+                help="Move back and forth to replay how the heatmaps sharpen and the points settle as the "
+                     "network learns. While a run trains, the slider follows the newest epoch unless you move it.")
+        else:
+            shown_epoch = kept[0]
+        preview = lab.epoch_preview_of(path, shown_epoch)
+    else:  # runs made before every epoch's preview was kept: the newest only
+        preview = lab.preview_of(path)
     if preview is None:
-        st.caption("The first predictions appear after the first epoch.")
+        st.caption("The first predictions appear after the first epoch." if not info.epoch else
+                   "This run's folder holds no preview images (preview.npz, previews/).")
     else:
-        decoders = [m for m in DECODERS if f"pred_{m}" in preview]
+        decoders = lab.preview_decoders(preview)
         decoder = st.segmented_control("Decoder", decoders, default=primary if primary in decoders else decoders[0],
-                                       format_func=DECODER_LABELS.get, key="lab_preview_decoder", required=True)
+                                       format_func=lab.decoder_label, key="lab_preview_decoder", required=True)
         errors = preview_nme(preview, decoder)
         st.plotly_chart(vtrain.preview_figure(preview["images"], preview["target"], preview[f"pred_{decoder}"],
-                                              preview["heatmaps"], decoder, errors), key="lab_preview", config=figure_config("train-validation-predictions"))
-        st.caption(f"Top: target (yellow) and predicted points ({DECODER_LABELS[decoder]}), white lines join "
-                   f"them. Bottom: the predicted heatmaps of all {preview['heatmaps'].shape[1]} landmarks "
-                   f"(maximum over channels). Epoch {info.epoch}.")
+                                              preview.get("heatmaps"), decoder, errors), key="lab_preview", config=figure_config("train-validation-predictions"))
+        st.caption(f"Top: target (yellow) and predicted points ({lab.decoder_label(decoder)}), white "
+                   "lines join them. " + (f"Bottom: the predicted heatmaps of all {len(preview['indices'])} landmarks "
+                                          "(maximum over channels). " if "heatmaps" in preview else
+                                          "This model outputs the points directly: no heatmaps to show. ")
+                   + f"Epoch {shown_epoch}.")
     with st.expander("Log"):
         st.code(lab.tail(path / "train.log") or lab.tail(path / "output.log") or "(empty)", language=None)
+    share.publish()
+    share.copy_link(link)
 
 
 live_view(watched_info.path)
+
+# ----------------------------------------------------------------------------- 4 runs side by side
+st.header("4 · Compare runs")
+with_epochs = [r.name for r in runs if lab.metrics_of(r.path)[1]]
+if len(runs) < 2:
+    st.caption("With two runs or more, their settings and curves are compared here.")
+    st.stop()
+chosen = st.multiselect("Runs", [r.name for r in runs], default=with_epochs[:3], key="lab_compare",
+                        help="Newest first. The table lists the settings that differ between the chosen runs.")
+picked = [r for r in runs if r.name in chosen]
+if len(picked) < 2:
+    st.caption("Choose two runs or more.")
+    st.stop()
+c = st.columns([3, 1], vertical_alignment="bottom")
+every_field = c[1].toggle("Every setting", key="lab_compare_all", help="Also the settings the runs share")
+rows = lab.compare_rows(picked, lambda r: primary_decoder(r.config.encoding if r.config else "gaussian"),
+                        every_field=every_field)
+c[0].markdown("**Settings by run**: cells that differ from the first run's are highlighted.")
+st.dataframe(lab.highlight_differences(rows), hide_index=True, width="stretch", key="lab_compare_table")
+smoothing = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="lab_smoothing", **PERSIST,
+                      help="Exponential moving average of the curves, as TensorBoard's (0 = raw values).")
+curves = [lab.compare_curves(r) for r in picked]
+c = st.columns(2, gap="medium")
+c[0].markdown("**Validation NME** (each run's primary decoder)")
+c[0].plotly_chart(vtrain.compare_figure(curves, "val_nme", smoothing), key="lab_compare_nme",
+                  config=figure_config("train-compare-validation-nme"))
+c[1].markdown("**Training loss** (each logged step)")
+c[1].plotly_chart(vtrain.compare_figure(curves, "train_loss", smoothing), key="lab_compare_loss",
+                  config=figure_config("train-compare-training-loss"))

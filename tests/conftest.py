@@ -20,6 +20,15 @@ from PIL import Image  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def lmkviz_home(monkeypatch, tmp_path) -> Path:
+    """Every test gets its own empty lmkviz home ($LMKVIZ_HOME: settings, caches), so that
+    the settings of the person running the suite never leak into a test, nor the reverse."""
+    path = tmp_path / "lmkviz_home"
+    monkeypatch.setenv("LMKVIZ_HOME", str(path))
+    return path
+
+
 @dataclass
 class LapaFolder:
     """What :func:`make_lapa_folder` wrote: ``good[split]`` = sorted names of valid pairs,

@@ -9,11 +9,10 @@ from pathlib import Path
 import torch
 
 from lmkviz import checkpoint as ckpt
-from lmkviz import models
 from lmkviz.data.schemes import IBUG68
 from lmkviz.checkpoint import checkpoint_payload
 from lmkviz.runs import RunFolder
-from lmkviz.training import TrainConfig, make_codec
+from lmkviz.training import TrainConfig, build_model, make_codec
 
 TINY = dict(data=("synthetic",), model="hrnet18_small", input_size=64, epochs=2, batch_size=4,
             limit_train=8, limit_val=4, workers=0, log_every=1, augment=0.5, preview=2)
@@ -24,14 +23,15 @@ def tiny_config(**changes) -> TrainConfig:
 
 
 def make_checkpoint(path: Path, model: str = "hrnet18_small", input_size: int = 64, encoding: str = "gaussian",
-                    indices=None, seed: int = 0) -> Path:
-    """An untrained but valid 68-point checkpoint (random weights, fixed seed)."""
+                    indices=None, seed: int = 0, **config_changes) -> Path:
+    """An untrained but valid 68-point checkpoint (random weights, fixed seed); any training
+    encoding ("simcc" gets a SimCC head)."""
     torch.manual_seed(seed)
     indices = list(range(68)) if indices is None else list(indices)
-    config = TrainConfig(model=model, input_size=input_size, encoding=encoding)
-    net = models.create(model, len(indices), pretrained=False)
+    config = TrainConfig(model=model, input_size=input_size, encoding=encoding, **config_changes)
+    net, kwargs = build_model(config, len(indices))
     codec = make_codec(config, net.stride)
-    ckpt.save(checkpoint_payload(net, config, {}, codec, IBUG68, indices, {"epoch": 0}), path)
+    ckpt.save(checkpoint_payload(net, config, kwargs, codec, IBUG68, indices, {"epoch": 0}), path)
     return path
 
 

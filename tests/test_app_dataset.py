@@ -128,6 +128,42 @@ def test_get_data_adds_a_checked_folder_and_reports_skipped_files(lapa, make_lap
     assert any("does not exist" in e.value for e in at.error)
 
 
+def test_a_checked_folder_is_kept_after_a_reload_until_it_is_removed(lapa, make_lapa_folder, lmkviz_home):
+    hidden = make_lapa_folder("far/away/kept", n_per_split=2, size=48, bad_files=False)
+
+    def get_data() -> AppTest:  # a fresh browser session: what a reload gives
+        at = browser()
+        at.session_state["ds_tab"] = "Get data"
+        return at.run()
+
+    def offered(at) -> bool:
+        return any(label.startswith("kept · ") for label in at.selectbox(key="ds_dataset").options)
+
+    at = get_data()
+    assert at.checkbox(key="ds_add_keep").value  # keeping is the default
+    at.text_input(key="ds_add_path").input(str(hidden.root))
+    at.button(key="FormSubmitter:ds_add_form-Check folder").click().run()
+    assert not at.exception, at.exception
+    assert any("kept for later visits" in s.value and "settings.json" in s.value for s in at.success)
+    assert str(hidden.root) in (lmkviz_home / "settings.json").read_text()
+
+    again = get_data()
+    assert offered(again), "the kept folder is in the dataset list of a new session"
+    assert any(str(hidden.root) in m.value for m in again.markdown)  # listed under "Kept folders"
+    again.button(key=f"ds_forget:{hidden.root}").click().run()
+    assert not again.exception, again.exception
+    assert not offered(get_data())
+    assert hidden.root.is_dir()
+
+    # not kept: only this session has it
+    at = get_data()
+    at.checkbox(key="ds_add_keep").uncheck()
+    at.text_input(key="ds_add_path").input(str(hidden.root))
+    at.button(key="FormSubmitter:ds_add_form-Check folder").click().run()
+    assert offered(at) and any("until the page is reloaded" in s.value for s in at.success)
+    assert not offered(get_data())
+
+
 def test_get_data_survives_link_loops_and_non_utf8_names(lapa, make_lapa_folder):
     import os
 
@@ -177,6 +213,43 @@ def test_download_runs_in_the_background_and_shows_its_error(lapa, monkeypatch):
     assert any("The download failed: cannot reach Google Drive" in e.value for e in at.error)
 
 
+def test_a_finished_download_is_a_job_with_who_and_when_that_another_session_can_dismiss(lapa, monkeypatch):
+    """The LaPa download belongs to the server, not to one tab: a new browser session sees it as a
+    job started by another session, with its time, and can dismiss it."""
+    from lmkviz.data import download
+
+    def offline(dest, quiet=False, progress=None, cancel=None, **kwargs):
+        raise download.DownloadError("cannot reach Google Drive (no network connection); check the connection")
+
+    monkeypatch.setattr(download, "download_lapa", offline)
+
+    def get_data() -> AppTest:
+        at = browser()
+        at.session_state["ds_tab"] = "Get data"
+        return at.run()
+
+    mine = get_data()
+    mine.button(key="ds_download").click().run()
+    for _ in range(50):
+        if any("cannot reach Google Drive" in e.value for e in mine.error):
+            break
+        time.sleep(0.1)
+        mine.run()
+    assert any("in this browser session" in c.value for c in mine.caption)
+
+    other = get_data()  # another tab, or another person on the same server
+    assert not other.exception, other.exception
+    who = " ".join(c.value for c in other.caption)
+    assert "started" in who and "in another browser session" in who and "ended" in who
+    assert any("cannot reach Google Drive" in e.value for e in other.error)
+    other.button(key="ds_dismiss_download").click().run()
+    assert not other.exception, other.exception
+    assert not any("cannot reach Google Drive" in e.value for e in other.error)
+    assert not [b for b in other.button if b.key == "ds_dismiss_download"]
+    mine.run()  # dismissed for everyone
+    assert not any("cannot reach Google Drive" in e.value for e in mine.error)
+
+
 def test_scheme_without_left_right_pairs_turns_mirroring_off(lapa, make_lapa_folder):
     folder = make_lapa_folder("five", n_per_split=2, num_points=5, size=80, bad_files=False)
     at = browser()
@@ -187,3 +260,45 @@ def test_scheme_without_left_right_pairs_turns_mirroring_off(lapa, make_lapa_fol
     assert any("Mirroring is off" in i.value for i in at.info)
     titles = [a["text"] for a in chart(at, "ds_aug_fig")["layout"]["annotations"]]
     assert not any("mirrored" in t for t in titles)
+
+
+def test_a_shared_link_opens_the_same_view_and_the_url_follows(lapa):
+    """?ds=&split=&sample=&lm=&point= (ui.share) set the dataset, split, sample (on the pagination
+    page that holds it), landmarks and density landmark; changing a widget changes the URL."""
+    from tests.apptest import REPO_ROOT
+
+    at = AppTest.from_file(str(REPO_ROOT / PAGE), default_timeout=180)
+    for name, value in {"ds": "synthetic", "split": "val", "sample": "17", "lm": "eyes", "point": "36"}.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ds_dataset").value == "synthetic"
+    assert [w.value for w in at.get("button_group") if w.key == "ds_split:synthetic"] == ["val"]
+    assert at.selectbox(key="ds_subset_ibug68").value == "eyes"
+    assert at.selectbox(key="ds_detail:synthetic:val").value == 17  # on page 2 of 12 per page
+    titles = [a["text"] for a in chart(at, "ds_grid")["layout"]["annotations"]]
+    assert "#17" in titles and "#0" not in titles
+    assert points_drawn(chart(at, "ds_detail_fig")) == 12  # the eyes only
+    assert not [w for w in at.warning if "Session State API" in w.value]
+    at.session_state["ds_tab"] = "Statistics"
+    at.run()
+    assert at.selectbox(key="ds_density_point").value == 36
+    # the URL follows the widgets
+    at.selectbox(key="ds_subset_ibug68").set_value("mouth").run()
+    assert not at.exception
+    assert at.query_params["lm"] == "mouth" and at.query_params["sample"] == "17"
+    assert at.query_params["ds"] == "synthetic" and at.query_params["split"] == "val"
+    assert at.query_params["point"] == "selected"  # 36 is not a mouth landmark: not kept in the URL
+    assert any("lm=mouth" in c.value and "sample=17" in c.value for c in at.code)  # the link to copy
+
+
+def test_a_link_with_values_the_page_does_not_offer_is_ignored_with_a_note(lapa):
+    from tests.apptest import REPO_ROOT
+
+    at = AppTest.from_file(str(REPO_ROOT / PAGE), default_timeout=180)
+    at.query_params["ds"] = "/etc"
+    at.query_params["sample"] = "many"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ds_dataset").value == "synthetic"
+    assert any("Ignored from the link" in c.value for c in at.caption)

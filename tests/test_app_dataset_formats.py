@@ -1,18 +1,18 @@
-"""AppTest: the Dataset browser's "Add a folder" takes COCO, CSV and .pts folders, and the
-added dataset opens on the Samples tab."""
+"""AppTest: the Dataset browser's "Add a folder" takes LaPa, COCO, CSV and .pts folders, and the
+added dataset opens on the Samples tab with every face's points drawn."""
 
 from __future__ import annotations
 
 import pytest
 
-from lmkviz.data.formats import convert
-from tests.apptest import switch_to
-from tests.test_app_dataset import lapa  # noqa: F401  (fixture)
+from lmkviz.data.formats import FORMATS, convert
+from tests.apptest import chart, switch_to
+from tests.test_app_dataset import lapa, points_drawn  # noqa: F401  (fixture)
 
 PAGE = "pages/1_Dataset_browser.py"
 
 
-@pytest.mark.parametrize("fmt", ["coco", "csv", "pts"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_add_a_folder_in_each_format(lapa, make_lapa_folder, tmp_path, fmt):  # noqa: F811
     source = make_lapa_folder("elsewhere/src", n_per_split=2, size=48, num_points=68, bad_files=False)
     folder = tmp_path / "elsewhere" / f"mine_{fmt}"
@@ -29,3 +29,4 @@ def test_add_a_folder_in_each_format(lapa, make_lapa_folder, tmp_path, fmt):  # 
     at.session_state["ds_tab"] = "Samples"
     at.selectbox(key="ds_dataset").select(label).run()
     assert not at.exception and not at.error, (at.exception, [e.value for e in at.error])
+    assert points_drawn(chart(at, "ds_grid")) == 2 * 68  # the two train faces, every point read

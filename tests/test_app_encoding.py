@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,10 +54,10 @@ def change(at, widget, value) -> AppTest:
 
 def test_defaults_show_the_blogs_integer_centre(lab):
     at = lab
-    assert metric(at, "Stride") == "4 px per cell"
+    assert metric(at, "Stride (px per cell)") == "4 px"
     assert metric(at, "σ in image px") == "8.0 px"
     # integer centre: every decoder is stuck on the cell centre, all with the same error
-    errors = {px(metric(at, name)) for name in ("argmax", "quarter offset", "top-k softmax (H3R)", "DARK")}
+    errors = {px(metric(at, name)) for name in ("argmax", "quarter offset", "top-k (H3R)", "DARK")}
     assert len(errors) == 1
     for key in ("enc_overlay", "enc_grid", "enc_zoom", "enc_encodings", "enc_sweep_size", "enc_sweep_sigma", "enc_q_fig",
                 "enc_rr_fig"):
@@ -81,13 +82,13 @@ def test_sigma_heatmap_size_and_input_size_change_what_is_drawn(lab):
     assert not np.allclose(zoom_before, zoom_after)  # a wider blob
 
     at = change(at, at.select_slider(key="enc_hm"), 32)
-    assert metric(at, "Stride") == "8 px per cell"
+    assert metric(at, "Stride (px per cell)") == "8 px"
     sweep = chart(at, "enc_sweep_size")
     current = [t for t in sweep["data"] if t.get("name") == "current setting"][0]
     assert list(values(current["x"])) == [32, 32]  # the current setting is marked
 
     at = change(at, at.select_slider(key="enc_input"), 128)
-    assert metric(at, "Stride") == "4 px per cell"
+    assert metric(at, "Stride (px per cell)") == "4 px"
 
 
 def test_binary_encoding_is_one_hot_and_redraws(lab):
@@ -111,7 +112,7 @@ def test_noise_hurts_dark_and_blur_helps(lab):
     blurred = px(metric(at, "DARK"))
     assert clean < blurred < noisy
     rows = at.dataframe[0].value  # decoder estimates in the zoom view
-    assert list(rows["decoder"]) == ["argmax", "quarter offset", "top-k softmax (H3R)", "DARK",
+    assert list(rows["decoder"]) == ["argmax", "quarter offset", "top-k (H3R)", "DARK",
                                      "soft-argmax (integral)"]
 
 
@@ -126,7 +127,7 @@ def test_subset_dataset_and_bad_spec(lab, env):
     assert not at.error
     at = change(at, at.selectbox(key="enc_dataset"), str(env.root))
     assert not at.error
-    assert metric(at, "Stride") == "4 px per cell"  # 64 px images resized to the 256 px input
+    assert metric(at, "Stride (px per cell)") == "4 px"  # 64 px images resized to the 256 px input
 
 
 def test_quantisation_calculator_and_rounding_draws(lab):
@@ -160,3 +161,74 @@ def test_generic_scheme_without_eyes(env, make_lapa_folder):
     at = change(at, at.selectbox(key="enc_dataset"), str(folder.root))
     assert metric(at, "Inter-ocular distance") == "—"
     assert not any("% IOD" in str(m.delta) for m in at.metric if m.label == "DARK")
+
+
+def lab_at(params: dict) -> AppTest:
+    """The lab opened from a link with these query parameters."""
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / PAGE), default_timeout=180)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_shared_link_restores_the_view_and_the_url_follows(env):
+    at = lab_at({"enc": "gaussian", "input": "128", "hm": "32", "sigma": "3", "noise": "0.05", "k": "4",
+                 "zoom": "6", "border": "1", "sample": "2"})
+    assert at.radio(key="enc_encoding").value == "gaussian"
+    assert at.select_slider(key="enc_input").value == 128 and at.select_slider(key="enc_hm").value == 32
+    assert at.slider(key="enc_sigma").value == 3.0 and at.slider(key="enc_noise").value == 0.05
+    assert at.slider(key="enc_k").value == 4 and at.slider(key="enc_radius").value == 6
+    assert at.toggle(key="enc_border").value is True
+    assert [n for n in at.number_input if n.key.startswith("enc_sample:")][0].value == 2
+    assert metric(at, "Stride (px per cell)") == "4 px" and metric(at, "σ in image px") == "12.0 px"
+    # the address follows the widgets, and the copy-link box holds it
+    at = change(at, at.slider(key="enc_sigma"), 5.0)
+    assert at.query_params["sigma"] == "5" and at.query_params["hm"] == "32"
+    assert any("sigma=5" in c.value and "enc=gaussian" in c.value for c in at.code)
+
+
+def test_a_link_with_values_the_lab_does_not_offer_is_ignored(env):
+    at = lab_at({"enc": "nonsense", "hm": "33", "sigma": "99", "ds": "../../etc"})
+    assert at.radio(key="enc_encoding").value == "gaussian_int"
+    assert at.select_slider(key="enc_hm").value == 64 and at.slider(key="enc_sigma").value == 2.0
+    assert any("Ignored from the link" in c.value for c in at.caption)
+
+
+def test_stride_fits_its_metric_at_48_cells(lab):
+    at = change(lab, lab.select_slider(key="enc_hm"), 48)
+    assert metric(at, "Stride (px per cell)") == "5.33 px"  # not "5.33333 px per cell", cut off
+
+
+def test_sigma_slider_is_disabled_only_for_binary(lab):
+    assert not lab.slider(key="enc_sigma").disabled
+    at = change(lab, lab.radio(key="enc_encoding"), "binary")
+    assert at.slider(key="enc_sigma").disabled
+    at = change(at, at.radio(key="enc_encoding"), "udp")
+    assert not at.slider(key="enc_sigma").disabled
+
+
+def test_sweeps_shade_the_uncertainty_of_each_mean(lab):
+    at = change(lab, lab.radio(key="enc_encoding"), "gaussian_int")
+    fig = chart(at, "enc_sweep_sigma")
+    bands = [t for t in fig["data"] if t.get("fill") == "toself"]
+    assert len(bands) >= 4  # one 95 % band per decoder
+    dark = [t for t in fig["data"] if t.get("name") == "DARK"][0]
+    ys = values(dark["y"])
+    assert np.ptp(ys) < 0.01  # the integer-centre error does not depend on sigma: a flat curve, no wobble
+
+
+def test_udp_and_simcc_side_by_side(lab):
+    at = change(lab, lab.radio(key="enc_encoding"), "udp")
+    assert metric(at, "Stride (px per cell)") == "4.05 px"  # (256 - 1) / (64 - 1)
+    assert px(metric(at, "DARK")) < 0.05
+    at = change(at, at.radio(key="enc_encoding"), "simcc")
+    assert at.select_slider(key="enc_hm").disabled
+    assert metric(at, "Stride (px per bin)") == "0.5 px"
+    assert metric(at, "Half a bin") == "0.25 px"
+    for key in ("enc_simcc", "enc_simcc_matrix", "enc_simcc_zoom", "enc_sweep_ratio", "enc_encodings"):
+        chart(at, key)
+    encodings = chart(at, "enc_encodings")
+    names = [t["name"] for t in encodings["data"]]
+    assert any("SimCC" in n for n in names) and any("UDP" in n for n in names) and len(names) == 5

@@ -81,6 +81,35 @@ def test_home_lists_the_shipped_checkpoint(env, monkeypatch, tmp_path):
     assert len(checkpoints) == 1 and "shipped" in " ".join(map(str, checkpoints.iloc[0].tolist()))
 
 
+def test_checkpoints_show_the_training_date_stored_in_them_never_the_file_time(env, monkeypatch, tmp_path):
+    """A fresh clone gives default.pt a new file time: the table shows the date the checkpoint
+    says it was trained, or "unknown" for one that does not say."""
+    import os
+    from datetime import datetime
+
+    import torch
+
+    import ui.common
+    from tests.helpers import make_checkpoint
+
+    shipped = make_checkpoint(tmp_path / "default.pt", input_size=64)
+    data = torch.load(shipped, weights_only=True)
+    data["summary"] = {"epoch": 29, "val_nme": {"dark": 4.16}, "trained_at": "2026-11-22T07:48:10+00:00"}
+    torch.save(data, shipped)
+    monkeypatch.setattr(ui.common, "DEFAULT_CHECKPOINT", shipped)
+    row = home().dataframe[1].value.iloc[0]
+    local = datetime.fromisoformat("2026-11-22T07:48:10+00:00").astimezone()
+    assert row["trained"] == f"{local:%d %b %Y %H:%M}" and row["val NME"] == "4.16 %"
+
+    del data["summary"]["trained_at"]  # a checkpoint from before dates were stored
+    torch.save(data, shipped)
+    os.utime(shipped)  # just cloned
+    st.cache_data.clear()
+    row = home().dataframe[1].value.iloc[0]
+    assert row["trained"] == "unknown"
+    assert not any("ago" in str(v) for v in row.tolist())
+
+
 def test_every_chart_downloads_for_slides_named_after_what_it_shows():
     """Every st.plotly_chart of the app gets figure_config: a camera button saving PNG at 3x or SVG."""
     import ast

@@ -18,6 +18,7 @@ from lmkviz.decoding import DECODER_LABELS, DECODERS
 from lmkviz import jobs
 from lmkviz.runs import RunFolder, new_run_dir
 from lmkviz.training import train
+from lmkviz.viz import training as vtrain
 from tests.apptest import REPO_ROOT, chart, metric, open_page, rerun, st, switch_to, widget
 from tests.helpers import tiny_config
 
@@ -40,6 +41,27 @@ def runs(monkeypatch, tmp_path) -> Path:
     st.cache_data.clear()
     st.cache_resource.clear()
     return root
+
+
+FAKE_RATE = 10.0
+"""Images per second of the fake timing below (a real one takes seconds per test)."""
+
+
+@pytest.fixture(autouse=True)
+def quick_timing(monkeypatch) -> list:
+    """The page's time estimate times a few training steps; here a fake says FAKE_RATE images/s
+    and no loading time, and records the configs it was asked about."""
+    from lmkviz.training import estimate
+
+    asked = []
+
+    def fake(config, **kwargs):
+        asked.append(config)
+        return estimate.Throughput(images_per_s=FAKE_RATE, source="timed", detail="a fake timing",
+                                   measured_at=time.time(), load_s=0.0)
+
+    monkeypatch.setattr(estimate, "time_training", fake)
+    return asked
 
 
 @pytest.fixture
@@ -147,9 +169,11 @@ def test_live_view_of_a_finished_run(runs, trained_run):
     assert metric(at, "Best val NME (DARK)") == f"{best:.2f} %"
     nme = chart(at, "lab_nme")
     names = [t["name"] for t in nme["data"] if t.get("name")]
-    assert names == [DECODER_LABELS[m] for m in DECODERS]
+    assert names == [vtrain.DECODER_SHORT.get(m, m) for m in DECODERS if m in epochs[0]["val_nme"]]
+    assert all(DECODER_LABELS[m] in t["hovertemplate"] for m, t in zip(DECODERS, nme["data"]))
     loss = chart(at, "lab_loss")
-    assert {t["name"] for t in loss["data"]} >= {"train (epoch mean)", "validation"}
+    assert {t["name"] for t in loss["data"]} >= {"train", "validation"}
+    assert loss["layout"]["xaxis"]["range"] == nme["layout"]["xaxis"]["range"] == [0, 2]  # planned epochs
     lr = chart(at, "lab_lr")
     assert lr["data"][0]["customdata"] == [r["step"] for r in steps]  # one point per logged step
     preview = chart(at, "lab_preview")
@@ -163,6 +187,77 @@ def test_live_view_of_a_finished_run(runs, trained_run):
     rerun(at)
     preview = chart(at, "lab_preview")
     assert any(t.get("name") == "prediction (argmax)" for t in preview["data"])
+
+
+def test_the_epoch_slider_replays_the_previews_of_every_epoch(runs, trained_run):
+    """Each epoch's kept preview (previews/epoch-NNN.npz) can be shown again: the slider starts at
+    the newest epoch and moving it draws that epoch's predictions and heatmaps."""
+    path = copy_run(trained_run, runs, "20260101-000000-tiny")
+    run = RunFolder(path)
+    assert run.preview_epochs() == [1, 2]
+    at = open_page(PAGE)
+    slider = at.select_slider(key="lab_preview_epoch")
+    assert slider.options == ["1", "2"] and slider.value == 2
+    newest = chart(at, "lab_preview")
+    nme = {e: run.epoch_preview(e)["nme_dark"] for e in (1, 2)}
+    assert preview_titles(newest) == [f"image {i + 1} · NME {100 * v:.1f} %" for i, v in enumerate(nme[2])]
+    slider.set_value(1)
+    rerun(at)
+    first = chart(at, "lab_preview")
+    assert preview_titles(first) == [f"image {i + 1} · NME {100 * v:.1f} %" for i, v in enumerate(nme[1])]
+    heat = lambda fig: [im["source"] for im in fig["layout"]["images"] if im.get("layer") == "above"]
+    assert heat(first) != heat(newest)  # the heatmaps of epoch 1, not those of epoch 2
+    assert any("Epoch 1." in c.value for c in at.caption)
+    first_points = [t["x"] for t in first["data"] if str(t.get("name", "")).startswith("prediction")]
+    newest_points = [t["x"] for t in newest["data"] if str(t.get("name", "")).startswith("prediction")]
+    assert first_points != newest_points
+    # the chosen epoch stays while the page refreshes
+    rerun(at)
+    assert at.select_slider(key="lab_preview_epoch").value == 1
+
+
+def test_a_shared_link_opens_the_same_run_and_epoch(runs, trained_run):
+    """?run=&epoch= (ui.share) choose the watched run and the preview's epoch; the URL follows."""
+    from tests.apptest import AppTest
+
+    copy_run(trained_run, runs, "20260101-000000-tiny")
+    copy_run(trained_run, runs, "20260102-000000-newer")
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["run"] = "20260101-000000-tiny"
+    at.query_params["epoch"] = "1"
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="lab_watch").value == "20260101-000000-tiny"  # not the newest run
+    assert at.select_slider(key="lab_preview_epoch").value == 1
+    nme = RunFolder(runs / "20260101-000000-tiny").epoch_preview(1)["nme_dark"]
+    assert preview_titles(chart(at, "lab_preview")) == [f"image {i + 1} · NME {100 * v:.1f} %"
+                                                        for i, v in enumerate(nme)]
+    at.selectbox(key="lab_watch").set_value("20260102-000000-newer")
+    rerun(at)
+    assert at.query_params["run"] == "20260102-000000-newer" and at.query_params["epoch"] == "2"
+    assert any("run=20260102-000000-newer" in c.value for c in at.code)  # the link to copy
+    # a run that is not there is ignored with a note
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["run"] = "../../etc"
+    at.run()
+    assert not at.exception and at.selectbox(key="lab_watch").value == "20260102-000000-newer"
+    assert any("Ignored from the link" in c.value for c in at.caption)
+
+
+def test_a_direct_regression_run_is_shown_without_heatmaps(runs):
+    """A run of the direct-regression baseline has points but no heatmaps: its previews draw the
+    points (top row only), each epoch, with its own decoder."""
+    path = train(tiny_config(name="direct", model="resnet18_regression", encoding="regression"), runs_root=runs,
+                 progress_bar=False)
+    RunFolder(path).write_status(pid=None)
+    at = open_page(PAGE)
+    preview = chart(at, "lab_preview")
+    assert not [im for im in preview["layout"]["images"] if im.get("layer") == "above"]  # no heatmap layer
+    assert len(preview_titles(preview)) == 2
+    assert any("no heatmaps to show" in c.value for c in at.caption)
+    assert at.select_slider(key="lab_preview_epoch").options == ["1", "2"]
+    nme = chart(at, "lab_nme")  # its own decoder's curve, not five empty heatmap-decoder curves
+    assert [t["name"] for t in nme["data"] if t.get("name")] == ["direct"] and len(nme["data"][0]["y"]) == 2
 
 
 def preview_titles(figure: dict) -> list[str]:
@@ -296,3 +391,204 @@ def test_broken_run_folders_are_shown_as_broken_next_to_the_good_ones(runs):
                                                        if o.endswith(name)))
         rerun(at)
         assert metric(at, "State") == "broken"
+
+
+# ----------------------------------------------------------------------------- issue 14 and 12's Train items
+
+
+def test_a_preset_keeps_the_chosen_dataset_unless_it_is_made_for_other_data(runs, make_lapa_folder, monkeypatch):
+    lapa = make_lapa_folder("mine", n_per_split=3, bad_files=False, size=48)
+    monkeypatch.setenv("LMKVIZ_DATA", str(lapa.root.parent))
+    at = open_page(PAGE)
+    at.selectbox(key="tr_dataset").set_value(str(lapa.root))
+    rerun(at)
+    at.selectbox(key="tr_preset").set_value("blog-hrnet")
+    rerun(at)
+    assert at.selectbox(key="tr_model").value == "hrnet18"
+    assert at.selectbox(key="tr_dataset").value == str(lapa.root)  # it used to jump back to synthetic
+
+    # the shipped model's recipe is made for face68 + ytf68: not here, so the dataset stays and a note says so
+    at.selectbox(key="tr_preset").set_value("effnet-faces")
+    rerun(at)
+    assert at.selectbox(key="tr_dataset").value == str(lapa.root)
+    assert any("face68 + ytf68" in i.value and "not in the dataset list" in i.value for i in at.info)
+
+
+def test_the_shipped_models_preset_takes_its_datasets_and_recipe(runs, make_lapa_folder, monkeypatch, started):
+    face68 = make_lapa_folder("sets/face68", n_per_split=2, bad_files=False, size=48)
+    ytf68 = make_lapa_folder("sets/ytf68", n_per_split=3, bad_files=False, size=48)
+    monkeypatch.setenv("LMKVIZ_DATA", str(face68.root.parent))
+    at = open_page(PAGE)
+    from lmkviz.training import PRESET_LABELS
+
+    assert PRESET_LABELS["effnet-faces"] in at.selectbox(key="tr_preset").options
+    at.selectbox(key="tr_preset").set_value("effnet-faces")
+    rerun(at)
+    assert at.selectbox(key="tr_dataset").value == str(face68.root)
+    assert at.multiselect(key="tr_also").value == [str(ytf68.root)]
+    assert at.selectbox(key="tr_model").value == "effnet_lite0_fpn"
+    assert at.selectbox(key="tr_loss").value == "awing" and at.radio(key="tr_framing").value == "face"
+    assert at.number_input(key="tr_opt_effnet_lite0_fpn_frozen_blocks").value == 3
+    plan = next(c.value for c in at.caption if "optimiser steps" in c.value)
+    assert plan.startswith("5 training and 2 validation images")  # 2 + 3 training faces
+    at.button(key="trb_start").click()
+    rerun(at)
+    config = started[0][1]
+    assert config.data == (str(face68.root), str(ytf68.root)) and config.val_data == str(face68.root)
+    assert (config.model, config.model_kwargs, config.pretrained, config.loss) == (
+        "effnet_lite0_fpn", {"frozen_blocks": 3}, True, "awing")
+    assert (config.framing, config.occlusion, config.blur, config.translate) == ("face", 0.3, 0.2, 0.08)
+
+
+def test_augmentation_and_advanced_fields_reach_the_run(runs, started):
+    at = open_page(PAGE)
+    assert widget(at, "number_input", "tr_margin").proto.disabled  # the margin is of face crops
+    at.radio(key="tr_framing").set_value("face")
+    rerun(at)
+    at.number_input(key="tr_margin").set_value(2.0)
+    at.slider(key="tr_rotation").set_value(10.0)
+    at.slider(key="tr_scale").set_value((0.9, 1.1))
+    at.slider(key="tr_occlusion").set_value(0.4)
+    at.checkbox(key="tr_flip").uncheck()
+    at.selectbox(key="tr_loss").set_value("awing")
+    at.number_input(key="tr_seed").set_value(7)
+    rerun(at)
+    assert at.selectbox(key="tr_loss").options == ["the encoding's own", "MSE", "Adaptive Wing"]
+    assert widget(at, "button_group", "tr_pretrained").proto.disabled  # an HRNet has no ImageNet weights
+    at.button(key="trb_start").click()
+    rerun(at)
+    config = started[0][1]
+    assert (config.framing, config.margin, config.rotation, config.scale_min, config.scale_max) == (
+        "face", 2.0, 10.0, 0.9, 1.1)
+    assert (config.occlusion, config.flip, config.loss, config.seed, config.pretrained) == (0.4, False, "awing", 7, False)
+
+    # a binary encoding offers BCE only; a U-Net its ImageNet weights and its width
+    at.radio(key="tr_encoding").set_value("binary")
+    at.selectbox(key="tr_model").set_value("unet_resnet18_small")
+    rerun(at)
+    assert at.selectbox(key="tr_loss").options == ["the encoding's own", "BCE with logits"]
+    assert not widget(at, "button_group", "tr_pretrained").proto.disabled
+    assert at.number_input(key="tr_opt_unet_resnet18_small_width").value == 128
+
+
+def test_the_time_estimate_comes_from_the_measured_rate(runs, quick_timing, monkeypatch):
+    at = open_page(PAGE)
+    page_text = " ".join(m.value for m in at.markdown)
+    assert "two minutes" not in page_text  # no promise that holds on no machine in particular
+    estimate = next(c.value for c in at.caption if "on this machine" in c.value)
+    # 15 s start-up + 12 epochs x (128 images / 10 per s + 32 validation images x 0.4 / 10 per s) = 184 s
+    assert "About 3 min on this machine" in estimate and "10.0 training images/s" in estimate
+    assert len(quick_timing) == 1 and quick_timing[0].model == "hrnet18_small"
+    rerun(at)
+    assert len(quick_timing) == 1  # kept per model, size, batch and device
+    at.button(key="trb_retime").click()
+    rerun(at)
+    assert len(quick_timing) == 2
+    assert not at.warning
+
+    from lmkviz.training import estimate as est
+
+    monkeypatch.setattr(est, "time_training", lambda config, **kw: est.Throughput(
+        images_per_s=0.5, source="timed", detail="slow", measured_at=time.time()))
+    at.selectbox(key="tr_preset").set_value("blog-hrnet")
+    rerun(at)
+    warning = " ".join(w.value for w in at.warning)
+    assert "On this CPU the run takes about" in warning and "GPU" in warning
+
+
+def test_the_estimate_cites_earlier_runs_of_the_same_model(runs, trained_run):
+    copy_run(trained_run, runs, "20260101-000000-tiny")  # hrnet18_small at 64 px
+    at = open_page(PAGE)
+    at.selectbox(key="tr_input_size").set_value(64)
+    rerun(at)
+    epochs = RunFolder(trained_run).history()[1]
+    rates = sorted(r["images_per_s"] for r in epochs)
+    estimate = next(c.value for c in at.caption if "on this machine" in c.value)
+    assert f"Earlier: {(rates[0] + rates[1]) / 2:.1f} images/s" in estimate and "20260101-000000-tiny" in estimate
+
+
+def test_a_finished_job_offers_delete_not_stop_while_its_process_exits(runs):
+    """The job list showed Stop for a done job until a reload: its process was still exiting."""
+    import subprocess
+
+    run = RunFolder(new_run_dir("just-done", runs))
+    run.write_config(tiny_config(name="just-done"))
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        from lmkviz import procs
+
+        run.write_status(state="done", **procs.identity(worker.pid), epoch=2, step=4, steps_per_epoch=2,
+                         total_steps=4)
+        assert jobs.run_info(run.path).alive
+        at = open_page(PAGE)
+        keys = {b.key for b in at.button}
+        assert f"trb_stop_{run.path.name}" not in keys
+        assert f"trb_delete_{run.path.name}" in keys
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def write_finder(runs: Path, state: str = "done", steps: int = 40) -> RunFolder:
+    run = RunFolder(new_run_dir("lrfind-quick-demo", runs))
+    run.write_config(tiny_config(name="lrfind", batch_size=16, epochs=12))
+    run.write_status(state=state, task="lr_find", step=steps if state == "done" else 5, total_steps=steps)
+    if state == "done":
+        lrs = [1e-6 * 10 ** (i / 5) for i in range(30)]
+        losses = [1.0 - 0.5 / (1 + (1e-4 / lr) ** 2) + (2.0 if lr > 0.05 else 0) for lr in lrs]
+        (run.path / "lr_find.json").write_text(json.dumps({"lr": lrs, "loss": losses, "suggested": 1e-4}))
+    return run
+
+
+def test_the_lr_finder_stays_open_keeps_its_batches_and_explains_its_reading(runs, monkeypatch):
+    def fake_start_lr_find(config, runs_root=None, steps=100):
+        run = write_finder(Path(runs_root), state="running", steps=steps)
+        return run.path
+
+    monkeypatch.setattr(jobs, "start_lr_find", fake_start_lr_find)
+    at = open_page(PAGE)
+    finder = next(e for e in at.expander if e.label.startswith("Learning-rate finder"))
+    assert not finder.proto.expanded
+    at.number_input(key="lab_lrf_steps").set_value(40)
+    rerun(at)
+    at.button(key="trb_lrfind").click()
+    rerun(at)
+    live = next(r for r in jobs.list_runs(runs) if r.task == "lr_find")
+    RunFolder(live.path).write_status(state="done", step=40)  # it finishes
+    lrs = [1e-6 * 10 ** (i / 5) for i in range(30)]
+    losses = [1.0 - 0.5 / (1 + (1e-4 / lr) ** 2) + (2.0 if lr > 0.05 else 0) for lr in lrs]
+    (live.path / "lr_find.json").write_text(json.dumps({"lr": lrs, "loss": losses, "suggested": 1e-4}))
+    rerun(at)
+    finder = next(e for e in at.expander if e.label.startswith("Learning-rate finder"))
+    assert finder.proto.expanded, "the expander stays open when the finder finishes"
+    summary = " ".join(m.value for m in at.markdown if live.path.name in m.value)
+    assert "40 batches" in summary and "batch 16" in summary and "epochs" not in summary
+    advice = " ".join(m.value for m in at.markdown if "Steepest descent" in m.value)
+    assert "1.0e-04" in advice and "one-cycle" in advice and "The form's 3.0e-03" in advice
+    at.button(key="trb_use_lr_bold").click()
+    rerun(at)
+    assert at.number_input(key="tr_lr").value > 1e-4  # the bold reading: a tenth of the lowest loss's rate
+
+    again = open_page(PAGE)  # a reload: the batches of the last finder run, not 60
+    assert again.number_input(key="lab_lrf_steps").value == 40
+
+
+def test_runs_side_by_side_show_only_the_settings_that_differ(runs, trained_run):
+    a = copy_run(trained_run, runs, "20260101-000000-tiny")
+    b = copy_run(trained_run, runs, "20260102-000000-tiny-lr")
+    RunFolder(b).write_config(RunFolder(a).config().replace(lr=5e-4, name="tiny-lr"))
+    at = open_page(PAGE)
+    assert at.multiselect(key="lab_compare").value == [b.name, a.name]
+    table = at.dataframe[-1].value
+    assert list(table["run"]) == [b.name, a.name]
+    assert [c for c in table.columns if c not in ("run", "state", "best val NME")] == ["lr"]
+    assert list(table["lr"]) == ["0.0005", "0.002"]
+    loss = chart(at, "lab_compare_loss")
+    at.slider(key="lab_smoothing").set_value(0.0)
+    rerun(at)
+    raw = chart(at, "lab_compare_loss")
+    named = [t for t in raw["data"] if t.get("name") == b.name]
+    assert named and named[0]["y"] != [t for t in loss["data"] if t.get("name") == b.name][0]["y"]
+    at.toggle(key="lab_compare_all").set_value(True)
+    rerun(at)
+    assert "model" in at.dataframe[-1].value.columns

@@ -279,3 +279,27 @@ def test_describe_of_an_untrained_full_checkpoint(tmp_path):
     assert not info.is_subset and info.indices == tuple(range(68))
     assert info.encoding == "gaussian" and info.sigma == pytest.approx(2.0)
     assert info.epoch == 0 and info.best_val_nme() is None
+
+
+def test_a_checkpoint_says_when_it_was_trained_and_old_ones_say_nothing(tmp_path):
+    """The home page shows the training date stored in the checkpoint, never the file's time."""
+    import os
+    from datetime import datetime, timedelta, timezone
+
+    path = make_checkpoint(tmp_path / "new.pt", input_size=64)
+    stamp = torch.load(path, weights_only=True)["summary"]["trained_at"]
+    made = datetime.fromisoformat(stamp)
+    assert made.tzinfo is not None and abs(datetime.now(timezone.utc) - made) < timedelta(minutes=5)
+    os.utime(path, (0, 0))  # a copy or a clone changes the file time, not the training date
+    assert ckpt.describe(path).trained_at == stamp
+    ckpt.export(path, tmp_path / "shipped.pt")  # exporting keeps it
+    assert ckpt.describe(tmp_path / "shipped.pt").trained_at == stamp
+
+    data = torch.load(path, weights_only=True)
+    data["summary"] = {"epoch": 3, "trained_at": "2026-01-02T03:04:05+00:00"}  # a summary that has one keeps it
+    torch.save(data, path)
+    assert ckpt.describe(path).trained_at == "2026-01-02T03:04:05+00:00"
+    for old in ({"epoch": 3}, {"epoch": 3, "trained_at": "yesterday"}, {"epoch": 3, "trained_at": 5}):
+        data["summary"] = old
+        torch.save(data, path)
+        assert ckpt.describe(path).trained_at is None

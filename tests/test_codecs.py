@@ -327,7 +327,7 @@ def test_old_codec_dicts_load_and_types_do_not_mix():
     with pytest.raises(ValueError, match="codec_from_dict"):
         UDPHeatmapCodec.from_dict(HeatmapCodec().to_dict())
     with pytest.raises(ValueError, match="unknown codec type"):
-        codec_from_dict({"type": "regression"})
+        codec_from_dict({"type": "nope"})
 
 
 # --------------------------------------------------------------------------- SimCC loss

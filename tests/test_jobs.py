@@ -279,3 +279,41 @@ def test_a_queued_job_waits_quietly_and_small(tmp_path):
     finally:
         for path in (first, second):
             jobs.stop(path, timeout=5)
+
+
+# ----------------------------------------------------------------------------- priority
+
+def niceness(pid):
+    """The niceness of a live process, read from /proc (field 19 of /proc/PID/stat)."""
+    stat = open(f"/proc/{pid}/stat").read()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
+@pytest.mark.parametrize("setting, expected", [(None, 10), ("3", 3)])
+def test_a_job_trains_at_a_lower_cpu_priority(tmp_path, monkeypatch, setting, expected):
+    """The training process of a job (the waiter that exec'd it, same pid) runs niced:
+    $LMKVIZ_JOB_NICE, default 10; never less nice than the app that started it."""
+    if setting is None:
+        monkeypatch.delenv("LMKVIZ_JOB_NICE", raising=False)
+    else:
+        monkeypatch.setenv("LMKVIZ_JOB_NICE", setting)
+    path = jobs.start(tiny_config(name="niced", epochs=20, limit_train=16), tmp_path)
+    try:
+        run = RunFolder(path)
+        wait_until(lambda: state_of(path) == "running" and run.metrics())  # torch is training now
+        pid = run.status()["pid"]
+        assert "lmkviz.waiter" not in open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
+        assert niceness(pid) == max(expected, os.nice(0))
+        assert os.getpriority(os.PRIO_PROCESS, pid) == niceness(pid)
+    finally:
+        jobs.stop(path, timeout=5)
+
+
+def test_a_bad_nice_setting_is_refused_before_any_run_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMKVIZ_JOB_NICE", "low")
+    with pytest.raises(ValueError, match="LMKVIZ_JOB_NICE='low' is not an integer"):
+        jobs.start(tiny_config(name="bad"), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("LMKVIZ_JOB_NICE", "40")
+    assert jobs.job_niceness() == 19

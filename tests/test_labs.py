@@ -172,3 +172,39 @@ def test_network_input_is_the_evaluation_resize():
     assert np.isnan(pts[1]).all()  # outside the image
     assert rgb[12, 20].min() > 150 and rgb[2, 2].max() == 0
     assert labs.Grid((2500.0, 400.0), (64, 64)).inside_max == (2499.999, 399.999)
+
+
+# --------------------------------------------------------------------------- the codec family in the lab
+
+
+def test_udp_and_simcc_round_trip_in_the_lab_through_the_codecs():
+    from lmkviz.codecs import SimCCCodec, UDPHeatmapCodec
+
+    for encoding in ("udp", "simcc"):
+        result = labs.roundtrip(256, 64, 2.0, encoding, n=128)
+        assert result.mean["dark"] <= 0.02 and result.mean["softargmax"] <= 0.02, (encoding, result.mean)
+        assert result.mean["argmax"] > 0.1  # argmax still reads whole cells (bins)
+    assert labs.roundtrip(256, 64, 2.0, "simcc", n=64).mean["argmax"] < 0.3  # 2 bins per pixel: a finer grid
+    grid = labs.lab_grid("udp", 256, 64)
+    assert grid.stride[0] == pytest.approx(255 / 63)
+    pts = np.array([[0.5, 0.5], [128.0, 64.0], [255.5, 200.25]])
+    expected = UDPHeatmapCodec(image_size=(256, 256), heatmap_size=(64, 64)).image_to_heatmap(torch.tensor(pts))
+    np.testing.assert_allclose(grid.to_heatmap(pts), expected.numpy(), atol=1e-9)
+    np.testing.assert_allclose(grid.to_image(grid.to_heatmap(pts)), pts, atol=1e-9)
+    # the lab's SimCC targets are SimCCCodec's, and its decoders find the point again
+    points = np.array([[40.3, 100.7], [200.1, 12.6]])
+    sample = labs.encode_sample(points, [0, 1], 256, 64, "simcc", 3.0)
+    (x_labels, y_labels), _ = SimCCCodec(image_size=(256, 256), ratio=2.0, sigma=3.0).encode(torch.tensor(points)[None])
+    np.testing.assert_allclose(sample.vectors[0], x_labels[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(sample.vectors[1], y_labels[0].numpy(), atol=1e-6)
+    _, _, found = labs.decode_vectors_noisy(sample.vectors[0][1], sample.vectors[1][1])
+    np.testing.assert_allclose(np.array(found["dark"]) / 2.0, points[1], atol=0.02)  # bins -> px
+
+
+def test_sweeps_use_the_same_sub_cell_offsets_so_the_integer_centre_curve_is_flat():
+    sweep = labs.sweep_sigma(256, 64, (0.5, 1.0, 2.0, 4.0, 8.0), "gaussian_int", n=128)
+    assert np.ptp(sweep["dark"]) < 1e-6 and np.ptp(sweep["argmax"]) < 1e-6
+    assert all(0 < e < 0.2 for e in sweep["sem"]["dark"])  # and its uncertainty is reported
+    a = labs.random_positions(64, 32, 2.0, seed=3)
+    b = labs.random_positions(64, 128, 5.0, seed=3)
+    np.testing.assert_allclose(a - a.floor(), b - b.floor(), atol=1e-5)

@@ -19,6 +19,7 @@ from lmkviz.models.unet_resnet18 import _url_reachable
 
 K = 5
 NAMES = models.list_models()
+HEATMAP_NAMES = list(models.HEATMAP_MODELS)  # every name but the direct-regression baseline
 
 
 def make(name: str, num_points: int = K, seed: int = 0, **kwargs) -> nn.Module:
@@ -60,7 +61,7 @@ def no_network(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- every architecture
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", HEATMAP_NAMES)
 def test_forward_shape_finite_and_stride(name):
     model = make(name)
     images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -73,7 +74,7 @@ def test_forward_shape_finite_and_stride(name):
     assert torch.isfinite(heatmaps).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", HEATMAP_NAMES)
 @pytest.mark.parametrize("size", [128, 160, 192, 256, (90, 100)])
 def test_input_sizes(name, size):
     """Multiples of 32 give H / stride exactly; other sizes give ceil(H / stride)."""
@@ -131,6 +132,36 @@ def test_batch_items_are_independent_in_eval(name):
 
 
 # --------------------------------------------------------------------------- specific models
+
+
+def test_only_the_regression_baseline_outputs_points():
+    assert [n for n in NAMES if models.outputs_points(n)] == ["resnet18_regression"]
+    assert set(HEATMAP_NAMES) | {"resnet18_regression"} == set(NAMES)
+
+
+@pytest.mark.parametrize("size", [64, (96, 128)])
+def test_regression_baseline_outputs_fractions_of_the_image(size):
+    """(N, K, 2) points as x / W, y / H; untrained, every point sits near the image centre."""
+    h, w = (size, size) if isinstance(size, int) else size
+    model = make("resnet18_regression").eval()
+    assert model.stride == 32 and model.outputs == "points"
+    with torch.no_grad():
+        points = model(torch.rand(3, 3, h, w))
+    assert points.shape == (3, K, 2)
+    assert (points - 0.5).abs().max() < 0.1
+    # after one optimiser step towards other targets the points move, and differ per image
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    images = torch.rand(3, 3, h, w)
+    for _ in range(2):
+        loss = (model(images) - 0.2).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        moved = model.eval()(images)
+    assert (moved - 0.5).abs().mean() > 1e-3
+    assert not torch.allclose(moved[0], moved[1])
 
 
 def test_hrnet18_parameter_count_matches_blog():

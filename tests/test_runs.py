@@ -63,6 +63,38 @@ def test_run_folder_reads_what_it_writes(tmp_path):
     assert read_json(tmp_path / "missing.json") is None
 
 
+def test_epoch_previews_are_kept_small_and_read_back_whole(tmp_path):
+    """previews/: the fixed inputs once, each epoch's heatmaps (max over landmarks) and points."""
+    run = RunFolder(tmp_path / "r")
+    run.path.mkdir()
+    assert run.preview_epochs() == [] and run.epoch_preview(1) is None
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (2, 16, 16, 3), dtype=np.uint8)
+    fixed = {"images": images, "target": rng.random((2, 3, 2)).astype(np.float32), "indices": np.arange(3),
+             "image_size": np.array([16, 16])}
+    maps = {e: rng.random((2, 3, 4, 4)).astype(np.float16) for e in (1, 2, 3)}
+    for e in (1, 2, 3):
+        run.write_preview({**fixed, "heatmaps": maps[e], "pred_dark": np.full((2, 3, 2), e, np.float32),
+                           "nme_dark": np.array([0.1 / e, 0.2 / e])}, epoch=e)
+    assert run.preview_epochs() == [1, 2, 3]
+    inputs_written = (run.previews_path / "inputs.npz").stat().st_mtime_ns
+    second = run.epoch_preview(2)
+    np.testing.assert_array_equal(second["images"], images)
+    np.testing.assert_array_equal(second["heatmaps"], maps[2].max(axis=1, keepdims=True))
+    assert second["pred_dark"][0, 0, 0] == 2 and int(second["epoch"]) == 2
+    np.testing.assert_allclose(second["nme_dark"], [0.05, 0.1])
+    assert run.preview()["heatmaps"].shape == (2, 3, 4, 4)  # preview.npz: the newest, every landmark
+    assert "images" not in np.load(run.epoch_preview_path(2)).files  # the images are not repeated
+    # an epoch that is redone replaces its file; the unchanged inputs are not rewritten
+    run.write_preview({**fixed, "heatmaps": maps[1], "pred_dark": np.zeros((2, 3, 2), np.float32)}, epoch=3)
+    assert run.epoch_preview(3)["pred_dark"].max() == 0
+    assert (run.previews_path / "inputs.npz").stat().st_mtime_ns == inputs_written
+    assert run.drop_previews_after(1) == [2, 3] and run.preview_epochs() == [1]
+    # a torn or foreign file is not a preview
+    run.epoch_preview_path(4).write_bytes(b"PK\x03\x04 torn")
+    assert run.epoch_preview(4) is None and run.epoch_preview(1) is not None
+
+
 def test_cli_and_jobs_honour_lmkviz_runs(monkeypatch, tmp_path, capsys):
     root = tmp_path / "elsewhere"
     monkeypatch.setenv("LMKVIZ_RUNS", str(root))

@@ -21,7 +21,7 @@ from tests.helpers import tiny_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize("name", sorted(models.HEATMAP_MODELS))
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_every_model_and_encoding_learns_a_batch(name, encoding):
     """A few optimiser steps on one fixed batch reduce the loss."""
@@ -130,6 +130,33 @@ def test_preview_stores_what_the_evaluator_measures_on_those_images(tmp_path):
         np.testing.assert_allclose(preview[f"pred_{m}"], on_input, atol=1e-3)
     on_input = coords.rescale_batch(torch.from_numpy(result.target), result.image_sizes, 64).numpy()
     np.testing.assert_allclose(preview["target"], on_input, atol=1e-3)
+
+
+def test_a_run_keeps_the_preview_of_every_epoch(tmp_path):
+    """previews/epoch-NNN.npz, one per epoch: the newest equals preview.npz (heatmaps as their
+    maximum over landmarks), and the heatmaps change from epoch to epoch (training replays)."""
+    path = train(tiny_config(epochs=3, landmarks="eyes"), runs_root=tmp_path, progress_bar=False)
+    run = RunFolder(path)
+    assert run.preview_epochs() == [1, 2, 3]
+    newest, final = run.epoch_preview(3), run.preview()
+    for key in ("images", "target", "pred_dark", "nme_dark"):
+        np.testing.assert_array_equal(newest[key], final[key])
+    np.testing.assert_array_equal(newest["heatmaps"], final["heatmaps"].max(axis=1, keepdims=True))
+    first = run.epoch_preview(1)
+    assert first["heatmaps"].shape == (2, 1, 16, 16)
+    assert not np.array_equal(first["heatmaps"], newest["heatmaps"])
+    assert not np.array_equal(first["pred_dark"], newest["pred_dark"])
+    size = sum(p.stat().st_size for p in run.previews_path.iterdir()) - (run.previews_path / "inputs.npz").stat().st_size
+    assert size < 3 * 20_000  # small: no images, one map per preview image
+    # a preview of an epoch last.pt does not know (a kill before the checkpoint) goes on resume,
+    # and so do the temporary files of a killed writer in previews/
+    import shutil
+
+    shutil.copy(run.epoch_preview_path(3), run.epoch_preview_path(4))
+    (run.previews_path / ".epoch-005.npz.999999-0badcafe.tmp").write_bytes(b"half")
+    train(resume=path, progress_bar=False)
+    assert run.preview_epochs() == [1, 2, 3] and sorted(p.name for p in run.previews_path.iterdir()) == [
+        "epoch-001.npz", "epoch-002.npz", "epoch-003.npz", "inputs.npz"]
 
 
 def test_resume_ends_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch):

@@ -37,3 +37,27 @@ def test_heatmap_overlay_aligns_cells_with_their_image_pixels(image_hw, heatmap_
     col = int(np.floor((x - (layer.x0 - layer.dx / 2)) / layer.dx))
     row = int(np.floor((y - (layer.y0 - layer.dy / 2)) / layer.dy))
     assert np.asarray(layer.z)[row, col] == 1.0
+
+
+def test_figures_import_without_torch():
+    """Drawing needs no torch: lmkviz.viz takes its encoder and decoder names from lmkviz.names
+    (importing torch costs seconds of a cold start on a busy 2-core machine)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, lmkviz.viz, lmkviz.names; from lmkviz.viz import compare, dataset, encoding, training, upload; "
+            "print(sorted(m for m in ('torch', 'torchvision', 'cv2', 'streamlit') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
+def test_names_are_the_ones_the_library_uses():
+    from lmkviz import decoding, encoding, names
+    from lmkviz.viz import style
+
+    assert decoding.DECODERS is names.DECODERS is style.DECODERS
+    assert decoding.DECODER_LABELS is names.DECODER_LABELS and encoding.ENCODINGS is names.ENCODINGS
+    assert set(names.DECODER_LABELS) == set(names.DECODERS)
+    assert set(names.ENCODING_LABELS) == set(names.ENCODINGS)

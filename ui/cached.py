@@ -19,6 +19,9 @@ STATS_MAX_SAMPLES = {"synthetic": 300}
 
 HEATMAP_SIZES = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 20.0)
+SWEEP_POINTS = 128
+"""Random points per setting of a sweep (each curve's points share their sub-cell offsets,
+and the figures shade the 95 % band of every mean)."""
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing statistics…")
@@ -56,7 +59,7 @@ def sweep_sizes(image_size: int, sigma: float, encoding: str, noise: float, blur
     """Mean error against heatmap size (:data:`HEATMAP_SIZES`), sigma fixed in heatmap px."""
     with labs.torch_threads(1):
         return labs.sweep_heatmap_size(image_size, HEATMAP_SIZES, sigma, encoding, noise=noise, blur=blur,
-                                       margin=margin, k=k, n=96)
+                                       margin=margin, k=k, n=SWEEP_POINTS)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -65,7 +68,18 @@ def sweep_sigmas(image_size: int, heatmap_size: int, encoding: str, noise: float
     """Mean error against sigma (:data:`SIGMAS`)."""
     with labs.torch_threads(1):
         return labs.sweep_sigma(image_size, heatmap_size, SIGMAS, encoding, noise=noise, blur=blur,
-                                margin=margin, k=k, n=96)
+                                margin=margin, k=k, n=SWEEP_POINTS)
+
+
+SIMCC_RATIOS = (0.25, 0.5, 1.0, 2.0, 3.0, 4.0)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def sweep_ratios(image_size: int, sigma: float, noise: float, blur: float, margin: float | None) -> dict:
+    """SimCC's mean error against its ratio (:data:`SIMCC_RATIOS` bins per pixel)."""
+    with labs.torch_threads(1):
+        return labs.sweep_simcc_ratio(image_size, SIMCC_RATIOS, sigma, noise=noise, blur=blur, margin=margin,
+                                      n=SWEEP_POINTS)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -73,3 +87,28 @@ def rounding_draws(point_hm: tuple, heatmap_wh: tuple, draws: int, seed: int) ->
     """(draws, 2) argmax positions of random binary heatmaps (:func:`lmkviz.labs.randomized_rounding_draws`)."""
     with labs.torch_threads(1):
         return labs.randomized_rounding_draws(point_hm, heatmap_wh, draws, seed)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def evaluation(checkpoint: str, checkpoint_mtime: float, dataset: str, split: str, n: int):
+    """:func:`lmkviz.evaluation.evaluate` of a checkpoint on the first ``n`` images of a split,
+    heatmaps kept, through the disk cache (:func:`lmkviz.evalcache.cached_evaluate`: keyed by the
+    checkpoint's content, the data, split, n and options), so that it runs once per checkpoint
+    and split, not once per server start. A progress bar shows while it runs; a result read
+    from disk loads neither the checkpoint nor the network. Same arguments as
+    ``ui.compare.evaluation_cached``, whose drop-in replacement it is."""
+    from lmkviz.evalcache import cached_evaluate
+    from ui.common import predictor_cached
+
+    bar = st.progress(0.0, text=f"Evaluating {n} images with every decoder (once: the result is kept on disk)…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=f"Evaluating: {done} of {total} images")
+
+    try:
+        result, _ = cached_evaluate(checkpoint, dataset, split, limit=n, keep_heatmaps=True, progress=progress,
+                                    predictor=lambda: predictor_cached(checkpoint, checkpoint_mtime),
+                                    reader=open_split_cached(dataset, split))
+    finally:
+        bar.empty()
+    return result

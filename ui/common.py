@@ -27,6 +27,7 @@ DEFAULT_CHECKPOINT = paths.DEFAULT_CHECKPOINT  # the shipped model (one definiti
 
 PAGES = (
     ("app.py", "Home", ":material/home:"),
+    ("pages/0_Lesson.py", "Lesson", ":material/school:"),
     ("pages/1_Dataset_browser.py", "Dataset browser", ":material/photo_library:"),
     ("pages/2_Encoding_lab.py", "Encoding lab", ":material/science:"),
     ("pages/3_Train.py", "Train", ":material/model_training:"),
@@ -91,6 +92,17 @@ def figure_config(name: str, *, interactive: bool = False) -> dict:
                                      "scale": FIGURE_PNG_SCALE if fmt == "png" else 1}}
 
 
+def session_token() -> str:
+    """A random token naming this browser session (kept in its session state): tells a job
+    started here from one started in another tab or by another person on the same server."""
+    import secrets
+
+    key = "lmkviz_session_token"
+    if key not in st.session_state:
+        st.session_state[key] = secrets.token_hex(8)
+    return st.session_state[key]
+
+
 def runs_root() -> Path:
     """The folder holding training runs (:func:`lmkviz.runs.runs_root`: ``$LMKVIZ_RUNS`` or ``runs``)."""
     from lmkviz.runs import runs_root as library_runs_root
@@ -119,7 +131,7 @@ def page_links(skip: Optional[str] = None) -> None:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _discover(search_path: str) -> list[dict]:
+def _discover(search_path: str, kept: tuple = ()) -> list[dict]:
     from lmkviz.data import discover_datasets
 
     return [
@@ -130,12 +142,15 @@ def _discover(search_path: str) -> list[dict]:
 
 
 def discovered_datasets() -> list[dict]:
-    """Datasets found in data/ and $LMKVIZ_DATA, as plain dicts (cached 30 s per $LMKVIZ_DATA).
+    """Datasets found in data/, $LMKVIZ_DATA and the folders kept in the settings
+    (:mod:`lmkviz.settings`), as plain dicts (cached 30 s per $LMKVIZ_DATA and kept list).
 
     Keys: key (what :func:`open_split_cached` takes), name, path, splits
     ({split: pairs of files}), points (K), scheme.
     """
-    return _discover(os.environ.get("LMKVIZ_DATA", ""))
+    from lmkviz.settings import kept_datasets
+
+    return _discover(os.environ.get("LMKVIZ_DATA", ""), tuple(kept_datasets()))
 
 
 def synthetic_dataset() -> dict:
@@ -162,6 +177,42 @@ def add_dataset(report: dict) -> dict:
     rest = [d for d in added_datasets() if d["key"] != path]
     st.session_state[_ADDED_KEY] = rest + [entry]
     return entry
+
+
+def keep_folder(root: str) -> Optional[str]:
+    """Keep a checked dataset folder in the settings file (:func:`lmkviz.settings.keep_dataset`),
+    so that it is listed after a reload too; returns the settings file, or None after showing
+    why it could not be kept."""
+    from lmkviz import settings
+
+    try:
+        settings.keep_dataset(root)
+    except ValueError as err:
+        show_error(err)
+        return None
+    return paths.display_path(settings.settings_path())
+
+
+def kept_folders() -> tuple[list[dict], Optional[str]]:
+    """([{"folder", "found"}] of the folders kept in the settings, an error text or None)."""
+    from lmkviz import settings
+
+    try:
+        folders = settings.kept_datasets(strict=True)
+    except ValueError as err:
+        return [], str(err)
+    return [{"folder": paths.display_path(f), "path": f, "found": Path(f).is_dir()} for f in folders], None
+
+
+def forget_folder(path: str) -> None:
+    """``on_click``: remove a kept folder from the settings (the folder itself stays)."""
+    from lmkviz import settings
+
+    try:
+        settings.forget_dataset(path)
+    except ValueError as err:
+        show_error(err)
+    st.session_state[_ADDED_KEY] = [d for d in added_datasets() if d["key"] != path]
 
 
 def dataset_choices() -> list[dict]:
@@ -196,8 +247,10 @@ def split_picker(dataset: dict, key: str, container=None, default: str = "train"
     """A split selector limited to the dataset's non-empty splits."""
     box = container if container is not None else st
     splits = [s for s, n in dataset["splits"].items() if n > 0] or list(dataset["splits"]) or ["train"]
-    return box.segmented_control("Split", splits, default=default if default in splits else splits[0],
-                                 required=True, key=key, format_func=lambda s: f"{s} ({dataset['splits'].get(s, 0):,})")
+    seeded = st.session_state.get(key) in splits  # set by the page (a shared link): no default then
+    return box.segmented_control("Split", splits, default=None if seeded else default if default in splits
+                                 else splits[0], required=True, key=key,
+                                 format_func=lambda s: f"{s} ({dataset['splits'].get(s, 0):,})")
 
 
 @st.cache_resource(show_spinner="Opening dataset…", max_entries=16)
@@ -247,7 +300,8 @@ def subset_picker(scheme, key: str, container=None, default: str = "all") -> Opt
     options = subset_options(scheme)
     if default not in options:
         default = next(iter(options))
-    spec = box.selectbox("Landmarks", list(options), index=list(options).index(default),
+    seeded = st.session_state.get(f"{key}_{scheme.name}") in options  # set by the page: no default then
+    spec = box.selectbox("Landmarks", list(options), **({} if seeded else {"index": list(options).index(default)}),
                          format_func=options.get, key=f"{key}_{scheme.name}")
     if spec == "custom":
         spec = box.text_input("Indices", value="36,45,48-54" if scheme.num_points >= 55 else "0",

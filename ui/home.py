@@ -54,24 +54,74 @@ def short_device(label: str) -> str:
     return re.sub(r"^(NVIDIA|AMD)\s+", "", label.replace(" (CUDA)", ""))[:22]
 
 
+def short_path(path: str, limit: int = 44) -> str:
+    """A folder for a narrow table cell: "~" for the home folder, the start cut to "…" when long
+    (the end of a path names the dataset)."""
+    import os
+
+    text = str(path)
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~") and text.startswith(home + os.sep):
+        text = "~" + text[len(home):]
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
 def dataset_rows(datasets: list[dict]) -> list[dict]:
-    """Table rows: name, scheme, train/val/test counts, location."""
-    return [{"dataset": d["name"], "scheme": d["scheme"],
+    """Table rows: name, points and scheme, train/val/test counts, where (a short path)."""
+    return [{"dataset": d["name"], "points": f"{d['points']} · {d['scheme']}",
              "train": d["splits"].get("train", 0), "val": d["splits"].get("val", 0),
-             "test": d["splits"].get("test", 0), "where": d["path"] or "generated on the fly"}
+             "test": d["splits"].get("test", 0), "where": short_path(d["path"]) if d["path"] else "generated on the fly"}
             for d in datasets]
 
 
-def checkpoint_rows(checkpoints: list[dict], now: float) -> list[dict]:
-    """Table rows: file, source, size, age."""
-    def age(seconds: float) -> str:
-        for unit, span in (("d", 86400), ("h", 3600), ("min", 60)):
-            if seconds >= span:
-                return f"{seconds / span:.0f} {unit} ago"
-        return "just now"
+DATASET_COLUMNS = {
+    "dataset": st.column_config.TextColumn("dataset", width="small"),
+    "points": st.column_config.TextColumn("points", width="small", help="landmarks per face and their scheme"),
+    "train": st.column_config.NumberColumn("train", width=60, format="%d"),
+    "val": st.column_config.NumberColumn("val", width=60, format="%d"),
+    "test": st.column_config.NumberColumn("test", width=60, format="%d"),
+    "where": st.column_config.TextColumn("where", width="large", help="the dataset's folder"),
+}
+"""Column widths that fit the Datasets table in the page at 1400 px."""
 
-    return [{"checkpoint": c["name"], "from": c["source"], "MB": round(c["size_mb"], 1),
-             "saved": age(now - c["modified"])} for c in checkpoints]
+
+def trained_text(trained_at) -> str:
+    """A checkpoint's training date (:attr:`lmkviz.checkpoint.CheckpointInfo.trained_at`) in local
+    time, "22 Nov 2026 07:48", or "unknown" when the checkpoint does not say (never the file time)."""
+    from datetime import datetime
+
+    if not trained_at:
+        return "unknown"
+    try:
+        return f"{datetime.fromisoformat(trained_at).astimezone():%d %b %Y %H:%M}"
+    except (TypeError, ValueError):
+        return "unknown"
+
+
+def checkpoint_rows(checkpoints: list[dict], infos: list) -> list[dict]:
+    """Table rows: file, where it comes from (shipped or the run), when it was trained, best
+    validation NME, size. ``infos``: :func:`ui.common.checkpoint_info` of each (a
+    :class:`lmkviz.checkpoint.CheckpointInfo`, or an error text for an unreadable file)."""
+    rows = []
+    for c, info in zip(checkpoints, infos):
+        readable = not isinstance(info, str)
+        best = info.best_val_nme() if readable else None
+        rows.append({"checkpoint": c["name"],
+                     "from": "shipped" if c["source"] == "shipped" else c["source"].removeprefix("run "),
+                     "trained": trained_text(info.trained_at) if readable else "unreadable",
+                     "val NME": f"{best[1]:.2f} %" if best else "—", "MB": round(c["size_mb"], 1)})
+    return rows
+
+
+CHECKPOINT_COLUMNS = {
+    "checkpoint": st.column_config.TextColumn("checkpoint", width=80),
+    "from": st.column_config.TextColumn("from", width="medium", help="shipped with lmkviz, or the run that saved it"),
+    "trained": st.column_config.TextColumn("trained", width=130,
+                                           help="when the weights were trained, as stored in the checkpoint "
+                                                "(\"unknown\" when it does not say)"),
+    "val NME": st.column_config.TextColumn("val NME", width=70, help="best validation NME stored in the checkpoint"),
+    "MB": st.column_config.NumberColumn("MB", width=50, format="%.1f"),
+}
 
 
 def run_rows(runs) -> list[dict]:
@@ -79,6 +129,15 @@ def run_rows(runs) -> list[dict]:
     rows = []
     for r in runs:
         epochs = r.config.epochs if r.config else r.status.get("epochs", "?")
-        rows.append({"run": r.name, "state": r.state, "epoch": f"{r.epoch}/{epochs}", "progress": r.progress,
-                     "device": r.device})
+        finder = r.task == "lr_find"
+        rows.append({"run": r.name, "state": r.state, "epoch": "LR finder" if finder else f"{r.epoch}/{epochs}",
+                     "progress": r.progress})
     return rows
+
+
+RUN_COLUMNS = {
+    "run": st.column_config.TextColumn("run", width="medium"),
+    "state": st.column_config.TextColumn("state", width=70),
+    "epoch": st.column_config.TextColumn("epoch", width=75),
+    "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1, width=90),
+}

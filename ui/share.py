@@ -138,7 +138,7 @@ def copy_link(where=None) -> None:
     dropped = st.session_state.pop("_share_dropped", None)
     if dropped:
         container.caption("Ignored from the link (not available here): " + ", ".join(dropped))
-    with container.popover("🔗 Copy link to this view", help="A link that opens this page with these settings"):
+    with container.popover("Copy link to this view", icon=":material/link:", help="A link that opens this page with these settings"):
         st.code(view_url(), language=None)
         st.caption("Use the copy button at the right of the box; anyone who can reach this server "
                    "and opens the link sees the same view.")

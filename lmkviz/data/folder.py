@@ -576,16 +576,20 @@ def _search_dirs(extra_dirs: Optional[Iterable[PathLike]]) -> list[Path]:
             dirs.append(Path(entry.strip()).expanduser())
     for entry in extra_dirs or ():
         dirs.append(Path(entry).expanduser())
-    return dirs
+    from lmkviz.settings import kept_datasets
+
+    # folders kept in the user's settings (lmkviz.settings; the Dataset browser's "Add a folder")
+    return dirs + [Path(entry) for entry in kept_datasets()]
 
 
 def discover_datasets(extra_dirs: Optional[Iterable[PathLike]] = None) -> list[DatasetInfo]:
     """Find datasets (in any format of :mod:`lmkviz.data.formats`) without opening any image.
 
     Looks at ``data/`` (relative to the current directory), the project's own
-    ``data/`` folder, every folder in ``$LMKVIZ_DATA`` (``os.pathsep``-separated)
-    and ``extra_dirs``. A folder is a dataset when it, or one of its immediate
-    subfolders, is in a format lmkviz reads. Results are deduplicated by resolved path and
+    ``data/`` folder, every folder in ``$LMKVIZ_DATA`` (``os.pathsep``-separated),
+    ``extra_dirs`` and the folders kept in the user's settings
+    (:func:`lmkviz.settings.kept_datasets`). A folder is a dataset when it, or one of its
+    immediate subfolders, is in a format lmkviz reads. Results are deduplicated by resolved path and
     keep the search order (subfolders sorted by name).
     """
     from lmkviz.data.formats import detect_format

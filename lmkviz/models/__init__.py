@@ -10,8 +10,19 @@ multiples of 32 give exact output sizes; other sizes work too.
     model = models.create("hrnet18", num_points=68)
     heatmaps = model(images)            # (N, 68, H / 4, W / 4)
 
+With ``head="simcc"`` any architecture gets a SimCC head (:class:`SimCCHead`)
+and returns the pair of logits ``(x (N, K, W_x), y (N, K, H_y))`` instead:
+
+    model = models.create("hrnet18_small", 68, head="simcc", input_size=128, simcc_ratio=2.0)
+    x_logits, y_logits = model(images)  # (N, 68, 256), (N, 68, 256)
+
 ``ARCHITECTURES`` maps each name to its factory ``f(num_points, **kwargs)``;
 ``MODEL_INFO`` / :func:`describe` give what a user interface shows.
+
+One architecture outputs no heatmaps: ``resnet18_regression`` (the direct-regression
+baseline, :mod:`lmkviz.models.regression`) returns (N, K, 2) points as fractions of
+the input's width and height; :func:`outputs_points` tells them apart, and
+:data:`HEATMAP_MODELS` lists the others.
 """
 
 from __future__ import annotations
@@ -27,11 +38,14 @@ from lmkviz.models.efficientnet_lite import (
     EfficientNetLiteFPN, efficientnet_lite0_classifier, efficientnet_lite0_fpn,
 )
 from lmkviz.models.hrnet import HRNet, hrnet18, hrnet18_small, hrnet18_small_v2
+from lmkviz.models.regression import ResNet18Regression, resnet18_regression
+from lmkviz.models.simcc import HEADS, SimCCHead
 from lmkviz.models.unet_resnet18 import UNetResNet18, unet_resnet18, unet_resnet18_small
 
 __all__ = [
-    "ARCHITECTURES", "MODEL_INFO", "ModelInfo", "EfficientNetLiteFPN", "HRNet", "UNetResNet18",
-    "count_parameters", "create", "describe", "list_models",
+    "ARCHITECTURES", "HEADS", "HEATMAP_MODELS", "MODEL_INFO", "ModelInfo", "EfficientNetLiteFPN", "HRNet",
+    "ResNet18Regression", "SimCCHead", "UNetResNet18", "count_parameters", "create", "describe", "list_models",
+    "outputs_points", "resnet18_regression",
     "efficientnet_lite0_classifier", "efficientnet_lite0_fpn",
     "hrnet18", "hrnet18_small", "hrnet18_small_v2", "unet_resnet18", "unet_resnet18_small",
 ]
@@ -43,6 +57,7 @@ ARCHITECTURES = {
     "hrnet18_small": hrnet18_small,
     "hrnet18_small_v2": hrnet18_small_v2,
     "effnet_lite0_fpn": efficientnet_lite0_fpn,
+    "resnet18_regression": resnet18_regression,
 }
 
 
@@ -50,7 +65,8 @@ ARCHITECTURES = {
 class ModelInfo:
     """What a user interface shows about one architecture (defaults of its factory).
 
-    stride: heatmap downsampling factor; input_size: suggested square input side
+    stride: heatmap downsampling factor (for a model of :data:`POINT_MODELS`, that of
+    its last feature map, pooled away); input_size: suggested square input side
     in pixels; num_parameters: for ``num_points`` heatmaps (None in ``MODEL_INFO``).
     """
 
@@ -63,7 +79,8 @@ class ModelInfo:
 
     def __str__(self) -> str:
         params = "" if self.num_parameters is None else f", {self.num_parameters / 1e6:.2f} M parameters"
-        return (f"{self.name}: {self.description} (heatmap stride {self.stride}, "
+        kind = "feature" if self.name in POINT_MODELS else "heatmap"
+        return (f"{self.name}: {self.description} ({kind} stride {self.stride}, "
                 f"{self.input_size} px input{params})")
 
 
@@ -86,7 +103,23 @@ MODEL_INFO = {
     "effnet_lite0_fpn": ModelInfo(
         "effnet_lite0_fpn", "EfficientNet-Lite0 (ImageNet weights) with a light FPN decoder",
         stride=4, input_size=256),
+    "resnet18_regression": ModelInfo(
+        "resnet18_regression", "ResNet-18 + a linear layer regressing (x, y) directly, no heatmaps "
+        "(the baseline; train it with the regression encoding)",
+        stride=32, input_size=128),
 }
+
+from lmkviz.names import POINT_MODELS  # noqa: E402  (defined without torch: training configs check it)
+# POINT_MODELS: architectures whose output is (N, K, 2) points (fractions of the input's W and H), not heatmaps.
+
+HEATMAP_MODELS = tuple(name for name in ARCHITECTURES if name not in POINT_MODELS)
+"""Architectures that output (N, K, H / stride, W / stride) heatmaps."""
+
+
+def outputs_points(name: str) -> bool:
+    """True for an architecture that regresses (x, y) directly (:data:`POINT_MODELS`)."""
+    _check_name(name)
+    return name in POINT_MODELS
 
 
 def list_models() -> list[str]:
@@ -101,6 +134,9 @@ def _check_name(name: str) -> None:
         )
 
 
+_HEAD_OPTIONS = ("head", "input_size", "simcc_ratio")
+
+
 def create(name: str, num_points: int, **kwargs) -> nn.Module:
     """Build architecture ``name`` with ``num_points`` heatmaps.
 
@@ -108,17 +144,42 @@ def create(name: str, num_points: int, **kwargs) -> nn.Module:
     U-Nets and ``effnet_lite0_fpn``; ``pretrained`` is accepted by every model:
     True requires the ImageNet weights (ValueError when they cannot be had), "auto"
     uses them when they can be had and warns otherwise, False never looks for them;
-    the HRNets, which have no pretrained weights, accept only "auto"/False).
+    the HRNets, which have no pretrained weights, accept only "auto"/False), except
+    the head options every architecture takes:
+
+    head: "heatmap" (default: the model's heatmaps) or "simcc": the model wrapped
+        in a :class:`SimCCHead`, which returns ``(x_logits, y_logits)``; it needs
+        ``input_size`` (the square side, or (H, W), of the inputs) and takes
+        ``simcc_ratio`` (bins per input pixel, default 2.0).
     """
     _check_name(name)
     if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 1:
         raise ValueError(f"{name}: num_points must be a positive int, got {num_points!r}.")
+    head = kwargs.pop("head", "heatmap")
+    input_size = kwargs.pop("input_size", None)
+    ratio = kwargs.pop("simcc_ratio", None)
+    if head not in HEADS:
+        raise ValueError(f"{name}: unknown head {head!r}; choose one of {', '.join(HEADS)}.")
+    if head == "heatmap" and (input_size is not None or ratio is not None):
+        raise ValueError(f"{name}: input_size and simcc_ratio are options of head='simcc' only.")
+    if head == "simcc" and input_size is None:
+        raise ValueError(f"{name}: head='simcc' needs input_size (the side of the input images in pixels).")
+    if head == "simcc" and outputs_points(name):
+        raise ValueError(f"{name} regresses (x, y) directly: it has no feature map for a SimCC head; "
+                         "use it with head='heatmap' (its own linear head)")
     factory = ARCHITECTURES[name]
     accepted = set(inspect.signature(factory).parameters) - {"num_points"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
-        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}.")
-    return factory(num_points, **kwargs)
+        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; it takes "
+                         f"{', '.join(sorted(accepted | set(_HEAD_OPTIONS)))}.")
+    model = factory(num_points, **kwargs)
+    if head == "simcc":
+        try:
+            model = SimCCHead(model, input_size, 2.0 if ratio is None else float(ratio))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name}: SimCC head: {err}") from None
+    return model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

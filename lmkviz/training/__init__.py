@@ -9,28 +9,37 @@ Run folders are :mod:`lmkviz.runs`, devices :mod:`lmkviz.devices`, losses
 :mod:`lmkviz.losses`, validation :mod:`lmkviz.evaluation`.
 """
 
-from lmkviz.training.build import build_datasets, build_model, heatmap_sizes, make_codec
-from lmkviz.training.config import PRESET_LABELS, PRESETS, TrainConfig
-from lmkviz.training.distributed import Distributed
-from lmkviz.training.loop import (
-    NonFiniteLoss,
-    ResumeError,
-    ResumePlan,
-    RunBusy,
-    StopFlag,
-    StopTraining,
-    Trainer,
-    TrainJob,
-    check_resume,
-    set_seed,
-    train,
-    train_step,
-)
-from lmkviz.training.lr_find import lr_find, suggest_lr
+import importlib
+
+# Loaded on first use (PEP 562), so that ``lmkviz.training.config`` (read by the job list and
+# the run folders) does not import the loop, the models and torchvision.
+_LAZY = {
+    "build_datasets": "build", "build_model": "build", "heatmap_sizes": "build", "make_codec": "build",
+    "make_run_loss": "build",
+    "PRESET_LABELS": "config", "PRESETS": "config", "TRAIN_ENCODING_LABELS": "config", "TRAIN_ENCODINGS": "config",
+    "TrainConfig": "config",
+    "Distributed": "distributed",
+    **{name: "loop" for name in ("NonFiniteLoss", "ResumeError", "ResumePlan", "RunBusy", "StopFlag", "StopTraining",
+                                 "Trainer", "TrainJob", "check_resume", "set_seed", "train", "train_step")},
+    "lr_find": "lr_find", "suggest_lr": "lr_find",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"lmkviz.training.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
-    "TrainConfig", "PRESETS", "PRESET_LABELS",
-    "build_datasets", "build_model", "make_codec", "heatmap_sizes",
+    "TrainConfig", "PRESETS", "PRESET_LABELS", "TRAIN_ENCODINGS", "TRAIN_ENCODING_LABELS",
+    "build_datasets", "build_model", "make_codec", "make_run_loss", "heatmap_sizes",
     "Distributed", "Trainer", "TrainJob", "StopFlag", "StopTraining", "NonFiniteLoss",
     "ResumeError", "ResumePlan", "RunBusy", "check_resume",
     "train", "train_step", "set_seed",

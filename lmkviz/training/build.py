@@ -1,5 +1,5 @@
 """From a :class:`~lmkviz.training.config.TrainConfig` to the objects a run needs:
-datasets, the model and its heatmap codec."""
+datasets, the model and its codec."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from lmkviz.encoding import HeatmapCodec
-from lmkviz.training.config import TrainConfig
+from lmkviz.training.config import REGRESSION, TrainConfig
 
-__all__ = ["UNET_STRIDES", "build_datasets", "build_model", "make_codec", "heatmap_sizes"]
+__all__ = ["UNET_STRIDES", "build_datasets", "build_model", "make_codec", "make_run_loss", "heatmap_sizes"]
 
 UNET_STRIDES = (1, 2, 4)
 """The output strides a U-Net can be built with (HRNets are fixed at their own stride)."""
@@ -51,10 +51,41 @@ def build_datasets(config: TrainConfig):
     return train_ds, val_ds, scheme, indices
 
 
-def make_codec(config: TrainConfig, stride: int) -> HeatmapCodec:
-    """The heatmap codec of a run: input_size -> heatmap_size (default input_size / stride)."""
+def make_codec(config: TrainConfig, stride: int):
+    """The codec of a run (a :mod:`lmkviz.codecs` class), from its ``encoding``.
+
+    Heatmap encodings and "udp": input_size -> heatmap_size (default input_size /
+    stride), :class:`~lmkviz.codecs.HeatmapCodec` or (udp, sub-pixel Gaussians)
+    :class:`~lmkviz.codecs.UDPHeatmapCodec`. "simcc": a
+    :class:`~lmkviz.codecs.SimCCCodec` of input_size at ``simcc_ratio`` (``stride``
+    unused). "regression" (no heatmaps): a :class:`~lmkviz.codecs.RegressionCodec`
+    of input_size (``stride`` unused). ``softargmax_temperature`` becomes the codec's
+    soft-argmax temperature.
+    """
+    from lmkviz.codecs import RegressionCodec, SimCCCodec, UDPHeatmapCodec
+
+    if config.encoding == REGRESSION:
+        return RegressionCodec(image_size=config.input_size)
+    temperature = config.softargmax_temperature
+    if config.encoding == "simcc":
+        return SimCCCodec(image_size=config.input_size, ratio=config.simcc_ratio, sigma=config.sigma,
+                          temperature=temperature)
     hm = config.heatmap_size or max(1, config.input_size // stride)
-    return HeatmapCodec(image_size=config.input_size, heatmap_size=hm, encoding=config.encoding, sigma=config.sigma)
+    if config.encoding == "udp":
+        return UDPHeatmapCodec(image_size=config.input_size, heatmap_size=hm, encoding="gaussian",
+                               sigma=config.sigma, temperature=temperature)
+    return HeatmapCodec(image_size=config.input_size, heatmap_size=hm, encoding=config.encoding, sigma=config.sigma,
+                        temperature=temperature)
+
+
+def make_run_loss(config: TrainConfig, codec):
+    """The loss of a run (:func:`lmkviz.losses.make_loss`): the config's ``loss``,
+    ``pos_weight`` and ``coord_loss``, the soft-argmax temperature of ``codec``
+    (:func:`make_codec` sets it from ``softargmax_temperature``). The one function
+    training steps, the learning-rate finder and validation all use."""
+    from lmkviz.losses import make_loss
+
+    return make_loss(codec, config.loss, config.pos_weight, coord_loss=config.coord_loss)
 
 
 def heatmap_sizes(model: str, input_size: int) -> list[int]:
@@ -71,10 +102,19 @@ def heatmap_sizes(model: str, input_size: int) -> list[int]:
 
 
 def build_model(config: TrainConfig, num_points: int) -> tuple[nn.Module, dict]:
-    """The model for a config and the kwargs that rebuild it from a checkpoint."""
+    """The model for a config and the kwargs that rebuild it from a checkpoint.
+
+    The "simcc" encoding puts a SimCC head on the model (``head="simcc"`` with the
+    input size and ratio, see :func:`lmkviz.models.create`); the head options are
+    set from the encoding, never from ``model_kwargs``.
+    """
     from lmkviz import models
 
     kwargs = dict(config.model_kwargs)
+    given = sorted(set(kwargs) & {"head", "input_size", "simcc_ratio"})
+    if given:
+        raise ValueError(f"model_kwargs: {', '.join(given)} follow from the encoding; "
+                         "choose the head with encoding (simcc for a SimCC head) and simcc_ratio")
     if config.model.startswith("unet") and config.heatmap_size:
         stride = config.input_size // config.heatmap_size
         if stride * config.heatmap_size != config.input_size or stride not in UNET_STRIDES:
@@ -84,6 +124,11 @@ def build_model(config: TrainConfig, num_points: int) -> tuple[nn.Module, dict]:
                 + ", ".join(map(str, UNET_STRIDES))
             )
         kwargs["stride"] = stride
+    if config.encoding == REGRESSION and config.heatmap_size:
+        raise ValueError(f"{config.model} regresses (x, y) directly: it has no heatmaps, so heatmap_size must be "
+                         "left empty")
+    if config.encoding == "simcc":
+        kwargs.update(head="simcc", input_size=int(config.input_size), simcc_ratio=float(config.simcc_ratio))
     net = models.create(config.model, num_points, pretrained=config.pretrained, **kwargs)
     if config.heatmap_size and config.input_size // net.stride != config.heatmap_size:
         raise ValueError(

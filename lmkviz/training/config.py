@@ -7,14 +7,34 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from lmkviz.data.augment import FRAMINGS
-from lmkviz.encoding import ENCODINGS
+from lmkviz.names import ENCODING_LABELS, ENCODINGS, FRAMINGS  # noqa: F401  (no torch: run folders and the job list read configs)
 
-__all__ = ["LOSSES", "TrainConfig", "PRESETS", "PRESET_LABELS"]
+__all__ = ["LOSSES", "REGRESSION", "TRAIN_ENCODINGS", "TRAIN_ENCODING_LABELS", "TrainConfig", "PRESETS",
+           "PRESET_LABELS"]
 
-LOSSES = ("auto", "mse", "awing", "bce")
-"""Heatmap losses: "auto" (the encoding's own: MSE for Gaussians, BCE for binary maps),
-"mse", "awing" (Adaptive Wing, Gaussian encodings) or "bce" (binary encoding)."""
+TRAIN_ENCODINGS = (*ENCODINGS, "udp", "simcc")
+"""What a run trains against: the heatmap encodings of :data:`lmkviz.encoding.ENCODINGS`
+(lmkviz's edge-aligned :class:`~lmkviz.codecs.HeatmapCodec`), "udp" (sub-pixel Gaussian
+heatmaps with UDP's corner-aligned scaling, :class:`~lmkviz.codecs.UDPHeatmapCodec`) or
+"simcc" (per-axis classification, :class:`~lmkviz.codecs.SimCCCodec`, on a SimCC head).
+The direct-regression baseline's :data:`REGRESSION` is accepted too (with its model only)."""
+
+TRAIN_ENCODING_LABELS = {
+    **ENCODING_LABELS,
+    "udp": "UDP Gaussian, corner-aligned (Huang et al. 2020)",
+    "simcc": "SimCC, x and y bins (Li et al. 2022)",
+}
+
+LOSSES = ("auto", "mse", "awing", "bce", "kl", "l1")
+"""Losses: "auto" (the encoding's own: MSE for Gaussians, BCE for binary maps, KL for
+SimCC, L1 for direct regression), "mse" (Gaussian maps, or coordinates), "awing"
+(Adaptive Wing, Gaussian encodings incl. UDP), "bce" (binary encoding), "kl" (SimCC: KL
+divergence to the label distributions, :func:`lmkviz.codecs.simcc_loss`) or "l1"
+(coordinates, regression)."""
+
+REGRESSION = "regression"
+"""The encoding of the direct-regression baseline: no heatmaps, the model
+(:data:`lmkviz.models.POINT_MODELS`) outputs the points (:class:`lmkviz.codecs.RegressionCodec`)."""
 
 
 @dataclass(frozen=True)
@@ -30,12 +50,27 @@ class TrainConfig:
     pretrained: ImageNet weights for the encoder: True (required: the run fails
         with a clear error when they cannot be had), "auto" (used when available,
         else from scratch with a warning) or False.
-    encoding: "gaussian" (sub-pixel, MSE), "gaussian_int" (integer centre, MSE)
-        or "binary" (randomized rounding, BCE-with-logits with ``pos_weight``).
-    sigma: Gaussian sigma in heatmap pixels.
+    encoding: one of :data:`TRAIN_ENCODINGS`: "gaussian" (sub-pixel, MSE),
+        "gaussian_int" (integer centre, MSE), "binary" (randomized rounding,
+        BCE-with-logits with ``pos_weight``), "udp" (sub-pixel Gaussian, UDP's
+        corner-aligned scaling, MSE; judged by DARK) or "simcc" (the model gets a
+        SimCC head, :class:`lmkviz.models.SimCCHead`; KL loss; judged by DARK on
+        each axis); "regression" (:data:`REGRESSION`) for a model that outputs the
+        points themselves (``resnet18_regression``; L1 on the coordinates, no
+        heatmaps), and only for such a model.
+    sigma: Gaussian sigma in heatmap pixels; for "simcc" the label smoothing in
+        bins (``simcc_ratio`` bins per input pixel).
+    simcc_ratio: SimCC bins per input pixel (the splitting ratio; "simcc" only).
+    coord_loss: weight of the coordinate loss (integral regression, Sun et al.
+        2018): the mean L1 distance, in input pixels, between the soft-argmax of
+        the output and the true points, added to the loss (0 = off).
+    softargmax_temperature: the soft-argmax's temperature, in the coordinate loss
+        and for the "softargmax" decoder of the run's checkpoints (None: the
+        codec's default, 0.5 for Gaussian maps, 1 for logits).
     input_size: square network input side in pixels.
     heatmap_size: heatmap side; None = input_size / the model's stride. For
         U-Nets it selects the stride (1, 2 or 4); HRNet is fixed at stride 4.
+        For "simcc" it is the side of the feature map the head flattens.
     schedule: "onecycle" (cosine one-cycle, ``lr`` is the peak) or "constant".
     loss: one of :data:`LOSSES`. Landmarks without a target (outside the crop,
         unlabelled) are masked out of every loss by their keypoint weights.
@@ -66,7 +101,10 @@ class TrainConfig:
     pretrained: bool | str = False
     encoding: str = "gaussian"
     sigma: float = 2.0
+    simcc_ratio: float = 2.0
     pos_weight: float = 100.0
+    coord_loss: float = 0.0
+    softargmax_temperature: Optional[float] = None
     input_size: int = 128
     heatmap_size: Optional[int] = None
     epochs: int = 10
@@ -104,8 +142,15 @@ class TrainConfig:
         errors = []
         if not self.data:
             errors.append("data: give at least one training dataset")
-        if self.encoding not in ENCODINGS:
-            errors.append(f"encoding: {self.encoding!r} is not one of {', '.join(ENCODINGS)}")
+        if self.encoding not in TRAIN_ENCODINGS and self.encoding != REGRESSION:
+            errors.append(f"encoding: {self.encoding!r} is not one of {', '.join(TRAIN_ENCODINGS)}, {REGRESSION}")
+        errors += _regression_errors(self)
+        if not self.simcc_ratio > 0:
+            errors.append(f"simcc_ratio: must be > 0 (bins per input pixel), got {self.simcc_ratio}")
+        if not self.coord_loss >= 0:
+            errors.append(f"coord_loss: must be >= 0 (0 = off), got {self.coord_loss}")
+        if self.softargmax_temperature is not None and not self.softargmax_temperature > 0:
+            errors.append(f"softargmax_temperature: must be > 0 or null, got {self.softargmax_temperature}")
         if self.schedule not in ("onecycle", "constant"):
             errors.append(f"schedule: {self.schedule!r} is not 'onecycle' or 'constant'")
         for name in ("epochs", "batch_size", "input_size", "log_every"):
@@ -126,9 +171,16 @@ class TrainConfig:
         if self.loss not in LOSSES:
             errors.append(f"loss: {self.loss!r} is not one of {', '.join(LOSSES)}")
         elif self.loss == "bce" and self.encoding != "binary":
-            errors.append("loss: bce needs the binary encoding (Gaussian maps use mse or awing)")
-        elif self.loss in ("mse", "awing") and self.encoding == "binary":
-            errors.append(f"loss: {self.loss} needs a Gaussian encoding (binary maps use bce)")
+            errors.append("loss: bce needs the binary encoding (Gaussian maps use mse or awing, SimCC kl)")
+        elif self.loss in ("mse", "awing") and self.encoding in ("binary", "simcc"):
+            errors.append(f"loss: {self.loss} needs a Gaussian heatmap encoding "
+                          "(binary maps use bce, SimCC kl)")
+        elif self.loss == "kl" and self.encoding != "simcc":
+            errors.append("loss: kl needs the simcc encoding (heatmaps use mse, awing or bce)")
+        elif self.loss == "l1" and self.encoding != REGRESSION:
+            errors.append("loss: l1 is for the regression encoding (coordinates); heatmaps use mse, awing or bce")
+        elif self.encoding == REGRESSION and self.loss not in ("auto", "l1", "mse"):
+            errors.append(f"loss: {self.loss} does not fit the regression encoding (coordinates use l1 or mse)")
         try:
             self.augment_config()
         except ValueError as err:
@@ -138,7 +190,7 @@ class TrainConfig:
 
     def augment_config(self):
         """The :class:`~lmkviz.data.augment.AugmentConfig` of the training transform."""
-        from lmkviz.data.augment import AugmentConfig
+        from lmkviz.data.augment_config import AugmentConfig
 
         return AugmentConfig(
             input_size=self.input_size, strength=self.augment, rotation=self.rotation,
@@ -151,7 +203,7 @@ class TrainConfig:
         """The loss actually used: ``loss`` with "auto" resolved for the encoding."""
         if self.loss != "auto":
             return self.loss
-        return "bce" if self.encoding == "binary" else "mse"
+        return {"binary": "bce", "simcc": "kl", REGRESSION: "l1"}.get(self.encoding, "mse")
 
     def to_dict(self) -> dict:
         data = dataclasses.asdict(self)
@@ -185,6 +237,10 @@ class TrainConfig:
                 elif isinstance(default, bool):
                     if not isinstance(value, bool):
                         raise TypeError("expected true or false")
+                elif key == "softargmax_temperature":
+                    if isinstance(value, bool) or not isinstance(value, (int, float)):
+                        raise TypeError("expected a number or null")
+                    value = float(value)
                 elif isinstance(default, int) or key in ("heatmap_size", "limit_train", "limit_val"):
                     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
                         raise TypeError("expected an integer")
@@ -215,10 +271,36 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _regression_errors(config: "TrainConfig") -> list[str]:
+    """The regression encoding goes with a model that outputs points, and only with one.
+    (lmkviz.models, which imports torchvision, is loaded only for a regression config of another
+    model: reading a run's config stays light.)"""
+    from lmkviz.names import POINT_MODELS
+
+    if config.model in POINT_MODELS:
+        if config.encoding != REGRESSION:
+            return [f"encoding: {config.model} regresses (x, y) directly and has no heatmaps; "
+                    f"use the {REGRESSION} encoding"]
+        return []
+    if config.encoding == REGRESSION:
+        from lmkviz import models
+
+        if config.model not in models.ARCHITECTURES:
+            return []  # named by models.create when the run starts
+        return [f"encoding: {REGRESSION} needs a model that outputs points "
+                f"({', '.join(POINT_MODELS)}); {config.model} outputs heatmaps"]
+    return []
+
+
 PRESETS: dict[str, TrainConfig] = {
     "quick-demo": TrainConfig(
         name="quick-demo", data=("synthetic",), model="hrnet18_small", encoding="gaussian",
         sigma=1.5, input_size=128, epochs=12, batch_size=16, lr=3e-3, limit_train=128,
+        limit_val=32, workers=0, augment=0.5, log_every=2,
+    ),
+    "quick-demo-simcc": TrainConfig(
+        name="quick-demo-simcc", data=("synthetic",), model="hrnet18_small", encoding="simcc",
+        sigma=6.0, simcc_ratio=2.0, input_size=128, epochs=12, batch_size=16, lr=3e-3, limit_train=128,
         limit_val=32, workers=0, augment=0.5, log_every=2,
     ),
     "blog-unet": TrainConfig(
@@ -242,6 +324,7 @@ PRESETS: dict[str, TrainConfig] = {
 
 PRESET_LABELS = {
     "quick-demo": "Quick CPU demo",
+    "quick-demo-simcc": "Quick CPU demo, SimCC head",
     "blog-unet": "Blog: UNet-ResNet18, Gaussian + MSE",
     "blog-hrnet": "Blog: HRNet-18, binary + BCE",
     "effnet-faces": "Shipped model: EfficientNet-Lite0 FPN, 256 px, real faces",

@@ -7,7 +7,8 @@
 final state; a :class:`Trainer` built from one :class:`TrainJob` runs the epochs.
 Each epoch: optimiser steps (:func:`train_step`), then on rank 0 validation with
 :func:`lmkviz.evaluation.evaluate_model` (NME in original image pixels, in fp32), and
-the end of the epoch, in this order: ``preview.npz``, the epoch record appended to
+the end of the epoch, in this order: ``preview.npz`` (and the epoch's kept copy,
+``previews/epoch-NNN.npz``), the epoch record appended to
 ``metrics.jsonl``, ``last.pt`` (with optimiser, scheduler and RNG state and the epoch
 records: replacing it *commits* the epoch), ``best.pt`` when the primary decoder's
 NME improved, ``status.json``; TensorBoard event files get the same numbers
@@ -17,7 +18,8 @@ Resume continues from ``last.pt``: the interrupted epoch is redone from its star
 with the same data order and augmentation draws, so a resumed run ends with the
 same weights as an uninterrupted one. Before it starts, the run folder is brought
 back to what ``last.pt`` knows (:meth:`Trainer.restore`): records of later epochs
-are dropped from ``metrics.jsonl`` (they are logged again), an epoch record the file
+are dropped from ``metrics.jsonl`` (they are logged again) and their kept previews
+removed, an epoch record the file
 lost is written from the copy ``last.pt`` carries, ``best.pt`` is rewritten when the
 kill came between ``last.pt`` and ``best.pt``, and the temporary files of the killed
 writer are removed. A process killed at any instant therefore resumes with exactly
@@ -30,8 +32,10 @@ instead. The number of epochs may change under the constant schedule (``lmkviz
 train --resume RUN --epochs N``), not under the one-cycle schedule, whose shape
 depends on it.
 
-Heatmaps are encoded per batch on the training device with the vectorised encoders
-of :mod:`lmkviz.encoding`; the loss is :func:`lmkviz.losses.make_loss` of the config.
+Targets (heatmaps, or SimCC's x and y label vectors) are encoded per batch on the
+training device by the run's codec (:func:`~lmkviz.training.build.make_codec`); the
+loss is :func:`~lmkviz.training.build.make_run_loss` of the config, the same function
+for training steps, the learning-rate finder and validation.
 """
 
 from __future__ import annotations
@@ -52,14 +56,14 @@ import torch
 from torch import nn
 
 from lmkviz import checkpoint as ckpt
-from lmkviz import coords, losses, procs
+from lmkviz import coords, procs
 from lmkviz.devices import device_label, tune_for_training
 from lmkviz.encoding import HeatmapCodec
 from lmkviz.evaluation import Evaluation, Evaluator, evaluate_model, primary_decoder
 from lmkviz.faults import kill_point
 from lmkviz.files import is_disk_full
 from lmkviz.runs import RunFolder, dedupe_history, new_run_dir
-from lmkviz.training.build import build_datasets, build_model, make_codec
+from lmkviz.training.build import build_datasets, build_model, make_codec, make_run_loss
 from lmkviz.training.config import TrainConfig
 from lmkviz.training.distributed import Distributed
 from lmkviz.training.tensorboard import open_log
@@ -204,11 +208,11 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, 
     """One optimiser step on a DataLoader batch; returns the (detached-able) loss.
 
     batch: {"image": (N, 3, S, S) float, "points": (N, K_all, 2) input px}. The
-    points of ``indices`` are encoded on ``device`` as targets (per batch, with
-    ``generator`` for binary draws) with their keypoint weights, which mask
+    points of ``indices`` are encoded on ``device`` by ``codec`` as targets (per batch,
+    with ``generator`` for binary draws) with their keypoint weights, which mask
     landmarks without a target out of the loss, the model runs under bfloat16 autocast when
-    ``amp``, and the loss of ``config.loss`` is back-propagated. The
-    learning-rate schedule is the caller's.
+    ``amp``, and the run's loss (:func:`~lmkviz.training.build.make_run_loss`) is
+    back-propagated. The learning-rate schedule is the caller's.
     """
     images = batch["image"].to(device, non_blocking=True)
     if channels_last:
@@ -217,7 +221,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, 
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
         out = model(images)
     # landmarks without a target (outside the crop, unlabelled) are masked out of the loss
-    loss = losses.make_loss(codec, config.loss, config.pos_weight)(out, points, generator=generator)
+    loss = make_run_loss(config, codec)(out, points, generator=generator)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -287,7 +291,7 @@ class Trainer:
         else:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda _: 1.0)
 
-        self.primary = primary_decoder(config.encoding)
+        self.primary = primary_decoder(self.codec)
         self.tensorboard = open_log(self.run.path, config.tensorboard and self.is_main, self.primary)
         self.start_epoch, self.best, self.best_epoch, self.previous_time = 0, math.inf, -1, 0.0
         self.indices_t = torch.as_tensor(list(self.indices), device=device)
@@ -349,9 +353,8 @@ class Trainer:
             log.info("run %s: %s on %s, %d training / %d validation images, %d of %d landmarks",
                      self.run.path.name, config.model, device_label(self.device), len(self.train_ds),
                      len(self.val_ds), len(self.indices), self.scheme.num_points)
-            log.info("heatmaps %dx%d, encoding %s, sigma %g; %d epochs x %d steps",
-                     self.codec.heatmap_size[0], self.codec.heatmap_size[1], config.encoding, config.sigma,
-                     config.epochs, self.steps_per_epoch)
+            log.info("%s, loss %s; %d epochs x %d steps", self.codec.describe(),
+                     make_run_loss(config, self.codec).name, config.epochs, self.steps_per_epoch)
         self.t_start = time.time()
         for epoch in range(self.start_epoch, config.epochs):
             t_epoch = time.time()
@@ -460,7 +463,7 @@ class Trainer:
         return evaluate_model(self.net, self.codec, self.val_ds, indices=self.indices, scheme=self.scheme,
                               device=self.device, batch_size=max(1, min(self.config.batch_size, len(self.val_ds))),
                               workers=self.config.workers, channels_last=self.channels_last,
-                              loss_fn=losses.make_loss(self.codec, self.config.loss, self.config.pos_weight))
+                              loss_fn=make_run_loss(self.config, self.codec))
 
     def end_epoch(self, epoch: int, train_loss: float, evaluation: Evaluation, train_time: float, seen: int) -> None:
         """Checkpoints, preview, the epoch record, the status and a log line."""
@@ -482,7 +485,7 @@ class Trainer:
         }
         # the order makes a kill at any instant harmless (see the module docstring): what is
         # written before last.pt is redone on resume, what comes after is repaired from it
-        self.write_preview(evaluation)
+        self.write_preview(evaluation, epoch + 1)
         kill_point("epoch-end:preview")
         images_per_s = seen * self.dist.world / max(train_time, 1e-9)
         record = {"kind": "epoch", "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
@@ -518,9 +521,15 @@ class Trainer:
             ckpt.save(payload, self.run.best_path)
             kill_point("epoch-end:best")
 
-    def write_preview(self, evaluation: Evaluation) -> None:
+    def write_preview(self, evaluation: Evaluation, epoch: int) -> None:
         """``preview.npz``: the first few validation images (see :meth:`RunFolder.preview`),
-        scored by the evaluator, so their NME is the one ``evaluation`` counted."""
+        scored by the evaluator, so their NME is the one ``evaluation`` counted; the same kept
+        as ``previews/epoch-NNN.npz`` of ``epoch`` (1-based; :meth:`RunFolder.epoch_preview`).
+
+        ``heatmaps`` are the codec's maps to draw (:meth:`display_maps`); for a SimCC
+        model the pseudo-heatmaps (outer product of the x and y distributions, peak 1)
+        at the size of the backbone's feature map, and also ``simcc_x`` (n, k, W_x) and
+        ``simcc_y`` (n, k, H_y) float16, the two distributions (not kept per epoch)."""
         count = min(self.config.preview, len(self.val_ds))
         if count <= 0:
             return
@@ -529,20 +538,31 @@ class Trainer:
                            device=self.device, channels_last=self.channels_last)
         out = scorer.add(batch)
         result = scorer.result()
-        maps = torch.sigmoid(out) if self.codec.outputs_logits else out
         size = self.codec.image_size
+        extra = {}
+        if isinstance(out, tuple):  # SimCC: drawn at the feature map's size, and the 1-D distributions
+            side = tuple(math.ceil(s / self.net.stride) for s in size)
+            maps = self.codec.pseudo_heatmaps(out, size=side)
+            x, y = self.codec.probabilities(out)
+            extra = {"simcc_x": x.cpu().numpy().astype(np.float16), "simcc_y": y.cpu().numpy().astype(np.float16)}
+        elif out.ndim == 4:
+            maps = self.codec.display_maps(out)
+        else:  # direct regression: points, no heatmaps to show
+            maps = None
         arrays = {
             "images": (batch["image"].permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8),
             "target": batch["points"][:, list(self.indices)].numpy(),
-            "heatmaps": maps.cpu().numpy().astype(np.float16),
             "indices": np.asarray(list(self.indices)),
             "image_size": np.asarray(size),
+            **extra,
         }
+        if maps is not None:  # a regression model has no heatmaps to show
+            arrays["heatmaps"] = maps.cpu().numpy().astype(np.float16)
         for m, pred in result.pred.items():
             on_input = coords.rescale_batch(torch.from_numpy(pred), result.image_sizes, size)
             arrays[f"pred_{m}"] = on_input.numpy().astype(np.float32)
             arrays[f"nme_{m}"] = result.nme[m].astype(np.float64)
-        self.run.write_preview(arrays)
+        self.run.write_preview(arrays, epoch=epoch)
         self.tensorboard.preview(arrays)
 
 
@@ -590,6 +610,8 @@ def reconcile_run(run: RunFolder, state: dict, epoch_records: list[dict]) -> Non
     done = int(state["epoch"]) + 1
     if run.truncate_history(done, epoch_records):
         log.info("metrics.jsonl brought back to epoch %d (the checkpoint's)", done)
+    if run.drop_previews_after(done):
+        log.info("previews of the epochs after %d removed (the checkpoint's)", done)
     if int(state.get("best_epoch", -1)) != done - 1:
         return
     try:

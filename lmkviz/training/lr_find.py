@@ -19,7 +19,7 @@ from lmkviz.training.build import build_datasets, build_model, make_codec
 from lmkviz.training.config import TrainConfig
 from lmkviz.training.loop import set_seed, train_step
 
-__all__ = ["lr_find", "suggest_lr"]
+__all__ = ["lr_find", "suggest_lr", "lr_suggestions"]
 
 
 def suggest_lr(lrs: Sequence[float], losses: Sequence[float]) -> Optional[float]:
@@ -39,6 +39,29 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float]) -> Optional[float]
     lr, loss = lr[:max(cut, 5)], loss[:max(cut, 5)]
     slope = np.gradient(loss, np.log10(lr))
     return float(lr[int(np.argmin(slope))])
+
+
+def lr_suggestions(lrs: Sequence[float], losses: Sequence[float]) -> dict[str, float]:
+    """The usual readings of a finder curve, as fastai's ``lr_find`` gives them.
+
+    {"steepest": the rate at the steepest descent (:func:`suggest_lr`), "minimum": the
+    rate of the lowest smoothed loss, "min_over_10": that rate / 10}; entries the curve
+    is too short for are left out. The steepest point is a conservative choice for a
+    constant rate; one-cycle training warms up to its peak and anneals, and its peak is
+    usually taken near "min_over_10", often 10-50x the steepest point.
+    """
+    lr = np.asarray(lrs, dtype=float)
+    loss = np.asarray(losses, dtype=float)
+    ok = np.isfinite(loss)
+    out: dict[str, float] = {}
+    steepest = suggest_lr(lrs, losses)
+    if steepest is not None:
+        out["steepest"] = steepest
+    if ok.sum() >= 5:
+        lowest = float(lr[ok][int(np.argmin(loss[ok]))])
+        out["minimum"] = lowest
+        out["min_over_10"] = lowest / 10
+    return out
 
 
 def lr_find(config: TrainConfig, run_dir: Path | str, *, steps: int = 100, start_lr: float = 1e-6,

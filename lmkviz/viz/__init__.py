@@ -8,7 +8,7 @@ are plotted at their continuous coordinates without offsets.
 
 Modules: :mod:`~lmkviz.viz.style` (colours), :mod:`~lmkviz.viz.images` (images,
 points, heatmaps), :mod:`~lmkviz.viz.dataset` (Dataset browser) and
-:mod:`~lmkviz.viz.encoding` (Encoding lab).
+:mod:`~lmkviz.viz.encoding` (Encoding lab), :mod:`~lmkviz.viz.lesson` (Lesson).
 """
 
 from lmkviz.viz.style import (  # noqa: F401
@@ -32,3 +32,4 @@ from lmkviz.viz.images import (  # noqa: F401
 from lmkviz.viz import training  # noqa: F401,E402  (Train page)
 from lmkviz.viz import compare  # noqa: F401,E402  (Compare decoders page)
 from lmkviz.viz import upload  # noqa: F401,E402  (Upload a face page)
+from lmkviz.viz import lesson  # noqa: F401,E402  (Lesson page)

@@ -23,10 +23,16 @@ from lmkviz.viz.style import (
     DECODER_LABELS,
     DECODER_SYMBOLS,
     ENCODING_COLOURS,
-    ENCODING_LABELS,
     HEATMAP_COLOURSCALE,
     TARGET_COLOUR,
 )
+from lmkviz.names import LAB_ENCODING_LABELS as ENCODING_LABELS  # no torch
+
+def _alpha(colour: str, alpha: float) -> str:
+    """"#RRGGBB" -> "rgba(r,g,b,alpha)"."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
 
 def _cell_axes(fig: go.Figure, x0: int, x1: int, y0: int, y1: int, row=None, col=None) -> None:
     """Integer ticks (cell boundaries), y down, 1:1 aspect."""
@@ -131,24 +137,37 @@ def sweep_figure(sweep: Mapping[str, Sequence[float]], current: float, x_title: 
                  title: Optional[str] = None) -> go.Figure:
     """Mean error (image px) per decoder against ``sweep["x"]``, the current setting marked.
 
-    floor: an optional reference curve (same x), drawn grey and dotted.
+    sweep: {"x": [...], decoder: [...], "sem": {decoder: [...]}} (:func:`lmkviz.labs.sweep_sigma`);
+    each decoder's 95 % band (mean ± 1.96 standard errors) is shaded, so that a wiggle
+    smaller than the band reads as sampling. floor: an optional reference curve (same x),
+    drawn grey and dotted.
     """
     xs = list(sweep["x"])
+    sem = sweep.get("sem", {})
     fig = go.Figure()
     if floor is not None:
         fig.add_trace(go.Scatter(x=xs, y=list(floor), mode="lines", name=floor_label,
                                  line=dict(color="#999", dash="dot"), hovertemplate="%{y:.2f} px<extra></extra>"))
     for name, ys in sweep.items():
-        if name == "x":
+        if name in ("x", "sem"):
             continue
+        if name in sem:  # 95 % band of the mean: how much of a wiggle is sampling
+            colour = DECODER_COLOURS.get(name, "#333")
+            low = [max(y - 1.96 * e, 0.0) for y, e in zip(ys, sem[name])]
+            high = [y + 1.96 * e for y, e in zip(ys, sem[name])]
+            fig.add_trace(go.Scatter(x=xs + xs[::-1], y=high + low[::-1], fill="toself", mode="lines",
+                                     line=dict(width=0), fillcolor=_alpha(colour, 0.18), hoverinfo="skip",
+                                     showlegend=False, name=f"{name} 95 % band"))
         fig.add_trace(go.Scatter(
             x=xs, y=list(ys), mode="lines+markers", name=DECODER_LABELS.get(name, name),
             line=dict(color=DECODER_COLOURS.get(name, "#333"), width=2),
             marker=dict(symbol=DECODER_SYMBOLS.get(name, "circle"), size=8,
                         color=DECODER_COLOURS.get(name, "#333")),
-            hovertemplate=f"{DECODER_LABELS.get(name, name)}<br>{x_title}: %{{x}}<br>%{{y:.3f}} px<extra></extra>",
+            customdata=[1.96 * e for e in sem.get(name, [0.0] * len(xs))],
+            hovertemplate=f"{DECODER_LABELS.get(name, name)}<br>{x_title}: %{{x}}<br>%{{y:.3f}} ± %{{customdata:.3f}} px"
+                          "<extra></extra>",
         ))
-    values = [v for name, ys in sweep.items() if name != "x" for v in ys] + list(floor or [])
+    values = [v for name, ys in sweep.items() if name not in ("x", "sem") for v in ys] + list(floor or [])
     top = max([v for v in values if math.isfinite(v)] + [1e-3]) * 1.08
     fig.add_trace(go.Scatter(x=[current, current], y=[0, top], mode="lines+text", name="current setting",
                              line=dict(color="#444", dash="dash", width=1.5), text=["", "current"],
@@ -296,4 +315,89 @@ def pipeline_figure(image: np.ndarray, heatmap: np.ndarray, truth: Sequence[floa
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0),
                       legend=dict(orientation="h", yanchor="top", y=-0.02, x=0.5, xanchor="center"),
                       plot_bgcolor="rgba(0,0,0,0)", dragmode=False)
+    return fig
+
+
+# --------------------------------------------------------------------------- SimCC
+
+
+def simcc_figure(image: np.ndarray, x_label: np.ndarray, y_label: np.ndarray, point: Sequence[float],
+                 bin_px: float, height: int = 460, name: str = "landmark") -> go.Figure:
+    """SimCC's targets of one point beside the image: its x label vector under the image, its y
+    label vector to the right, both on the image's pixel axes (bin b spans [b, b + 1) x
+    ``bin_px`` px). point: (x, y) image px."""
+    h, w = image.shape[:2]
+    fig = make_subplots(rows=2, cols=2, column_widths=[0.8, 0.2], row_heights=[0.8, 0.2], horizontal_spacing=0.02,
+                        vertical_spacing=0.03, shared_xaxes="columns", shared_yaxes="rows")
+    fig.add_layout_image(dict(source=photo_uri(image), xref="x", yref="y", x=0, y=0, sizex=w, sizey=h,
+                              sizing="stretch", layer="below"))
+    px, py = point
+    fig.add_trace(go.Scatter(x=[px], y=[py], mode="markers", name=name, showlegend=False,
+                             marker=dict(color=TARGET_COLOUR, size=11, line=dict(color="black", width=1.5)),
+                             hovertemplate=f"{name}<br>(%{{x:.2f}}, %{{y:.2f}}) px<extra></extra>"), row=1, col=1)
+    colour = ENCODING_COLOURS["simcc"]
+    centres_x = (np.arange(len(x_label)) + 0.5) * bin_px
+    centres_y = (np.arange(len(y_label)) + 0.5) * bin_px
+    fig.add_trace(go.Scatter(x=centres_x, y=x_label, mode="lines", fill="tozeroy", line=dict(color=colour, width=1.5),
+                             showlegend=False, hovertemplate="x bin at %{x:.2f} px: %{y:.3f}<extra>x label</extra>"),
+                  row=2, col=1)
+    fig.add_trace(go.Scatter(x=y_label, y=centres_y, mode="lines", fill="tozerox", line=dict(color=colour, width=1.5),
+                             showlegend=False, hovertemplate="y bin at %{y:.2f} px: %{x:.3f}<extra>y label</extra>"),
+                  row=1, col=2)
+    for line in (dict(x0=px, x1=px, y0=0, y1=1, row=2, col=1), dict(x0=0, x1=1, y0=py, y1=py, row=1, col=2)):
+        fig.add_shape(type="line", line=dict(color="#444", dash="dot", width=1), **line)
+    fig.update_xaxes(range=[0, w], visible=False, row=1, col=1)
+    fig.update_yaxes(range=[h, 0], visible=False, scaleanchor="x", scaleratio=1, constrain="domain", row=1, col=1)
+    fig.update_xaxes(range=[0, w], title_text="x label (image px)", row=2, col=1)
+    fig.update_yaxes(range=[0, 1.05], tickvals=[0, 1], row=2, col=1)
+    fig.update_xaxes(range=[0, 1.05], tickvals=[0, 1], title_text="y label", row=1, col=2)
+    fig.update_yaxes(range=[h, 0], row=1, col=2)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white", dragmode="pan")
+    return fig
+
+
+def simcc_matrix_figure(x_labels: np.ndarray, y_labels: np.ndarray, titles: Sequence[str],
+                        height: int = 420) -> go.Figure:
+    """Every selected landmark's two SimCC label vectors as two images, one row per landmark:
+    (k, W_x) x labels and (k, H_y) y labels (shared 0 to 1 colour scale)."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=("x labels", "y labels"))
+    for col, labels in enumerate((x_labels, y_labels), start=1):
+        fig.add_trace(go.Heatmap(z=np.asarray(labels, dtype=np.float32), y=list(titles), colorscale=HEATMAP_COLOURSCALE,
+                                 zmin=0, zmax=1, showscale=col == 2,
+                                 hovertemplate="landmark %{y}, bin %{x}: %{z:.3f}<extra></extra>"), row=1, col=col)
+        fig.update_xaxes(title_text="bin", row=1, col=col)
+        fig.update_yaxes(type="category", autorange="reversed", tickfont=dict(size=9), row=1, col=col)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def simcc_zoom_figure(x_vector: np.ndarray, y_vector: np.ndarray, truth: Sequence[float],
+                      estimates: Mapping[str, Sequence[float]], bin_px: float, radius: int = 12,
+                      height: int = 460) -> go.Figure:
+    """SimCC's two vectors of one point around the truth (``radius`` bins each side), one
+    panel per axis: the bins as bars, the truth and each decoder's estimate as vertical lines.
+    truth and estimates: (x, y) in bins; ``bin_px`` converts to image px for the legend."""
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.16, subplot_titles=("x vector", "y vector"))
+    tx, ty = truth
+    for row, (vector, centre) in enumerate(((x_vector, tx), (y_vector, ty)), start=1):
+        lo = max(0, int(math.floor(centre)) - radius)
+        hi = min(len(vector), int(math.floor(centre)) + radius + 1)
+        bins = np.arange(lo, hi)
+        fig.add_trace(go.Bar(x=bins + 0.5, y=np.asarray(vector)[lo:hi], width=0.9, marker_color="#BBBBBB",
+                             showlegend=False, hovertemplate="bin %{x:.1f}: %{y:.3f}<extra></extra>"), row=row, col=1)
+        top = max(float(np.max(np.asarray(vector)[lo:hi])) if hi > lo else 1.0, 1e-3) * 1.1
+        fig.add_trace(go.Scatter(x=[centre, centre], y=[0, top], mode="lines", name="true point",
+                                 line=dict(color="#222", width=3), showlegend=row == 1,
+                                 hovertemplate=f"true point: bin {centre:.3f}<extra></extra>"), row=row, col=1)
+        for name, point in estimates.items():
+            value = point[row - 1]
+            err = math.hypot(point[0] - tx, point[1] - ty) * bin_px
+            label = DECODER_LABELS.get(name, name)
+            fig.add_trace(go.Scatter(x=[value, value], y=[0, top], mode="lines", name=f"{label}: {err:.2f} px",
+                                     line=dict(color=DECODER_COLOURS.get(name, "#333"), width=2, dash="dash"),
+                                     showlegend=row == 1, legendgroup=name,
+                                     hovertemplate=f"{label}: bin {value:.3f}<extra></extra>"), row=row, col=1)
+        fig.update_xaxes(range=[lo, hi], title_text="bin" if row == 2 else None, row=row, col=1)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white", bargap=0.05,
+                      legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.14, yanchor="top"))
     return fig

@@ -125,20 +125,25 @@ def add_points(fig: go.Figure, points: np.ndarray, *, name: str = "target", colo
 
 
 def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, height: int = 420,
-                    title: Optional[str] = None, zmax: Optional[float] = None) -> go.Figure:
+                    title: Optional[str] = None, zmax: Optional[float] = None,
+                    placement: Optional[Sequence[float]] = None) -> go.Figure:
     """One (h, w) heatmap drawn over an (H, W, 3) image, stretched to the image extent.
 
     Heatmap cell (i, j) covers image x in [j * W / w, (j + 1) * W / w): the pure-scale
     mapping of the lmkviz convention. Low values are transparent, so the face stays
-    visible; ``opacity`` scales the whole layer.
+    visible; ``opacity`` scales the whole layer. placement: (x of cell 0's centre, cell
+    width, y of cell 0's centre, cell height) in image px for another mapping (UDP's
+    corner-aligned one, :func:`lmkviz.labs.map_placement`).
     """
     h_img, w_img = image.shape[:2]
     fig = image_figure(image, height=height, title=title)
     hh, ww = heatmap.shape
     top = zmax if zmax is not None else max(float(np.nanmax(heatmap)), 1e-6)
+    x0, dx, y0, dy = placement if placement is not None else (0.5 * w_img / ww, w_img / ww, 0.5 * h_img / hh,
+                                                              h_img / hh)
     fig.add_trace(go.Heatmap(
-        z=np.asarray(heatmap, dtype=np.float32), x0=0.5 * w_img / ww, dx=w_img / ww, y0=0.5 * h_img / hh,
-        dy=h_img / hh, colorscale=OVERLAY_COLOURSCALE, opacity=opacity, zmin=0, zmax=top, showscale=False,
+        z=np.asarray(heatmap, dtype=np.float32), x0=x0, dx=dx, y0=y0,
+        dy=dy, colorscale=OVERLAY_COLOURSCALE, opacity=opacity, zmin=0, zmax=top, showscale=False,
         name="heatmap", hovertemplate="value %{z:.3f}<extra>heatmap</extra>",
     ))
     return fig

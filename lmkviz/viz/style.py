@@ -4,8 +4,7 @@ Colours are from the Okabe-Ito palette (distinguishable with colour-vision
 deficiencies). Import these instead of writing colours in pages or figures.
 """
 
-from lmkviz.decoding import DECODER_LABELS, DECODERS  # noqa: F401
-from lmkviz.encoding import ENCODING_LABELS, ENCODINGS  # noqa: F401
+from lmkviz.names import DECODER_LABELS, DECODERS, ENCODING_LABELS, ENCODINGS  # noqa: F401  (no torch)
 
 DECODER_COLOURS = {
     "argmax": "#E69F00",   # orange
@@ -21,6 +20,8 @@ ENCODING_COLOURS = {
     "gaussian": "#0072B2",      # blue
     "gaussian_int": "#D55E00",  # vermillion
     "binary": "#7F7F7F",        # grey
+    "udp": "#56B4E9",           # sky blue: the sub-pixel Gaussian, corner-aligned
+    "simcc": "#009E73",         # bluish green
 }
 
 TARGET_COLOUR = "#F0E442"  # yellow: ground truth
@@ -63,3 +64,13 @@ def group_of(scheme, index: int) -> str:
         if index in scheme.groups.get(group, ()):
             return group
     return "all"
+
+APPROACH_COLOURS = {
+    "regression": "#D55E00",  # vermillion: (x, y) regressed directly
+    "heatmap": "#0072B2",     # blue: heatmaps and a decoder
+}
+APPROACH_LABELS = {
+    "regression": "direct (x, y) regression",
+    "heatmap": "heatmaps + DARK",
+}
+"""The Lesson's first step: the two ways of predicting points."""

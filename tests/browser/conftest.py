@@ -48,7 +48,7 @@ class AppServer:
         self.runs = tmp / "runs"
         self.log_path = tmp / "streamlit.log"
         env = dict(os.environ)
-        env.update({"LMKVIZ_RUNS": str(self.runs), "PYTHONUNBUFFERED": "1",
+        env.update({"LMKVIZ_RUNS": str(self.runs), "LMKVIZ_HOME": str(tmp / "lmkviz_home"), "PYTHONUNBUFFERED": "1",
                     "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"})
         env.update(env_extra or {})
         self._log = open(self.log_path, "wb")

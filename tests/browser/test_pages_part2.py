@@ -73,7 +73,7 @@ def test_train_quick_demo_to_done(app):
 
     # a shorter demo for the test: 3 epochs on 32 faces
     set_number(app, "Epochs", 3)
-    page.locator('[data-testid="stExpander"] summary').filter(has_text="More options").click()  # no rerun
+    page.locator('[data-testid="stExpander"] summary').filter(has_text="Advanced").click()  # no rerun
     set_number(app, "Use only the first N training images (0 = all)", 32)
     set_number(app, "… and N validation images (0 = all)", 8)
     assert page.get_by_text("32 training and 8 validation images").is_visible()
