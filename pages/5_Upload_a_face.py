@@ -15,6 +15,7 @@ from lmkviz.viz.style import DECODER_COLOURS, DECODER_SYMBOLS, POINT_OUTLINE
 from ui import imported as imp
 from ui import share
 from ui import upload as lab
+from ui.live import live_camera_section
 from ui.common import (
     figure_config,
     checkpoint_caption,
@@ -38,6 +39,7 @@ st.markdown(
     "Find the landmarks on any photo. The face is found first (OpenCV's face detector), a square around it is "
     "cut out and resized to the network's input, the network paints one heatmap per landmark, and the decoders "
     "turn them into points back in your photo's pixels. Nothing leaves this computer.")
+live_camera_section()  # the shipped model on the webcam stream, or on snapshots (ui/live.py)
 
 # ----------------------------------------------------------------------------- the image
 c = st.columns([1, 2], gap="large")
