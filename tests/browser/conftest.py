@@ -101,7 +101,9 @@ def app_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def playwright_driver():
+    """The one Playwright of the test session (its sync API cannot run twice at once: tests
+    that need a browser with other flags launch it from this one)."""
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         _missing(f"Chromium not found at {CHROMIUM}; install Debian's chromium package")
     try:
@@ -109,9 +111,14 @@ def browser():
     except ImportError:
         _missing("playwright is not installed (pip install -r requirements-dev.txt)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    b = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture

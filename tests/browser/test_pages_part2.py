@@ -54,7 +54,8 @@ def finished_run(app_server) -> Path:
     from lmkviz.runs import RunFolder
     from lmkviz.training import PRESETS, train
 
-    done = [r for r in jobs.list_runs(app_server.runs) if r.state == "done" and (r.path / "best.pt").exists()]
+    done = [r for r in jobs.list_runs(app_server.runs) if r.state == "done" and (r.path / "best.pt").exists()
+            and r.config is not None and r.config.name == "quick-demo"]  # not the SimCC demo's run
     if done:
         return done[0].path
     config = PRESETS["quick-demo"].replace(epochs=1, limit_train=16, limit_val=8, name="quick-demo")
@@ -134,6 +135,7 @@ def test_train_quick_demo_simcc_to_done(app):
     runs = [r for r in jobs.list_runs(app.server.runs) if r.config is not None and r.config.encoding == "simcc"]
     assert len(runs) == 1 and runs[0].state == "done" and (runs[0].path / "best.pt").is_file()
     app.screenshot("train_simcc")
+    jobs.delete(runs[0].path)  # the Compare tests below expect the heatmap quick demo's run alone
 
 
 def test_compare_decoders_on_the_run(app, finished_run):
