@@ -94,7 +94,10 @@ def app_server(tmp_path_factory):
 
     data = tmp_path_factory.mktemp("browser_data")
     build_lapa_folder(data / "browser_lapa", n_per_split=3, size=96, bad_files=False)
-    search = os.pathsep.join(p for p in (str(data), os.environ.get("LMKVIZ_DATA", "")) if p)
+    from conftest import shared_datasets_dir
+
+    shared = shared_datasets_dir()  # what the tests see as "the shared data is here", the app sees too
+    search = os.pathsep.join(p for p in (str(data), os.environ.get("LMKVIZ_DATA", ""), str(shared or "")) if p)
     server = AppServer(tmp_path_factory.mktemp("app"), env_extra={"LMKVIZ_DATA": search})
     yield server
     server.stop()
