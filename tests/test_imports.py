@@ -40,3 +40,12 @@ def test_point_models_are_architectures():
     assert models.POINT_MODELS is names.POINT_MODELS
     assert set(names.POINT_MODELS) <= set(models.ARCHITECTURES)
     assert all(models.outputs_points(m) for m in names.POINT_MODELS)
+
+
+def test_lr_find_is_the_function_even_after_its_submodule_was_imported():
+    """``from lmkviz.training.lr_find import ...`` (the Train page does it) binds the submodule on
+    the package; ``from lmkviz.training import lr_find`` must still give the function."""
+    code = ("from lmkviz.training.lr_find import lr_suggestions; from lmkviz.training import lr_find; "
+            "print(callable(lr_find) and lr_find.__name__ == 'lr_find')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "True"

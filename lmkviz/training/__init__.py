@@ -10,6 +10,8 @@ Run folders are :mod:`lmkviz.runs`, devices :mod:`lmkviz.devices`, losses
 """
 
 import importlib
+import sys
+import types
 
 # Loaded on first use (PEP 562), so that ``lmkviz.training.config`` (read by the job list and
 # the run folders) does not import the loop, the models and torchvision.
@@ -21,7 +23,7 @@ _LAZY = {
     "Distributed": "distributed",
     **{name: "loop" for name in ("NonFiniteLoss", "ResumeError", "ResumePlan", "RunBusy", "StopFlag", "StopTraining",
                                  "Trainer", "TrainJob", "check_resume", "set_seed", "train", "train_step")},
-    "lr_find": "lr_find", "suggest_lr": "lr_find",
+    "suggest_lr": "lr_find",
 }
 
 
@@ -34,7 +36,25 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"lr_find"})
+
+
+class _Package(types.ModuleType):
+    """``lmkviz.training.lr_find`` is the function, also once the submodule of the same name has
+    been imported (the import system then binds the submodule on its package: ignored here)."""
+
+    @property
+    def lr_find(self):
+        from lmkviz.training.lr_find import lr_find as function
+
+        return function
+
+    @lr_find.setter
+    def lr_find(self, value) -> None:
+        pass
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
