@@ -132,8 +132,11 @@ def stranger():
 
     proc = subprocess.Popen(["sleep", "60"])
     yield proc
-    proc.kill()
+    _REAL_KILL(proc.pid, signal.SIGKILL)  # not proc.kill(): os.kill may still be patched by no_signals
     proc.wait()
+
+
+_REAL_KILL = os.kill
 
 
 @pytest.fixture
