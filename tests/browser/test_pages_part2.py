@@ -119,10 +119,11 @@ def test_train_quick_demo_simcc_to_done(app):
     set_number(app, "… and N validation images (0 = all)", 8)
     app.interact(lambda: page.get_by_role("button", name="Start training").click())
     app.assert_no_exception()
-    try:
+    try:  # the heatmap demo's run (3 epochs) may be the one on show until this one appears
         page.wait_for_function(
-            """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
-                   m => m.innerText.startsWith('State') && m.innerText.includes('done'))""",
+            """() => { const ms = [...document.querySelectorAll('[data-testid="stMetric"]')];
+                       return ms.some(m => m.innerText.startsWith('State') && m.innerText.includes('done'))
+                           && ms.some(m => m.innerText.startsWith('Epoch') && m.innerText.includes('2 / 2')); }""",
             timeout=DONE_TIMEOUT_MS, polling=500)
     finally:
         stop_live_jobs(app.server.runs)
