@@ -50,3 +50,16 @@ def test_param_text():
     assert param_text(True) == "1" and param_text(2.0) == "2" and param_text(0.25) == "0.25"
     assert param_text([1, 2]) == "1,2" and param_text(object()) is None
     assert parse_bool("Yes") and not parse_bool("off")
+
+
+def test_within_and_parse_list():
+    import pytest
+
+    from ui.share import parse_list, within
+
+    zoom = within(2, 10, int)
+    assert zoom("4") == 4 and zoom("10") == 10
+    for bad in ("1", "11", "x"):
+        with pytest.raises(ValueError):
+            zoom(bad)
+    assert parse_list("dark,,topk") == ["dark", "topk"] and parse_list("") == []

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from lmkviz.decoding import DECODER_LABELS
+from ui import share
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -190,29 +191,6 @@ def follow_sample(key: str, sample: str, default, options) -> None:
         st.session_state[key] = default
 
 
-def _names(text: str) -> list[str]:
-    return [m for m in text.split(",") if m]
-
-
-def _within(low, high, kind):
-    def parse(text: str):
-        value = kind(text)
-        if not low <= value <= high:
-            raise ValueError(text)
-        return value
-
-    return parse
-
-
-def _bool(text: str) -> bool:
-    from ui.share import parse_bool
-
-    return parse_bool(text)
-
-
-def _paths(text: str) -> list[str]:
-    return [p for p in text.split(",") if p]
-
 
 SHARED = {"model": "cmp_model", "ckpt": "cmp_checkpoint", "ds": "cmp_dataset", "split": "cmp_split", "n": "cmp_n",
           "flip": "cmp_flip", "sort": "cmp_sort", "rank": "cmp_rank", "dec": "cmp_shown", "part": "cmp_group",
@@ -222,8 +200,8 @@ SHARED = {"model": "cmp_model", "ckpt": "cmp_checkpoint", "ds": "cmp_dataset", "
 does not offer (a checkpoint or dataset that is not here, a decoder the model lacks) are
 dropped by the widgets' checks (``ensure_choice``, :func:`keep_valid`, :func:`keep_between`)."""
 
-SHARED_PARSE = {"n": int, "flip": _bool, "rank": int, "dec": _names, "lmk": int, "opacity": _within(0.0, 1.0, float),
-                "zoom": _within(2, 10, int), "runs": _paths}
+SHARED_PARSE = {"n": int, "flip": share.parse_bool, "rank": int, "dec": share.parse_list, "lmk": int,
+                "opacity": share.within(0.0, 1.0, float), "zoom": share.within(2, 10, int), "runs": share.parse_list}
 
 VIEW_DEFAULTS = {"cmp_model": "checkpoint", "cmp_flip": False, "cmp_opacity": 0.7, "cmp_radius": 4}
 

@@ -215,16 +215,6 @@ K_RANGE = (1, 25)
 ZOOM_RANGE = (2, 10)
 
 
-def _within(lo, hi, cast):
-    """A URL parser: ``cast`` of the text, refused (ValueError) outside [lo, hi]."""
-    def parse(text: str):
-        value = cast(text)
-        if not lo <= value <= hi:
-            raise ValueError(f"{value} is outside {lo} – {hi}")
-        return value
-    return parse
-
-
 def share_view() -> None:
     """Register the lab's view with :mod:`ui.share` (call before the widgets): dataset, split,
     sample, landmark subset, inspected landmark, encoding, input and heatmap size, σ, and the
@@ -246,9 +236,9 @@ def share_view() -> None:
     params = {"ds": "enc_dataset", "split": f"enc_split:{ds}", "sample": f"enc_sample:{ds}:{split}",
               "enc": "enc_encoding", "input": "enc_input", "hm": "enc_hm", "sigma": "enc_sigma",
               "noise": "enc_noise", "blur": "enc_blur", "k": "enc_k", "zoom": "enc_radius", "border": "enc_border"}
-    parse = {"border": share.parse_bool, "sample": int, "input": int, "hm": int, "sigma": _within(*SIGMA_RANGE, float),
-             "noise": _within(*NOISE_RANGE, float), "blur": _within(*BLUR_RANGE, float),
-             "k": _within(*K_RANGE, int), "zoom": _within(*ZOOM_RANGE, int)}
+    parse = {"border": share.parse_bool, "sample": int, "input": int, "hm": int, "sigma": share.within(*SIGMA_RANGE, float),
+             "noise": share.within(*NOISE_RANGE, float), "blur": share.within(*BLUR_RANGE, float),
+             "k": share.within(*K_RANGE, int), "zoom": share.within(*ZOOM_RANGE, int)}
     choices = {"ds": list(datasets), "split": splits, "enc": ENCODING_ORDER, "input": INPUT_SIZES,
                "hm": HEATMAP_SIZES}
     try:
@@ -258,7 +248,7 @@ def share_view() -> None:
     if reader is not None and len(reader):
         scheme = scheme_for(reader.num_points)
         params.update({"points": f"enc_subset_{scheme.name}", "lm": f"enc_inspect:{scheme.name}"})
-        parse.update({"sample": _within(0, len(reader) - 1, int), "lm": int})
+        parse.update({"sample": share.within(0, len(reader) - 1, int), "lm": int})
         choices.update({"points": [s for s in subset_options(scheme) if s != "custom"], "lm": range(scheme.num_points)})
     share.restore(params, parse=parse, choices=choices)
 

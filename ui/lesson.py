@@ -195,32 +195,24 @@ def go(step: int) -> None:
     st.query_params.from_dict({"step": str(step), **kept})
 
 
-def _between(lo, hi, cast):
-    def parse(text: str):
-        value = cast(text)
-        if not lo <= value <= hi:
-            raise ValueError(f"{value} is outside {lo} – {hi}")
-        return value
-    return parse
-
 
 def share_step(slug: str) -> None:
     """Register the shown step's widgets with :mod:`ui.share` (before they are drawn), so that
     a link holds the step, the presenter mode and the step's settings (σ, face, landmark, ...)."""
     from ui import share
 
-    landmark = _between(0, 67, int)
-    face_number = _between(0, 49, int)
+    landmark = share.within(0, 67, int)
+    face_number = share.within(0, 49, int)
     steps = {
-        "regression": ({"face": "lesson_regression_face"}, {"face": _between(0, 5, int)}, {}),
+        "regression": ({"face": "lesson_regression_face"}, {"face": share.within(0, 5, int)}, {}),
         "heatmaps": ({"landmark": "lesson_landmark"}, {"landmark": landmark}, {}),
         "sigma": ({"sigma": "lesson_sigma"}, {"sigma": float}, {"sigma": SIGMAS}),
         "rounding": ({"size": "lesson_rounding_size"}, {"size": int}, {"size": ROUNDING_SIZES}),
         "randomized": ({"draws": "lesson_draws"}, {"draws": int}, {"draws": DRAWS}),
         "topk": ({"k": "lesson_k", "noise": "lesson_topk_noise"},
-                 {"k": _between(1, 16, int), "noise": _between(0.0, 0.2, float)}, {}),
+                 {"k": share.within(1, 16, int), "noise": share.within(0.0, 0.2, float)}, {}),
         "dark": ({"face": "lesson_dark_face", "landmark": "lesson_dark_landmark", "blur": "lesson_dark_blur"},
-                 {"face": face_number, "landmark": landmark, "blur": _between(0.0, 2.0, float)}, {}),
+                 {"face": face_number, "landmark": landmark, "blur": share.within(0.0, 2.0, float)}, {}),
         "flip": ({"face": "lesson_flip_face", "zoom": "lesson_flip_group"}, {"face": face_number},
                  {"zoom": ZOOM_GROUPS}),
     }

@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-__all__ = ["restore", "publish", "copy_link", "view_url", "param_text", "parse_bool"]
+__all__ = ["restore", "publish", "copy_link", "view_url", "param_text", "parse_bool", "parse_list", "within"]
 
 _REGISTRY = "_share_keys"  # session key: {page: {param: state key}}
 
@@ -42,6 +42,23 @@ def parse_bool(text: str) -> bool:
     if low in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"not a yes/no value: {text!r}")
+
+
+def parse_list(text: str) -> list[str]:
+    """"a,b,,c" -> ["a", "b", "c"] (how :func:`param_text` writes a list)."""
+    return [item for item in text.split(",") if item]
+
+
+def within(low, high, cast: Callable[[str], Any] = float) -> Callable[[str], Any]:
+    """A parser for :func:`restore`: ``cast`` of the text, refused (ValueError) outside
+    [low, high], as a slider or number input would refuse it."""
+    def parse(text: str):
+        value = cast(text)
+        if not low <= value <= high:
+            raise ValueError(f"{value} is outside {low} – {high}")
+        return value
+
+    return parse
 
 
 def param_text(value: Any) -> Optional[str]:

@@ -11,6 +11,8 @@ from typing import Optional
 import numpy as np
 import streamlit as st
 
+from ui import share
+
 EXAMPLES = {"astronaut": "Example: astronaut (scikit-image)", "synthetic": "Example: synthetic face"}
 SOURCES = {"upload": "Upload a photo", "camera": "Take a photo", **EXAMPLES}
 """The image sources of the page: {key: label}."""
@@ -29,20 +31,7 @@ def _names(text: str) -> list[str]:
     return [m for m in text.split(",") if m in DECODERS]
 
 
-def _share_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(text)
-    return value
-
-
-def _bool(text: str) -> bool:
-    from ui.share import parse_bool
-
-    return parse_bool(text)
-
-
-SHARED_PARSE = {"dec": _names, "zoom": _bool, "lmk": int, "opacity": _share_float}
+SHARED_PARSE = {"dec": _names, "zoom": share.parse_bool, "lmk": int, "opacity": share.within(0.0, 1.0, float)}
 """How each shared parameter is read back (see :data:`SHARED`)."""
 
 VIEW_DEFAULTS = {"up_source": "astronaut", "up_model": "checkpoint", "up_colour_by": "confidence", "up_zoom": True,
