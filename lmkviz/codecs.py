@@ -541,12 +541,7 @@ class SimCCCodec:
     @classmethod
     def from_dict(cls, data: dict) -> "SimCCCodec":
         """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
-        data = dict(data)
-        kind = data.pop("type", cls.codec_type)
-        if kind != cls.codec_type:
-            raise ValueError(f"codec type {kind!r} is not a {cls.__name__}; load it with "
-                             "lmkviz.codecs.codec_from_dict")
-        return _build(cls, data)
+        return _from_own_dict(cls, data)
 
     def with_(self, **changes) -> "SimCCCodec":
         """A copy with some fields changed."""
@@ -641,12 +636,7 @@ class RegressionCodec:
     @classmethod
     def from_dict(cls, data: dict) -> "RegressionCodec":
         """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
-        data = dict(data)
-        kind = data.pop("type", cls.codec_type)
-        if kind != cls.codec_type:
-            raise ValueError(f"codec type {kind!r} is not a {cls.__name__}; load it with "
-                             "lmkviz.codecs.codec_from_dict")
-        return _build(cls, data)
+        return _from_own_dict(cls, data)
 
     def with_(self, **changes) -> "RegressionCodec":
         """A copy with some fields changed."""
@@ -655,6 +645,15 @@ class RegressionCodec:
 
 REGRESSION_DECODERS = ("direct",)
 """The decoder of a regression output: the points themselves, scaled to image pixels."""
+
+
+def _from_own_dict(cls, data: dict):
+    """``cls.from_dict`` of a codec class with one ``"type"``: other types are refused."""
+    data = dict(data)
+    kind = data.pop("type", cls.codec_type)
+    if kind != cls.codec_type:
+        raise ValueError(f"codec type {kind!r} is not a {cls.__name__}; load it with lmkviz.codecs.codec_from_dict")
+    return _build(cls, data)
 
 
 def _build(cls, data: dict):
