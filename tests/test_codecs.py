@@ -373,3 +373,14 @@ def test_codecs_on_cuda_match_cpu(name):
         b = codec.decode(gpu_targets, method, logits=False)
         assert b.device.type == "cuda"
         torch.testing.assert_close(b.cpu(), a, atol=2e-3, rtol=0)
+
+
+def test_a_codec_class_refuses_another_codecs_dict_naming_the_way_to_load_it():
+    from lmkviz.codecs import HeatmapCodec, RegressionCodec, SimCCCodec, codec_from_dict
+
+    heat = HeatmapCodec(image_size=64, heatmap_size=16).to_dict()
+    for cls in (SimCCCodec, RegressionCodec):
+        with pytest.raises(ValueError, match=f"is not a {cls.__name__}.*codec_from_dict"):
+            cls.from_dict(heat)
+        own = cls(image_size=64).to_dict()
+        assert cls.from_dict(own) == codec_from_dict(own)
