@@ -46,6 +46,33 @@ def stop_live_jobs(runs: Path) -> None:
             jobs.stop(info.path, timeout=10)
 
 
+def shorten_demo(app, epochs: int) -> None:
+    """Fill the Train form for a short run: ``epochs`` epochs on 32 training and 8 validation faces."""
+    set_number(app, "Epochs", epochs)
+    app.page.locator('[data-testid="stExpander"] summary').filter(has_text="Advanced").click()  # no rerun
+    set_number(app, "Use only the first N training images (0 = all)", 32)
+    set_number(app, "… and N validation images (0 = all)", 8)
+
+
+def start_and_wait_until_done(app, epochs: int) -> None:
+    """Press Start training and wait until the live view shows the run done after ``epochs``
+    epochs (another finished run may be on show until this one appears); live jobs are
+    stopped whatever happens."""
+    page = app.page
+    app.interact(lambda: page.get_by_role("button", name="Start training").click())
+    app.assert_no_exception()
+    try:  # the job list and the live view refresh themselves until the job ends
+        page.wait_for_function(
+            """([epochs]) => { const ms = [...document.querySelectorAll('[data-testid="stMetric"]')];
+                   return ms.some(m => m.innerText.startsWith('State') && m.innerText.includes('done'))
+                       && ms.some(m => m.innerText.startsWith('Epoch') && m.innerText.includes(`${epochs} / ${epochs}`)); }""",
+            arg=[epochs], timeout=DONE_TIMEOUT_MS, polling=500)
+    finally:
+        stop_live_jobs(app.server.runs)
+    app.wait()
+    app.assert_no_exception()
+
+
 @pytest.fixture
 def finished_run(app_server) -> Path:
     """A finished run in the test server's runs folder: the one the Train test launched, or a tiny
@@ -72,24 +99,9 @@ def test_train_quick_demo_to_done(app):
     assert page.get_by_text("128 training and 32 validation images").is_visible()  # the quick demo preset
     assert page.get_by_text("No training run yet").is_visible()
 
-    # a shorter demo for the test: 3 epochs on 32 faces
-    set_number(app, "Epochs", 3)
-    page.locator('[data-testid="stExpander"] summary').filter(has_text="Advanced").click()  # no rerun
-    set_number(app, "Use only the first N training images (0 = all)", 32)
-    set_number(app, "… and N validation images (0 = all)", 8)
+    shorten_demo(app, 3)  # a shorter demo for the test: 3 epochs on 32 faces
     assert page.get_by_text("32 training and 8 validation images").is_visible()
-    app.interact(lambda: page.get_by_role("button", name="Start training").click())
-    app.assert_no_exception()
-    try:
-        # the job list and the live view refresh themselves until the job ends
-        page.wait_for_function(
-            """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
-                   m => m.innerText.startsWith('State') && m.innerText.includes('done'))""",
-            timeout=DONE_TIMEOUT_MS, polling=500)
-    finally:
-        stop_live_jobs(app.server.runs)
-    app.wait()
-    app.assert_no_exception()
+    start_and_wait_until_done(app, 3)
     assert metric_value(page, "Epoch") == "3 / 3"
     assert metric_value(page, "Best val NME").endswith("%")
     assert charts(page).count() == 4  # loss, NME per decoder, learning rate, validation previews
@@ -113,22 +125,8 @@ def test_train_quick_demo_simcc_to_done(app):
     box.click()
     app.interact(lambda: page.get_by_role("option").filter(has_text=PRESET_LABELS["quick-demo-simcc"]).click())
     app.assert_no_exception()
-    set_number(app, "Epochs", 2)
-    page.locator('[data-testid="stExpander"] summary').filter(has_text="Advanced").click()  # no rerun
-    set_number(app, "Use only the first N training images (0 = all)", 32)
-    set_number(app, "… and N validation images (0 = all)", 8)
-    app.interact(lambda: page.get_by_role("button", name="Start training").click())
-    app.assert_no_exception()
-    try:  # the heatmap demo's run (3 epochs) may be the one on show until this one appears
-        page.wait_for_function(
-            """() => { const ms = [...document.querySelectorAll('[data-testid="stMetric"]')];
-                       return ms.some(m => m.innerText.startsWith('State') && m.innerText.includes('done'))
-                           && ms.some(m => m.innerText.startsWith('Epoch') && m.innerText.includes('2 / 2')); }""",
-            timeout=DONE_TIMEOUT_MS, polling=500)
-    finally:
-        stop_live_jobs(app.server.runs)
-    app.wait()
-    app.assert_no_exception()
+    shorten_demo(app, 2)
+    start_and_wait_until_done(app, 2)  # the heatmap demo's finished run may be on show first
     assert metric_value(page, "Epoch") == "2 / 2"
     assert metric_value(page, "Best val NME").endswith("%")
     from lmkviz import jobs
