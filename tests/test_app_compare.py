@@ -362,3 +362,17 @@ def test_a_simcc_checkpoint_lists_the_simcc_decoders(env):
     assert [t["name"] for t in chart(at, "cmp_ced")["data"]] == [DECODER_LABELS.get(m, m) for m in VECTOR_DECODERS]
     assert chart(at, "cmp_sample")  # its points on the image
     assert any("simcc vectors, not heatmaps" in i.value for i in at.info)
+
+
+def test_the_evaluation_is_kept_on_disk_for_the_next_server(env):
+    """Compare evaluates through lmkviz.evalcache: a later server reads the file instead of
+    running the network again."""
+    import os
+
+    from lmkviz.evalcache import cache_root
+
+    add_run(env)
+    at = evaluate_few(open_page(PAGE), 4)
+    assert not at.exception
+    files = list((cache_root() / "evaluations").glob("*.npz"))
+    assert files and str(cache_root()).startswith(os.environ["LMKVIZ_HOME"])

@@ -87,28 +87,3 @@ def rounding_draws(point_hm: tuple, heatmap_wh: tuple, draws: int, seed: int) ->
     """(draws, 2) argmax positions of random binary heatmaps (:func:`lmkviz.labs.randomized_rounding_draws`)."""
     with labs.torch_threads(1):
         return labs.randomized_rounding_draws(point_hm, heatmap_wh, draws, seed)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def evaluation(checkpoint: str, checkpoint_mtime: float, dataset: str, split: str, n: int):
-    """:func:`lmkviz.evaluation.evaluate` of a checkpoint on the first ``n`` images of a split,
-    heatmaps kept, through the disk cache (:func:`lmkviz.evalcache.cached_evaluate`: keyed by the
-    checkpoint's content, the data, split, n and options), so that it runs once per checkpoint
-    and split, not once per server start. A progress bar shows while it runs; a result read
-    from disk loads neither the checkpoint nor the network. Same arguments as
-    ``ui.compare.evaluation_cached``, whose drop-in replacement it is."""
-    from lmkviz.evalcache import cached_evaluate
-    from ui.common import predictor_cached
-
-    bar = st.progress(0.0, text=f"Evaluating {n} images with every decoder (once: the result is kept on disk)…")
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(min(1.0, done / max(total, 1)), text=f"Evaluating: {done} of {total} images")
-
-    try:
-        result, _ = cached_evaluate(checkpoint, dataset, split, limit=n, keep_heatmaps=True, progress=progress,
-                                    predictor=lambda: predictor_cached(checkpoint, checkpoint_mtime),
-                                    reader=open_split_cached(dataset, split))
-    finally:
-        bar.empty()
-    return result
