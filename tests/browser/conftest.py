@@ -138,23 +138,36 @@ def page(browser):
 # A finished run is not a finished page: elements whose frontend code is still loading are
 # stSkeleton placeholders, and plotly draws its charts asynchronously. The observer below
 # counts runs so that a wait after an interaction waits for *that* run, not an earlier one.
+# It watches the whole document, not one element: React may replace the app root (after a
+# reconnection, for instance), and an observer bound to the old root would count no more
+# runs while the page looks idle. A 50 ms poll of the current root backs the records up.
 _OBSERVER = """
 (() => {
   window.__lmkRuns = 0;
-  const watch = () => {
+  window.__lmkRoots = 0;
+  let last = null, root = null;
+  const see = (state) => {
+    if (state === 'running' && last !== 'running') window.__lmkRuns += 1;
+    last = state;
+  };
+  const poll = () => {
     const app = document.querySelector('[data-testid="stApp"]');
-    if (!app) { setTimeout(watch, 20); return; }
-    let last = null;
-    const see = (state) => {
-      if (state === 'running' && last !== 'running') window.__lmkRuns += 1;
-      last = state;
-    };
-    see(app.getAttribute('data-test-script-state'));
+    if (app && app !== root) { root = app; window.__lmkRoots += 1; }
+    if (app) see(app.getAttribute('data-test-script-state'));
+  };
+  const watch = () => {
+    if (!document.documentElement) { setTimeout(watch, 20); return; }
     // one callback may carry several changes (running -> notRunning): replay them all in order
     new MutationObserver((records) => {
-      records.slice(1).forEach(r => see(r.oldValue));
-      see(app.getAttribute('data-test-script-state'));
-    }).observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
+      records.forEach((r, i) => {
+        const next = records.slice(i + 1).find(n => n.target === r.target);
+        if (next) see(next.oldValue);
+      });
+      poll();
+    }).observe(document.documentElement, {attributes: true, attributeOldValue: true, subtree: true,
+                                           attributeFilter: ['data-test-script-state']});
+    poll();
+    setInterval(poll, 50);
   };
   watch();
 })();
@@ -172,6 +185,24 @@ IDLE_SCRIPT = """
   if (!idle) { window.__lmkIdleSince = null; return false; }
   window.__lmkIdleSince = window.__lmkIdleSince || performance.now();
   return performance.now() - window.__lmkIdleSince >= settleMs;
+}
+"""
+
+
+# what IDLE_SCRIPT looks at, for the message of a wait that timed out
+IDLE_PARTS_SCRIPT = """
+() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return {
+    runs_seen: window.__lmkRuns || 0, app_roots_seen: window.__lmkRoots || 0,
+    script_state: app && app.getAttribute('data-test-script-state'),
+    connection_state: app && app.getAttribute('data-test-connection-state'),
+    skeletons: document.querySelectorAll('[data-testid="stSkeleton"]').length,
+    running_icons: document.querySelectorAll('[data-testid="stStatusWidgetRunningIcon"]').length,
+    stale_elements: document.querySelectorAll('[data-stale="true"]').length,
+    undrawn_plotly_charts: [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+      .filter(c => !c.querySelector('.main-svg')).length,
+  };
 }
 """
 
@@ -198,9 +229,15 @@ class AppDriver:
 
         Idle means: at least ``min_runs`` runs seen, state "notRunning", connected, no
         skeleton placeholder, no stale element, every plotly chart drawn, all of it
-        unchanged for ``settle_ms``.
+        unchanged for ``settle_ms``. A timeout fails with the part that was not idle, a
+        screenshot (``tests/artifacts/failed_*.png``) and the server's log.
         """
-        self.page.wait_for_function(IDLE_SCRIPT, arg=[min_runs, settle_ms], timeout=timeout, polling=100)
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            self.page.wait_for_function(IDLE_SCRIPT, arg=[min_runs, settle_ms], timeout=timeout, polling=100)
+        except PlaywrightTimeout as err:
+            self.fail_not_idle(f"the app did not become idle ({err}): at least {min_runs} runs expected")
 
     def interact(self, action, timeout: float = 120_000, retry_after: float = 20_000) -> None:
         """Run ``action()`` (a click, a key press) and wait for the rerun it triggers.
@@ -219,12 +256,22 @@ class AppDriver:
                                         timeout=retry_after, polling=100)
         except PlaywrightTimeout:
             action()
+        self.wait(timeout=timeout, min_runs=before + 1)
+
+    def idle_parts(self) -> dict:
+        """The parts of the idle condition, as the page has them now."""
         try:
-            self.wait(timeout=timeout, min_runs=before + 1)
-        except PlaywrightTimeout as err:
-            shot = self.screenshot("failed_" + (self.page.url.rsplit("/", 1)[-1] or "home"))
-            raise AssertionError(f"the app did not finish its run ({err}); screenshot {shot}\n"
-                                 f"{self.server.log()}") from None
+            return self.page.evaluate(IDLE_PARTS_SCRIPT)
+        except Exception as err:  # noqa: BLE001 - a report, the failure follows anyway
+            return {"error": str(err)}
+
+    def fail_not_idle(self, what: str) -> None:
+        """Fail a wait with what was not idle first (the server log can be long), then a
+        screenshot and the server log."""
+        parts = self.idle_parts()
+        shot = self.screenshot("failed_" + (self.page.url.rsplit("/", 1)[-1].split("?")[0] or "home"))
+        raise AssertionError(f"{what}; the page now: {parts}; url {self.page.url}; screenshot {shot}\n"
+                             f"{self.server.log()}") from None
 
     def assert_no_exception(self) -> None:
         boxes = self.page.locator('[data-testid="stException"]')
