@@ -5,7 +5,7 @@ import ui  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 import streamlit as st
 
 from lmkviz.viz.encoding import pipeline_figure
-from ui import home
+from ui import home, warmup
 from ui.common import (
     figure_config,
     checkpoint_files,
@@ -27,7 +27,8 @@ st.markdown(
 
 st.graphviz_chart(home.PIPELINE_DOT, width="stretch")
 
-example = home.pipeline_example()
+with st.spinner("Drawing an example: the first visit loads PyTorch…"):
+    example = home.pipeline_example()
 st.plotly_chart(pipeline_figure(example["image"], example["heatmap"], example["truth"], example["estimates"],
                                 example["landmark"]), key="home_pipeline", config=figure_config("home-pipeline-example"))
 st.caption(home.example_caption(example))
@@ -86,3 +87,5 @@ jobs_table()
 
 with st.sidebar:
     st.caption("Start with the **Encoding lab** to see why decoding matters.")
+
+warmup.start()  # the other pages' imports, in the background while this page is read

@@ -46,9 +46,14 @@ def setup_page(title: str, icon: str = ":material/target:", layout: str = "wide"
     icon: an emoji or a Streamlit material icon such as ``":material/science:"``.
     The menu lists every page in :data:`PAGES` with its proper name (Streamlit's own
     menu is switched off in ``.streamlit/config.toml``, as it would call the home page
-    "app").
+    "app"). A page waits here for the background warm-up of imports (:mod:`ui.warmup`).
     """
+    from ui import warmup
+
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout=layout)
+    if not warmup.wait(timeout=0):
+        with st.spinner("Loading PyTorch and the model code (once per server)…"):
+            warmup.wait()
     with st.sidebar:
         sidebar_menu()
         figure_format_picker()

@@ -6,7 +6,7 @@ import re
 
 import streamlit as st
 
-from lmkviz.decoding import DECODER_LABELS
+from lmkviz.names import DECODER_LABELS
 
 PIPELINE_DOT = """
 digraph {
