@@ -39,7 +39,8 @@ st.markdown(
 # ----------------------------------------------------------------------------- choices
 files = checkpoint_files()
 by_path = {f["path"]: f for f in files}
-share.restore(lab.SHARED, parse=lab.SHARED_PARSE, choices={"model": imp.SOURCES, "ckpt": by_path})
+share.restore(lab.SHARED, parse=lab.SHARED_PARSE,
+              choices={"model": imp.SOURCES, "ckpt": by_path, "lmkview": lab.LANDMARK_VIEWS})
 lab.view_defaults()
 if not files and st.session_state.get("cmp_model") != "imported":
     st.info("No checkpoint to compare yet. The shipped model (`checkpoints/default.pt`) is not installed, and no "
@@ -128,11 +129,22 @@ with right:
     st.plotly_chart(vcmp.ced_figure(evaluation.nme), key="cmp_ced", config=figure_config("compare-decoders-error-curves"))
     st.caption("For every error level x: the share of images whose NME is at most x. Higher and further left "
                "is better; the area left of the dashed line is the AUC@10.")
-st.markdown("**Error of each landmark**")
-st.plotly_chart(vcmp.per_landmark_figure(evaluation.per_landmark(), indices, names, groups=groups),
-                key="cmp_per_landmark", config=figure_config("compare-decoders-error-per-landmark"))
-st.caption("Mean error per landmark (% of the inter-ocular distance), grouped by face part. "
-           + landmark_caption(evaluation, evaluation.best_decoder(), scheme))
+
+
+@st.fragment
+def landmark_errors():
+    """The per-landmark chart, drawn only while its expander is open (opening it reruns only this)."""
+    box = st.expander("Error of each landmark", key="cmp_landmarks_open", on_change="rerun",
+                      icon=":material/bar_chart:")
+    with box:
+        if box.open:
+            st.plotly_chart(vcmp.per_landmark_figure(evaluation.per_landmark(), indices, names, groups=groups),
+                            key="cmp_per_landmark", config=figure_config("compare-decoders-error-per-landmark"))
+            st.caption("Mean error per landmark (% of the inter-ocular distance), grouped by face part. "
+                       + landmark_caption(evaluation, evaluation.best_decoder(), scheme))
+
+
+landmark_errors()
 
 # ----------------------------------------------------------------------------- sample browser
 st.header("2 · Sample browser")
@@ -158,7 +170,7 @@ def sample_browser():
     image, _, _ = sample_or_stop(dataset["key"], split, index)
     st.markdown(lab.sample_title(name, index, evaluation.image_nme(row)))
     heatmaps_shown = lab.output_view_available(evaluation)
-    left, right = st.columns([1, 1.5] if heatmaps_shown else [1, 1.25], gap="large")
+    left, right = st.columns([1, 1.25], gap="large")
     with left:
         preds = {m: evaluation.pred[m][row] for m in shown}
         st.plotly_chart(vcmp.sample_figure(image, evaluation.target[row], preds, indices, names, height=480),
@@ -172,25 +184,17 @@ def sample_browser():
         return
 
     view = evaluation.sample_view(row)  # the heatmaps kept by the evaluation: no second network run
-    maps = view.maps
     worst = evaluation.worst_landmark(row, sort_by)
     with right:
-        parts = ["all", *groups]
-        start = group_of(scheme, indices[worst])  # the part of the face with this image's largest error
-        lab.follow_sample("cmp_group", name, start if start in parts else "all", parts)
-        group = st.segmented_control("Heatmaps of", parts, key="cmp_group",
-                                     help="One part of the face with larger panels (at first the part with this "
-                                          "image's largest error), or all landmarks.") or "all"
-        st.plotly_chart(vcmp.heatmap_panels(maps, indices, None if group == "all" else groups[group],
-                                            scale_title="sigmoid of the logit" if info.encoding == "binary"
-                                            else "heatmap value"),
-                        key="cmp_grid", config=figure_config("compare-decoders-heatmap-per-landmark"))
-        h, w = view.heatmap_size
-        st.caption(f"The model's heatmaps for this image ({w}×{h} cells), numbered by landmark, on one colour "
-                   f"scale for all {len(indices)}. The largest {lab.decoder_label(sort_by)} error is at landmark "
-                   f"{indices[worst]} ({start}).")
+        one_landmark(view, name, index, worst, shown)
+    heatmap_grid(view, name, worst, sort_by)
+    share.publish()
 
-    st.subheader("One landmark, cell by cell")
+
+@st.fragment
+def one_landmark(view, name, index, worst, shown):
+    """One landmark's heatmap, cell by cell or over the image (its widgets rerun only this)."""
+    st.markdown("**One landmark, cell by cell**")
     c = st.columns([2, 1, 1])
     lab.follow_sample("cmp_channel", name, worst, range(len(indices)))
     channel = c[0].selectbox("Landmark", range(len(indices)), key="cmp_channel",
@@ -198,32 +202,62 @@ def sample_browser():
                                  "  (largest error)" if j == worst else ""))
     opacity = c[1].slider("Heatmap opacity", 0.0, 1.0, step=0.05, key="cmp_opacity")
     radius = c[2].slider("Zoom (cells around the point)", 2, 10, key="cmp_radius")
-    size = view.input_size[1]
-    network_input, _, _ = sample_at_size(dataset["key"], split, index, size)  # the image resized as the network saw it
-    left, right = st.columns([1, 1.25], gap="large")
-    with left:
-        fig = heatmap_overlay(network_input, maps[channel], opacity=opacity, height=460)
-        add_points(fig, view.target[channel][None], name="target", size=12)
-        for m in shown:
-            add_points(fig, view.pred[m][channel][None], name=lab.decoder_label(m), colour=DECODER_COLOURS.get(m, "#333"),
-                       symbol=DECODER_SYMBOLS.get(m, "circle"), size=12, outline="white", outline_width=1.5)
-        st.plotly_chart(fig, key="cmp_overlay", config=figure_config("compare-decoders-heatmap-overlay", interactive=True))
-        st.caption(f"The heatmap of {landmark_label(scheme, indices[channel])} over the {size}×{size} network "
-                   "input.")
-    with right:
-        if view.annotated(channel):
-            estimates = {m: view.pred_hm[m][channel].tolist() for m in shown}
-            zoom = vcmp.cell_zoom_figure(maps[channel], view.target_hm[channel].tolist(), estimates, view.stride,
-                                         radius=radius, height=500)
-            zoom.update_layout(legend=dict(y=-0.2), margin=dict(b=20))
-            st.plotly_chart(zoom, key="cmp_zoom", config=figure_config("compare-decoders-pixel-zoom", interactive=True))
-            st.caption(f"The cells around the annotated point with their values (two decimals in every cell), and "
-                       f"where each decoder reads the point: errors in network-input pixels (one cell = "
-                       f"{view.stride:g} px). The same view as the Encoding lab, on a heatmap the network really "
-                       "produced.")
-        else:
-            st.info("This landmark is not annotated in this image.")
+    cells, over = st.tabs(list(lab.LANDMARK_VIEWS), key="cmp_landmark_view", on_change="rerun")
+    if cells.open:
+        with cells:
+            if view.annotated(channel):
+                estimates = {m: view.pred_hm[m][channel].tolist() for m in shown}
+                zoom = vcmp.cell_zoom_figure(view.maps[channel], view.target_hm[channel].tolist(), estimates,
+                                             view.stride, radius=radius, height=460)
+                zoom.update_layout(legend=dict(y=-0.2), margin=dict(b=20))
+                st.plotly_chart(zoom, key="cmp_zoom",
+                                config=figure_config("compare-decoders-pixel-zoom", interactive=True))
+                st.caption(f"The cells around the annotated point with their values (two decimals in every cell), "
+                           f"and where each decoder reads the point: errors in network-input pixels (one cell = "
+                           f"{view.stride:g} px). The same view as the Encoding lab, on a heatmap the network "
+                           "really produced.")
+            else:
+                st.info("This landmark is not annotated in this image.")
+    if over.open:
+        with over:
+            size = view.input_size[1]
+            network_input, _, _ = sample_at_size(dataset["key"], split, index, size)  # as the network saw it
+            fig = heatmap_overlay(network_input, view.maps[channel], opacity=opacity, height=460)
+            add_points(fig, view.target[channel][None], name="target", size=12)
+            for m in shown:
+                add_points(fig, view.pred[m][channel][None], name=lab.decoder_label(m),
+                           colour=DECODER_COLOURS.get(m, "#333"), symbol=DECODER_SYMBOLS.get(m, "circle"), size=12,
+                           outline="white", outline_width=1.5)
+            st.plotly_chart(fig, key="cmp_overlay",
+                            config=figure_config("compare-decoders-heatmap-overlay", interactive=True))
+            st.caption(f"The heatmap of {landmark_label(scheme, indices[channel])} over the {size}×{size} network "
+                       "input.")
     share.publish()
+
+
+@st.fragment
+def heatmap_grid(view, name, worst, sort_by):
+    """Every landmark's heatmap of the sample, drawn only while its expander is open."""
+    box = st.expander(f"Heatmaps of all {len(indices)} landmarks", key="cmp_grid_open", on_change="rerun",
+                      icon=":material/grid_view:")
+    with box:
+        if not box.open:
+            return
+        parts = ["all", *groups]
+        start = group_of(scheme, indices[worst])  # the part of the face with this image's largest error
+        lab.follow_sample("cmp_group", name, start if start in parts else "all", parts)
+        group = st.segmented_control("Heatmaps of", parts, key="cmp_group",
+                                     help="One part of the face with larger panels (at first the part with this "
+                                          "image's largest error), or all landmarks.") or "all"
+        st.plotly_chart(vcmp.heatmap_panels(view.maps, indices, None if group == "all" else groups[group],
+                                            scale_title="sigmoid of the logit" if info.encoding == "binary"
+                                            else "heatmap value"),
+                        key="cmp_grid", config=figure_config("compare-decoders-heatmap-per-landmark"))
+        h, w = view.heatmap_size
+        st.caption(f"The model's heatmaps for this image ({w}×{h} cells), numbered by landmark, on one colour "
+                   f"scale for all {len(indices)}. The largest {lab.decoder_label(sort_by)} error is at landmark "
+                   f"{indices[worst]} ({start}).")
+        share.publish()
 
 
 sample_browser()
@@ -233,39 +267,48 @@ st.header("3 · Checkpoints side by side")
 st.markdown(f"Several checkpoints on the same {evaluation.n} {dataset['name']} / {split} images"
             + (" (flip test)" if evaluation.flip_test else "") + ": their error curves over each other, and one "
             "row each. Every evaluation is kept, so adding a checkpoint back is instant.")
-candidates = lab.comparable_checkpoints(files, info.num_points)
-if imp.is_imported(checkpoint):
-    candidates[checkpoint] = imp.model_label(checkpoint)
-c = st.columns([3, 1.2], vertical_alignment="bottom")
-ensure_choice("cmp_runs_decoder", [lab.BEST_OF_EACH, *decoders])
-lab.keep_valid("cmp_runs", candidates, default=[checkpoint])
-lab.include_current("cmp_runs", checkpoint)
-chosen = c[0].multiselect("Checkpoints", list(candidates), format_func=candidates.get, key="cmp_runs",
-                          help="The shipped model and every run's best.pt and last.pt with the same landmarks.")
-decoder = c[1].selectbox("Decoder", [lab.BEST_OF_EACH, *decoders], key="cmp_runs_decoder",
-                         format_func=lambda m: m if m == lab.BEST_OF_EACH else lab.decoder_label(m),
-                         help="Score every checkpoint with this decoder, or each with its best one.")
-if chosen:
-    runs, problems = lab.runs_evaluations(chosen, candidates, dataset["key"], split, n, flip, checkpoint, evaluation)
-    for problem in problems:
-        st.error(problem)
-    pick = None if decoder == lab.BEST_OF_EACH else decoder
-    if runs:
-        st.dataframe(lab.runs_rows(runs, pick), hide_index=True, width="stretch", column_config={
-            "NME %": st.column_config.NumberColumn(format="%.2f"),
-            "FR@10 %": st.column_config.NumberColumn(format="%.1f"),
-            "AUC@10 %": st.column_config.NumberColumn(format="%.1f")})
-        left, right = st.columns([1, 1], gap="large")
-        with left:
-            st.markdown("**Cumulative error distribution**")
-            st.plotly_chart(vcmp.runs_ced_figure(runs_curves(runs, pick)), key="cmp_runs_ced",
-                            config=figure_config("compare-checkpoints-error-curves"))
-        with right:
-            st.markdown("**Error by part of the face**")
-            st.plotly_chart(vcmp.runs_group_figure(runs_groups(runs, scheme, pick)), key="cmp_runs_groups",
-                            config=figure_config("compare-checkpoints-error-per-group"))
-else:
-    st.caption("Pick one or more checkpoints.")
+
+
+@st.fragment
+def checkpoints_side_by_side():
+    """The checkpoints table and curves: their two widgets rerun only this section."""
+    candidates = lab.comparable_checkpoints(files, info.num_points)
+    if imp.is_imported(checkpoint):
+        candidates[checkpoint] = imp.model_label(checkpoint)
+    c = st.columns([3, 1.2], vertical_alignment="bottom")
+    ensure_choice("cmp_runs_decoder", [lab.BEST_OF_EACH, *decoders])
+    lab.keep_valid("cmp_runs", candidates, default=[checkpoint])
+    lab.include_current("cmp_runs", checkpoint)
+    chosen = c[0].multiselect("Checkpoints", list(candidates), format_func=candidates.get, key="cmp_runs",
+                              help="The shipped model and every run's best.pt and last.pt with the same landmarks.")
+    decoder = c[1].selectbox("Decoder", [lab.BEST_OF_EACH, *decoders], key="cmp_runs_decoder",
+                             format_func=lambda m: m if m == lab.BEST_OF_EACH else lab.decoder_label(m),
+                             help="Score every checkpoint with this decoder, or each with its best one.")
+    if chosen:
+        runs, problems = lab.runs_evaluations(chosen, candidates, dataset["key"], split, n, flip, checkpoint, evaluation)
+        for problem in problems:
+            st.error(problem)
+        pick = None if decoder == lab.BEST_OF_EACH else decoder
+        if runs:
+            st.dataframe(lab.runs_rows(runs, pick), hide_index=True, width="stretch", column_config={
+                "NME %": st.column_config.NumberColumn(format="%.2f"),
+                "FR@10 %": st.column_config.NumberColumn(format="%.1f"),
+                "AUC@10 %": st.column_config.NumberColumn(format="%.1f")})
+            left, right = st.columns([1, 1], gap="large")
+            with left:
+                st.markdown("**Cumulative error distribution**")
+                st.plotly_chart(vcmp.runs_ced_figure(runs_curves(runs, pick)), key="cmp_runs_ced",
+                                config=figure_config("compare-checkpoints-error-curves"))
+            with right:
+                st.markdown("**Error by part of the face**")
+                st.plotly_chart(vcmp.runs_group_figure(runs_groups(runs, scheme, pick)), key="cmp_runs_groups",
+                                config=figure_config("compare-checkpoints-error-per-group"))
+    else:
+        st.caption("Pick one or more checkpoints.")
+    share.publish()
+
+
+checkpoints_side_by_side()
 
 share.publish()
 share.copy_link(st.sidebar)

@@ -51,6 +51,14 @@ def evaluate_few(at, n: int = 6) -> AppTest:
     return rerun(at)
 
 
+def open_section(at, *keys: str) -> AppTest:
+    """Open the expanders ``keys`` (the per-landmark chart "cmp_landmarks_open", the heatmap grid
+    "cmp_grid_open"), closed at first, and run the page again."""
+    for key in keys:
+        at.session_state[key] = True
+    return rerun(at)
+
+
 def test_without_a_checkpoint_the_page_says_how_to_get_one(env):
     at = switch_to("pages/4_Compare_decoders.py")
     assert any("No checkpoint to compare yet" in i.value and "Train" in i.value for i in at.info)
@@ -74,7 +82,10 @@ def test_table_curves_and_landmarks_per_decoder(env):
     assert table["AUC@10 %"].tolist() == pytest.approx([expected["auc10"][m] for m in decoders], abs=1e-3)
     ced = chart(at, "cmp_ced")
     assert [t["name"] for t in ced["data"]] == DECODER_NAMES
-    per = chart(at, "cmp_per_landmark")
+    # the per-landmark chart and the heatmap grid are drawn only once asked for
+    keys = [c.proto.id for c in at.get("plotly_chart")]
+    assert not any(k.endswith("cmp_per_landmark") or k.endswith("cmp_grid") for k in keys), keys
+    per = chart(open_section(at, "cmp_landmarks_open"), "cmp_per_landmark")
     assert [t["name"] for t in per["data"]] == DECODER_NAMES
 
     # more images: a new evaluation
@@ -112,6 +123,7 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
 
     worst = int(next(s for s in at.selectbox if s.key == "cmp_channel").value)
     part = group_of(scheme_for(68), worst)
+    open_section(at, "cmp_grid_open")
     panels = [a["text"] for a in chart(at, "cmp_grid")["layout"]["annotations"]]
     assert panels == [str(i) for i in scheme_for(68).groups[part]] and str(worst) in panels
     assert any(t.get("marker", {}).get("showscale") for t in chart(at, "cmp_grid")["data"])  # a colour bar
@@ -131,7 +143,7 @@ def test_sample_browser_sorts_worst_first_and_zooms_on_a_landmark(env):
 
 def test_a_subset_checkpoint_is_compared_on_its_landmarks(env):
     add_run(env, indices=[36, 45, 30, 48, 54])
-    at = evaluate_few(open_page(PAGE), 4)
+    at = open_section(evaluate_few(open_page(PAGE), 4), "cmp_landmarks_open", "cmp_grid_open")
     per = chart(at, "cmp_per_landmark")
     # grouped by face part, in the scheme's order of groups
     assert per["data"][0]["type"] == "bar" and per["data"][0]["x"] == ["30", "36", "45", "48", "54"]
@@ -166,7 +178,10 @@ def test_sample_browser_reads_the_kept_heatmaps_without_running_the_network_agai
     row = int(expected.ranked("dark")[0])  # rank 1: the worst image for DARK
     view = expected.sample_view(row)
     channel = expected.worst_landmark(row, "dark")
-    overlay = chart(at, "cmp_overlay")
+    assert not any(c.proto.id.endswith("cmp_overlay") for c in at.get("plotly_chart"))  # its tab is not open
+    at.session_state["cmp_landmark_view"] = "Over the image"
+    overlay = chart(rerun(at), "cmp_overlay")
+    assert calls == []
     layer = next(t for t in overlay["data"] if t["type"] == "heatmap")
     np.testing.assert_allclose(array(layer["z"]).reshape(view.maps[channel].shape), view.maps[channel], atol=1e-6)
     dark = next(t for t in overlay["data"] if t.get("name") == "DARK")
@@ -214,6 +229,7 @@ def test_texts_come_from_the_numbers_and_a_domain_change_is_flagged(env):
     assert "**The model fails on most of these faces.**" in text and "cannot repair that" in text
     assert not at.warning  # trained and evaluated on synthetic faces
     expected = evaluate(best, "synthetic", "val", limit=6)
+    open_section(at, "cmp_landmarks_open")  # the caption goes with the per-landmark chart
     caption = next(c.value for c in at.caption if c.value.startswith("Mean error per landmark"))
     assert landmark_caption(expected, expected.best_decoder(), IBUG68) in caption
     assert "Jaw points are usually the hardest" not in caption
@@ -299,7 +315,7 @@ def test_an_onnx_model_exported_by_lmkviz_is_compared_like_its_checkpoint(env, t
     assert list(table["decoder"]) == DECODER_NAMES
     assert table["NME %"].tolist() == pytest.approx([expected[m] for m in DECODERS], abs=0.02)
     assert any("tiny.onnx (onnx)" in c.value for c in at.caption)
-    grid = chart(at, "cmp_grid")  # its heatmaps in the sample browser
+    grid = chart(open_section(at, "cmp_grid_open"), "cmp_grid")  # its heatmaps in the sample browser
     assert grid["layout"]["annotations"]
     assert at.multiselect(key="cmp_runs").value == [str(next((tmp_path / "uploaded").glob("*/tiny.onnx")))]
 
@@ -312,7 +328,7 @@ def test_a_link_restores_the_view(env):
     at = AppTest.from_file(PAGE, default_timeout=180)
     view = {"ckpt": str(best), "ds": "synthetic", "split": "val", "n": "5", "flip": "1", "sort": "argmax",
             "rank": "2", "dec": "argmax,dark", "lmk": "30", "opacity": "0.4", "zoom": "6", "part": "all",
-            "rundec": "dark"}
+            "rundec": "dark", "grid": "1", "lmkerr": "1", "lmkview": "Over the image"}
     for name, value in view.items():
         at.query_params[name] = value
     rerun(at.run())
@@ -323,6 +339,9 @@ def test_a_link_restores_the_view(env):
     assert at.slider(key="cmp_opacity").value == 0.4 and at.slider(key="cmp_radius").value == 6
     assert at.selectbox(key="cmp_runs_decoder").value == "dark"
     assert {t.get("name") for t in chart(at, "cmp_sample")["data"]} - {None} == {"target", "argmax", "DARK"}
+    # the link's open sections: the per-landmark chart, the grid and the one-landmark view's tab
+    assert chart(at, "cmp_per_landmark") and chart(at, "cmp_grid") and chart(at, "cmp_overlay")
+    assert not any(c.proto.id.endswith("cmp_zoom") for c in at.get("plotly_chart"))
     assert all(at.query_params[k] == v for k, v in view.items()), dict(at.query_params)
     # the address follows the widgets, also those in the sample browser (a fragment)
     at.number_input(key="cmp_rank").set_value(3).run()

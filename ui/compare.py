@@ -195,15 +195,23 @@ def follow_sample(key: str, sample: str, default, options) -> None:
 SHARED = {"model": "cmp_model", "ckpt": "cmp_checkpoint", "ds": "cmp_dataset", "split": "cmp_split", "n": "cmp_n",
           "flip": "cmp_flip", "sort": "cmp_sort", "rank": "cmp_rank", "dec": "cmp_shown", "part": "cmp_group",
           "lmk": "cmp_channel", "opacity": "cmp_opacity", "zoom": "cmp_radius", "runs": "cmp_runs",
-          "rundec": "cmp_runs_decoder"}
+          "rundec": "cmp_runs_decoder", "lmkerr": "cmp_landmarks_open", "grid": "cmp_grid_open",
+          "lmkview": "cmp_landmark_view"}
 """The view in a shared link (:mod:`ui.share`): {query parameter: widget key}. Values the page
 does not offer (a checkpoint or dataset that is not here, a decoder the model lacks) are
 dropped by the widgets' checks (``ensure_choice``, :func:`keep_valid`, :func:`keep_between`)."""
 
 SHARED_PARSE = {"n": int, "flip": share.parse_bool, "rank": int, "dec": share.parse_list, "lmk": int,
-                "opacity": share.within(0.0, 1.0, float), "zoom": share.within(2, 10, int), "runs": share.parse_list}
+                "opacity": share.within(0.0, 1.0, float), "zoom": share.within(2, 10, int), "runs": share.parse_list,
+                "lmkerr": share.parse_bool, "grid": share.parse_bool}
 
-VIEW_DEFAULTS = {"cmp_model": "checkpoint", "cmp_flip": False, "cmp_opacity": 0.7, "cmp_radius": 4}
+LANDMARK_VIEWS = ("Cells around the point", "Over the image")
+"""The tabs of the sample browser's one-landmark view (only the open one is drawn)."""
+
+VIEW_DEFAULTS = {"cmp_model": "checkpoint", "cmp_flip": False, "cmp_opacity": 0.7, "cmp_radius": 4,
+                 "cmp_landmarks_open": False, "cmp_grid_open": False}
+"""The per-landmark chart and the heatmap grid are closed at first: each is drawn (and sent to
+the browser) only while its expander is open."""
 
 
 def view_defaults() -> None:
