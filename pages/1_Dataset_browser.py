@@ -59,6 +59,34 @@ with st.sidebar:
 if indices is None:
     st.stop()
 
+
+@st.fragment
+def close_up(shown, names):
+    """One sample, its numbers and its point list: the sample picker reruns only this (and the link)."""
+    st.subheader("One sample up close")
+    left, right = st.columns([3, 1])
+    with right:
+        detail = st.selectbox("Sample", shown, format_func=lambda i: f"#{i} · {names.get(i, i)}",
+                              key=f"ds_detail:{dataset['key']}:{split}", persist_state="page")
+        view.note(view.VIEW["sample"], detail)
+        numbers = st.toggle("Numbers on the points", value=True, key="ds_numbers", persist_state="page")
+        image, points, name, problem = sample_or_placeholder(dataset["key"], split, detail)
+        st.metric("Image size", f"{image.shape[1]} × {image.shape[0]} px")
+        visible = int(np.isfinite(points).all(axis=1).sum())
+        st.metric("Landmarks", f"{visible} of {len(points)} visible")
+    with left:
+        if problem:
+            st.error(f"{problem}. Run the folder check on the Get data tab to list every such file.")
+        st.plotly_chart(vds.landmark_figure(image, points, scheme, indices, numbers=numbers),
+                        key="ds_detail_fig", config=figure_config("dataset-face-with-landmarks", interactive=True))
+    with st.expander("Point list"):
+        st.dataframe({"#": list(indices), "name": [scheme.names[i] for i in indices],
+                      "x": [round(float(points[i, 0]), 2) for i in indices],
+                      "y": [round(float(points[i, 1]), 2) for i in indices]}, hide_index=True)
+    share.publish()
+    share.copy_link(link)  # the sidebar's link follows the sample (the fragment draws it on every run)
+
+
 tab_samples, tab_augment, tab_stats, tab_data = st.tabs(
     ["Samples", "Augmentation", "Statistics", "Get data"], key="ds_tab", on_change="rerun")
 
@@ -85,27 +113,8 @@ if tab_samples.open:
         st.caption(f"Page {page} of {pages} · samples {', '.join(titles[:3])}… "
                    f"({'shuffled' if seed is not None else 'in file order'}). Hover a point for its number and name.")
 
-        st.subheader("One sample up close")
-        left, right = st.columns([3, 1])
-        with right:
-            names = dict(zip(shown, (s[2] for s in samples)))
-            detail = st.selectbox("Sample", shown, format_func=lambda i: f"#{i} · {names.get(i, i)}",
-                                  key=f"ds_detail:{dataset['key']}:{split}", persist_state="page")
-            view.note(view.VIEW["sample"], detail)
-            numbers = st.toggle("Numbers on the points", value=True, key="ds_numbers", persist_state="page")
-            image, points, name, problem = sample_or_placeholder(dataset["key"], split, detail)
-            st.metric("Image size", f"{image.shape[1]} × {image.shape[0]} px")
-            visible = int(np.isfinite(points).all(axis=1).sum())
-            st.metric("Landmarks", f"{visible} of {len(points)} visible")
-        with left:
-            if problem:
-                st.error(f"{problem}. Run the folder check on the Get data tab to list every such file.")
-            st.plotly_chart(vds.landmark_figure(image, points, scheme, indices, numbers=numbers),
-                            key="ds_detail_fig", config=figure_config("dataset-face-with-landmarks", interactive=True))
-        with st.expander("Point list"):
-            st.dataframe({"#": list(indices), "name": [scheme.names[i] for i in indices],
-                          "x": [round(float(points[i, 0]), 2) for i in indices],
-                          "y": [round(float(points[i, 1]), 2) for i in indices]}, hide_index=True)
+        close_up(shown, {i: sample[2] for i, sample in zip(shown, samples)})
+
 
 # ----------------------------------------------------------------------------- augmentation
 if tab_augment.open:
@@ -269,4 +278,5 @@ if tab_data.open:
                                 help="Take it off the dataset list (the folder itself is not touched)")
 
 share.publish()
-share.copy_link(link)
+if not tab_samples.open:  # else the close-up (a fragment) draws the link
+    share.copy_link(link)

@@ -52,3 +52,28 @@ def widget(at: AppTest, kind: str, key: str):
     found = [w for w in at.get(kind) if getattr(w, "key", None) == key]
     assert found, f"no {kind} with key {key!r}"
     return found[0]
+
+
+def fragment_keys(page: str) -> dict[str, set[str]]:
+    """{function name: widget keys} of the ``@st.fragment`` functions of a page file (keys as
+    written: a string, or the constant start of an f-string), read from its syntax tree. A
+    widget there reruns only its fragment, not the whole page."""
+    import ast
+
+    tree = ast.parse((REPO_ROOT / page).read_text())
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        if not any(ast.unparse(d).split("(")[0] == "st.fragment" for d in node.decorator_list):
+            continue
+        keys = found.setdefault(node.name, set())
+        for call in ast.walk(node):
+            for kw in getattr(call, "keywords", []) if isinstance(call, ast.Call) else []:
+                if kw.arg != "key":
+                    continue
+                if isinstance(kw.value, ast.Constant):
+                    keys.add(str(kw.value.value))
+                elif isinstance(kw.value, ast.JoinedStr) and isinstance(kw.value.values[0], ast.Constant):
+                    keys.add(kw.value.values[0].value)
+    return found

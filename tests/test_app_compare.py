@@ -395,3 +395,22 @@ def test_the_evaluation_is_kept_on_disk_for_the_next_server(env):
     assert not at.exception
     files = list((cache_root() / "evaluations").glob("*.npz"))
     assert files and str(cache_root()).startswith(os.environ["LMKVIZ_HOME"])
+
+
+def test_only_the_sidebar_reruns_the_whole_page():
+    """Every widget of the page's body lives in a fragment of its section: sorting, ranking,
+    the landmark, the opened sections and the checkpoints side by side rerun only their part
+    (the evaluation's widgets in the sidebar alone rerun the page)."""
+    from tests.apptest import fragment_keys
+
+    from ui.compare import SHARED
+
+    found = fragment_keys("pages/4_Compare_decoders.py")
+    in_fragments = set().union(*found.values())
+    sidebar = {"cmp_model", "cmp_checkpoint", "cmp_dataset", "cmp_split", "cmp_n", "cmp_flip"}
+    assert set(SHARED.values()) - sidebar <= in_fragments, set(SHARED.values()) - sidebar - in_fragments
+    assert {"cmp_sort", "cmp_sample"} <= found["sample_browser"]
+    assert {"cmp_channel", "cmp_opacity", "cmp_zoom", "cmp_overlay"} <= found["one_landmark"]  # not the sample's
+    assert {"cmp_grid_open", "cmp_grid"} <= found["heatmap_grid"]
+    assert {"cmp_landmarks_open", "cmp_per_landmark"} <= found["landmark_errors"]
+    assert "cmp_ced" not in in_fragments

@@ -290,6 +290,14 @@ def test_a_shared_link_opens_the_same_view_and_the_url_follows(lapa):
     assert at.query_params["ds"] == "synthetic" and at.query_params["split"] == "val"
     assert at.query_params["point"] == "selected"  # 36 is not a mouth landmark: not kept in the URL
     assert any("lm=mouth" in c.value and "sample=17" in c.value for c in at.code)  # the link to copy
+    # the close-up's sample picker (a fragment) moves the URL and the one link to copy with it
+    at.session_state["ds_tab"] = "Samples"
+    at.run()
+    at.selectbox(key="ds_detail:synthetic:val").set_value(20).run()
+    assert not at.exception
+    assert at.query_params["sample"] == "20"
+    links = [c.value for c in at.code if "Dataset" in c.value or "sample=" in c.value]
+    assert len(links) == 1 and "sample=20" in links[0] and "lm=mouth" in links[0], links
 
 
 def test_a_link_with_values_the_page_does_not_offer_is_ignored_with_a_note(lapa):
@@ -302,3 +310,13 @@ def test_a_link_with_values_the_page_does_not_offer_is_ignored_with_a_note(lapa)
     assert not at.exception, at.exception
     assert at.selectbox(key="ds_dataset").value == "synthetic"
     assert any("Ignored from the link" in c.value for c in at.caption)
+
+
+def test_the_sample_picker_reruns_only_the_close_up():
+    """The close-up's sample picker lives in a fragment with the close-up alone: picking a sample
+    does not rebuild (nor send again) the page's grid of faces."""
+    from tests.apptest import fragment_keys
+
+    found = fragment_keys("pages/1_Dataset_browser.py")
+    assert {"ds_detail:", "ds_numbers", "ds_detail_fig"} <= found["close_up"]
+    assert "ds_grid" not in found["close_up"]
