@@ -24,6 +24,7 @@ MODULES = (
     "lmkviz.decoding",
     "lmkviz.labs",
     "lmkviz.models",
+    "lmkviz.training.build",
     "lmkviz.inference",
     "lmkviz.evaluation",
     "cv2",

@@ -188,7 +188,10 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 @lru_cache(maxsize=None)
+@lru_cache(maxsize=None)
 def _num_parameters(name: str, num_points: int) -> int:
+    """Counted once per (architecture, K): building a model, even on the meta device, takes
+    0.1-0.5 s and the Train page asks for every architecture on each run."""
     with torch.device("meta"):  # no memory, no initialisation cost
         model = create(name, num_points, pretrained=False)
     return count_parameters(model)
