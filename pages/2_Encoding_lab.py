@@ -9,7 +9,7 @@ from lmkviz.data import default_subset, scheme_for
 from lmkviz.decoding import DECODER_LABELS
 from lmkviz.labs import LAB_ENCODING_LABELS
 from lmkviz.viz import encoding as venc
-from lmkviz.viz.images import add_points, heatmap_grid, heatmap_overlay
+from lmkviz.viz.images import add_points, heatmap_grid_image, heatmap_overlay, pooled_note
 from ui import cached
 from ui import encoding_lab as lab
 from ui import share
@@ -35,7 +35,6 @@ for _key, _value in lab.WIDGET_DEFAULTS.items():
 st.markdown(lab.INTRO)
 
 # ----------------------------------------------------------------------------- controls
-link_box = st.sidebar.container()  # "Copy link to this view", filled once the view is known
 with st.sidebar:
     st.header("Sample")
     dataset = dataset_picker(key="enc_dataset")
@@ -49,41 +48,10 @@ with st.sidebar:
         st.stop()
     inspect = st.selectbox("Landmark to inspect", indices, format_func=lambda i: landmark_label(scheme, i),
                            key=f"enc_inspect:{scheme.name}")
-    st.header("Encoding")
-    encoding = st.radio("Encoding", lab.ENCODING_ORDER, format_func=LAB_ENCODING_LABELS.get, key="enc_encoding",
-                        captions=[lab.ENCODING_CAPTIONS[e] for e in lab.ENCODING_ORDER])
-    input_size = st.select_slider("Input size (px)", lab.INPUT_SIZES, key="enc_input")
-    heatmap_size = st.select_slider("Heatmap size (cells)", cached.HEATMAP_SIZES, key="enc_hm",
-                                    disabled=encoding == "simcc",
-                                    help="SimCC has no heatmap: 2 bins per input pixel along each axis."
-                                    if encoding == "simcc" else None)
-    sigma = st.slider(lab.sigma_label(encoding), *lab.SIGMA_RANGE, step=0.25, key="enc_sigma",
-                      disabled=encoding == "binary", help=lab.SIGMA_HELP.get(encoding, lab.DEFAULT_SIGMA_HELP))
-
 sample_or_stop(dataset["key"], split, index)
-image, points, name = sample_at_size(dataset["key"], split, index, input_size)
-if not labs.visible(points, inspect):
-    st.error(f"Landmark {landmark_label(scheme, inspect)} is not visible in this sample; inspect another one.")
-    st.stop()
-draw_seed = st.session_state.get("enc_draw_seed", 0)
-encoded = labs.encode_sample(points, indices, input_size, heatmap_size, encoding, sigma,
-                             eye_corners=scheme.eye_corners, seed=draw_seed)
-maps, grid, iod = encoded.maps, encoded.grid, encoded.interocular  # maps: (k, h, w); None for SimCC
-channel = list(indices).index(inspect)
 
-c = st.columns(4)
-c[0].metric(lab.stride_label(encoding), f"{lab.short_number(grid.stride[0])} px",
-            help="Input size / heatmap size: one heatmap cell (or SimCC bin) covers stride × stride image pixels "
-                 f"({grid.stride[0]:g} px).")
-c[1].metric("σ in image px", "—" if encoded.sigma_px is None else f"{encoded.sigma_px:.1f} px")
-c[2].metric(lab.half_cell_label(encoding), f"{grid.half_cell[0]:.2f} px", help="The worst error of a perfect argmax along one axis.")
-c[3].metric("Inter-ocular distance", f"{iod:.0f} px" if iod else "—",
-            help="Distance between the outer eye corners in the input image; errors are also given in % of it.")
 
 # ----------------------------------------------------------------------------- 1 encode
-st.header("1 · Encode: points → heatmaps")
-st.markdown(lab.ENCODING_TEXT[encoding])
-left, right = st.columns([1, 1.25], gap="large")
 
 
 @st.fragment
@@ -97,34 +65,110 @@ def overlay_block(image, heatmap, points, indices, inspect, label, placement):
                "Yellow dots: the true points.")
 
 
-if encoding == "simcc":
-    x_labels, y_labels = encoded.vectors
-    with left:
-        st.plotly_chart(venc.simcc_figure(image, x_labels[channel], y_labels[channel], points[inspect],
-                                          grid.stride[0], name=landmark_label(scheme, inspect)),
-                        key="enc_simcc", config=figure_config("encoding-lab-simcc-label-vectors", interactive=True))
-        st.caption(f"The two SimCC targets of {landmark_label(scheme, inspect)}: its x label under the image, its y "
-                   "label to the right, on the image's pixel axes.")
-    with right:
-        st.plotly_chart(venc.simcc_matrix_figure(x_labels, y_labels, [str(i) for i in indices]),
-                        key="enc_simcc_matrix", config=figure_config("encoding-lab-simcc-labels-per-landmark"))
-        st.caption(f"All {len(indices)} selected landmarks, one row each ({grid.heatmap_wh[0]} bins per axis, "
-                   "colour scale 0 → 1): the two classification targets a SimCC head learns.")
-else:
-    with left:
-        overlay_block(image, maps[channel], points, indices, inspect, landmark_label(scheme, inspect),
-                      labs.map_placement(grid))
-    with right:
-        cols, cell_px = lab.grid_layout(len(indices))
-        st.plotly_chart(heatmap_grid(maps, titles=[str(i) for i in indices], columns=cols, cell_px=cell_px),
-                        key="enc_grid", config=figure_config("encoding-lab-heatmap-per-landmark"))
-        st.caption(f"All {len(indices)} selected channels ({heatmap_size}×{heatmap_size} cells each, same colour "
-                   "scale 0 → 1). The network learns to paint exactly these.")
-    if encoding == "binary" and st.button("New random draw", icon=":material/casino:", key="enc_redraw"):
-        bump("enc_draw_seed")
-        st.rerun()
+@st.fragment
+def encode_decode_block(dataset_key, split, index, indices, inspect):
+    """Sections 1 and 2 with their encoding controls: a step of these reruns only this block."""
+    st.header("1 · Encode: points → heatmaps")
+    with st.container(border=True):
+        encoding = st.radio("Encoding", lab.ENCODING_ORDER, format_func=LAB_ENCODING_LABELS.get, key="enc_encoding",
+                            captions=[lab.ENCODING_CAPTIONS[e] for e in lab.ENCODING_ORDER], horizontal=True)
+        c = st.columns([1, 1, 1, 0.8], gap="medium", vertical_alignment="bottom")
+        input_size = c[0].select_slider("Input size (px)", lab.INPUT_SIZES, key="enc_input")
+        heatmap_size = c[1].select_slider("Heatmap size (cells)", cached.HEATMAP_SIZES, key="enc_hm",
+                                          disabled=encoding == "simcc",
+                                          help="SimCC has no heatmap: 2 bins per input pixel along each axis."
+                                          if encoding == "simcc" else None)
+        sigma = c[2].slider(lab.sigma_label(encoding), *lab.SIGMA_RANGE, step=0.25, key="enc_sigma",
+                            disabled=encoding == "binary", help=lab.SIGMA_HELP.get(encoding, lab.DEFAULT_SIGMA_HELP))
+        link_box = c[3].container()  # "Copy link to this view", filled once the view is known
+
+    image, points, name = sample_at_size(dataset_key, split, index, input_size)
+    if not labs.visible(points, inspect):
+        st.error(f"Landmark {landmark_label(scheme, inspect)} is not visible in this sample; inspect another one.")
+        share.publish()
+        share.copy_link(link_box)
+        return
+    draw_seed = st.session_state.get("enc_draw_seed", 0)
+    encoded = labs.encode_sample(points, indices, input_size, heatmap_size, encoding, sigma,
+                                 eye_corners=scheme.eye_corners, seed=draw_seed)
+    maps, grid, iod = encoded.maps, encoded.grid, encoded.interocular  # maps: (k, h, w); None for SimCC
+    channel = list(indices).index(inspect)
+
+    c = st.columns(4)
+    c[0].metric(lab.stride_label(encoding), f"{lab.short_number(grid.stride[0])} px",
+                help="Input size / heatmap size: one heatmap cell (or SimCC bin) covers stride × stride image "
+                     f"pixels ({grid.stride[0]:g} px).")
+    c[1].metric("σ in image px", "—" if encoded.sigma_px is None else f"{encoded.sigma_px:.1f} px")
+    c[2].metric(lab.half_cell_label(encoding), f"{grid.half_cell[0]:.2f} px",
+                help="The worst error of a perfect argmax along one axis.")
+    c[3].metric("Inter-ocular distance", f"{iod:.0f} px" if iod else "—",
+                help="Distance between the outer eye corners in the input image; errors are also given in % of it.")
+
+    st.markdown(lab.ENCODING_TEXT[encoding])
+    left, right = st.columns([1, 1.25], gap="large")
+    if encoding == "simcc":
+        x_labels, y_labels = encoded.vectors
+        with left:
+            st.plotly_chart(venc.simcc_figure(image, x_labels[channel], y_labels[channel], points[inspect],
+                                              grid.stride[0], name=landmark_label(scheme, inspect)),
+                            key="enc_simcc", config=figure_config("encoding-lab-simcc-label-vectors", interactive=True))
+            st.caption(f"The two SimCC targets of {landmark_label(scheme, inspect)}: its x label under the image, "
+                       "its y label to the right, on the image's pixel axes.")
+        with right:
+            st.plotly_chart(venc.simcc_matrix_figure(x_labels, y_labels, [str(i) for i in indices]),
+                            key="enc_simcc_matrix", config=figure_config("encoding-lab-simcc-labels-per-landmark"))
+            st.caption(f"All {len(indices)} selected landmarks, one row each ({grid.heatmap_wh[0]} bins per axis, "
+                       "colour scale 0 → 1): the two classification targets a SimCC head learns.")
+    else:
+        with left:
+            overlay_block(image, maps[channel], points, indices, inspect, landmark_label(scheme, inspect),
+                          labs.map_placement(grid))
+        with right:
+            cols, cell_px = lab.grid_layout(len(indices))
+            titles = [str(i) for i in indices]
+            st.image(heatmap_grid_image(maps, titles=titles, columns=cols, panel_px=cell_px), output_format="PNG")
+            st.caption(lab.grid_caption(titles, heatmap_size, pooled_note(maps.shape)))
+        if encoding == "binary":
+            st.button("New random draw", icon=":material/casino:", key="enc_redraw", on_click=bump,
+                      args=("enc_draw_seed",))
+
+    st.header("2 · Decode: heatmaps → points")
+    decode_block(encoded, channel, encoded.points_hm[inspect].tolist(), grid, iod, input_size, heatmap_size, sigma,
+                 encoding)
+    share.publish()  # this block reruns alone: keep the address and the link up to date
+    share.copy_link(link_box)
+
 
 # ----------------------------------------------------------------------------- 2 decode
+
+
+def sweep_block(input_size, heatmap_size, sigma, encoding, noise, blur, margin, k):
+    """The two error sweeps (computed on request: they take seconds on a first visit)."""
+    with st.spinner(lab.sweep_spinner(encoding)):
+        if encoding == "simcc":
+            ratios = cached.sweep_ratios(input_size, sigma, noise, blur, margin)
+        else:
+            sizes = cached.sweep_sizes(input_size, sigma, encoding, noise, blur, margin, k)
+        sigmas = None if encoding == "binary" else cached.sweep_sigmas(input_size, heatmap_size, encoding, noise,
+                                                                       blur, margin, k)
+    c1, c2 = st.columns(2, gap="large")
+    if encoding == "simcc":
+        c1.markdown("**Error against SimCC's ratio** (bins per input pixel, σ fixed in bins)")
+        c1.plotly_chart(venc.sweep_figure(ratios, labs.SIMCC_RATIO, "bins per input pixel", log_x=True),
+                        key="enc_sweep_ratio", config=figure_config("encoding-lab-error-vs-simcc-ratio", interactive=True))
+    else:
+        floor = labs.argmax_floor(input_size, sizes["x"])
+        c1.markdown("**Error against heatmap size** (σ fixed in cells)")
+        c1.plotly_chart(venc.sweep_figure(sizes, heatmap_size, "heatmap size (cells)", log_x=True, floor=floor,
+                                          floor_label="perfect argmax (0.38 cell)"), key="enc_sweep_size",
+                        config=figure_config("encoding-lab-error-vs-heatmap-size", interactive=True))
+    c2.markdown("**Error against σ** (heatmap size fixed)")
+    if sigmas is None:
+        c2.info("σ plays no part in the binary encoding: every map is a single 1.")
+    else:
+        c2.plotly_chart(venc.sweep_figure(sigmas, sigma, "σ (heatmap cells)", log_x=True), key="enc_sweep_sigma",
+                        config=figure_config("encoding-lab-error-vs-sigma", interactive=True))
+    st.caption(lab.SWEEP_CAPTION)
 
 
 @st.fragment
@@ -182,33 +226,12 @@ def decode_block(encoded, channel, truth_hm, grid, iod, input_size, heatmap_size
         others = {e: cached.roundtrip(input_size, heatmap_size, sigma, e, noise, blur, margin, k).mean
                   for e in lab.ENCODING_ORDER}
         st.plotly_chart(venc.encodings_figure(others, encoding), key="enc_encodings", config=figure_config("encoding-lab-encodings-side-by-side"))
-    c1, c2 = st.columns(2, gap="large")
-    if encoding == "simcc":
-        c1.markdown("**Error against SimCC's ratio** (bins per input pixel, σ fixed in bins)")
-        c1.plotly_chart(venc.sweep_figure(cached.sweep_ratios(input_size, sigma, noise, blur, margin), labs.SIMCC_RATIO,
-                                          "bins per input pixel", log_x=True),
-                        key="enc_sweep_ratio", config=figure_config("encoding-lab-error-vs-simcc-ratio", interactive=True))
-    else:
-        sizes = cached.sweep_sizes(input_size, sigma, encoding, noise, blur, margin, k)
-        floor = labs.argmax_floor(input_size, sizes["x"])
-        c1.markdown("**Error against heatmap size** (σ fixed in cells)")
-        c1.plotly_chart(venc.sweep_figure(sizes, heatmap_size, "heatmap size (cells)", log_x=True, floor=floor,
-                                          floor_label="perfect argmax (0.38 cell)"), key="enc_sweep_size", config=figure_config("encoding-lab-error-vs-heatmap-size", interactive=True))
-    c2.markdown("**Error against σ** (heatmap size fixed)")
-    if encoding == "binary":
-        c2.info("σ plays no part in the binary encoding: every map is a single 1.")
-    else:
-        c2.plotly_chart(venc.sweep_figure(cached.sweep_sigmas(input_size, heatmap_size, encoding, noise, blur,
-                                                              margin, k),
-                                          sigma, "σ (heatmap cells)", log_x=True),
-                        key="enc_sweep_sigma", config=figure_config("encoding-lab-error-vs-sigma", interactive=True))
-    st.caption(lab.SWEEP_CAPTION)
+    if st.toggle("Show the error sweeps", key="enc_sweeps", help=lab.SWEEP_TOGGLE_HELP):
+        sweep_block(input_size, heatmap_size, sigma, encoding, noise, blur, margin, k)
     share.publish()  # this block reruns alone: keep the address up to date
 
 
-st.header("2 · Decode: heatmaps → points")
-decode_block(encoded, channel, encoded.points_hm[inspect].tolist(), grid, iod, input_size, heatmap_size, sigma,
-             encoding)
+encode_decode_block(dataset["key"], split, index, indices, inspect)
 
 # ----------------------------------------------------------------------------- 3 the blog's rounding
 
@@ -249,6 +272,3 @@ def rounding_block():
 
 st.header("3 · The blog's rounding problem")
 rounding_block()
-
-share.publish()
-share.copy_link(link_box)

@@ -42,6 +42,12 @@ def chart(at: AppTest, key: str) -> dict:
     return json.loads(found[0].proto.spec)
 
 
+def image_urls(at: AppTest) -> list[str]:
+    """The media addresses of the pictures shown with st.image, in page order (an address names
+    its content: another picture gets another address)."""
+    return [img.url for element in at.get("image") for img in element.proto.imgs]
+
+
 def metric(at: AppTest, label: str) -> str:
     """The value of the first metric whose label starts with ``label``."""
     return next(m.value for m in at.metric if m.label.startswith(label))

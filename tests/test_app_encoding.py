@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.apptest import AppTest, chart, metric, st, switch_to
+from tests.apptest import AppTest, chart, image_urls, metric, st, switch_to
 
 PAGE = "pages/2_Encoding_lab.py"
 
@@ -52,6 +52,10 @@ def change(at, widget, value) -> AppTest:
     return at
 
 
+def show_sweeps(at) -> AppTest:
+    return change(at, at.toggle(key="enc_sweeps"), True)
+
+
 def test_defaults_show_the_blogs_integer_centre(lab):
     at = lab
     assert metric(at, "Stride (px per cell)") == "4 px"
@@ -59,9 +63,10 @@ def test_defaults_show_the_blogs_integer_centre(lab):
     # integer centre: every decoder is stuck on the cell centre, all with the same error
     errors = {px(metric(at, name)) for name in ("argmax", "quarter offset", "top-k (H3R)", "DARK")}
     assert len(errors) == 1
-    for key in ("enc_overlay", "enc_grid", "enc_zoom", "enc_encodings", "enc_sweep_size", "enc_sweep_sigma", "enc_q_fig",
-                "enc_rr_fig"):
+    for key in ("enc_overlay", "enc_zoom", "enc_encodings", "enc_q_fig", "enc_rr_fig"):
         chart(at, key)
+    assert len(image_urls(at)) == 1  # the heatmap grid: one picture, not a figure
+    assert any(c.value.startswith("All 5 selected channels (30, 36, 45, 48, 54), 64×64 cells each") for c in at.caption)
     table = at.dataframe[-1].value  # the quantisation calculator, the blog's example
     assert list(table["distance (px)"]) == [22.52, 32.99, 5.89]
 
@@ -83,6 +88,7 @@ def test_sigma_heatmap_size_and_input_size_change_what_is_drawn(lab):
 
     at = change(at, at.select_slider(key="enc_hm"), 32)
     assert metric(at, "Stride (px per cell)") == "8 px"
+    at = show_sweeps(at)
     sweep = chart(at, "enc_sweep_size")
     current = [t for t in sweep["data"] if t.get("name") == "current setting"][0]
     assert list(values(current["x"])) == [32, 32]  # the current setting is marked
@@ -96,11 +102,16 @@ def test_binary_encoding_is_one_hot_and_redraws(lab):
     assert metric(at, "σ in image px") == "—"
     z = values(chart(at, "enc_zoom")["data"][0]["z"])
     assert set(np.unique(z)) <= {0.0, 1.0} and z.sum() == 1.0  # the single 1 is in the zoom window
+    assert not any("σ plays no part" in i.value for i in at.info)  # the sweeps are off
+    at = show_sweeps(at)
     assert any("σ plays no part" in i.value for i in at.info)
-    grid_before = chart(at, "enc_grid")["layout"]["images"][0]["source"]
+    grid_before = image_urls(at)
     at.button(key="enc_redraw").click().run()
     assert not at.exception
-    assert chart(at, "enc_grid")["layout"]["images"][0]["source"] != grid_before  # new random cells
+    assert image_urls(at) != grid_before  # new random cells
+    assert len(image_urls(at)) == 1
+    assert at.session_state["enc_draw_seed"] == 1
+    assert values(chart(at, "enc_zoom")["data"][0]["z"]).sum() == 1.0  # still a single 1
 
 
 def test_noise_hurts_dark_and_blur_helps(lab):
@@ -118,11 +129,12 @@ def test_noise_hurts_dark_and_blur_helps(lab):
 
 def test_subset_dataset_and_bad_spec(lab, env):
     at = change(lab, lab.selectbox(key="enc_subset_ibug68"), "eyes")
-    assert len(chart(at, "enc_grid")["layout"]["annotations"]) == 12  # one panel per eye landmark
+    assert any(c.value.startswith("All 12 selected channels (36, 37,") for c in at.caption)  # one panel per eye landmark
+    assert len(image_urls(at)) == 1
     at = change(at, at.selectbox(key="enc_subset_ibug68"), "custom")
     at.text_input(key="enc_subset_custom_ibug68").input("36-99").run()
     assert any("out of range" in e.value for e in at.error)
-    assert not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and not image_urls(at)
     at.text_input(key="enc_subset_custom_ibug68").input("36,45").run()
     assert not at.error
     at = change(at, at.selectbox(key="enc_dataset"), str(env.root))
@@ -150,8 +162,7 @@ def test_lapa106_defaults_to_the_blogs_five_points(env, make_lapa_folder):
     at = switch_to(PAGE)
     at = change(at, at.selectbox(key="enc_dataset"), str(folder.root))
     assert at.selectbox(key="enc_subset_lapa106").value == "blog5"
-    titles = [a["text"] for a in chart(at, "enc_grid")["layout"]["annotations"]]
-    assert titles == ["30", "40", "50", "60", "70"]
+    assert any(c.value.startswith("All 5 selected channels (30, 40, 50, 60, 70)") for c in at.caption)
     assert metric(at, "Inter-ocular distance") != "—"  # eye corners 66 and 79
 
 
@@ -210,7 +221,7 @@ def test_sigma_slider_is_disabled_only_for_binary(lab):
 
 
 def test_sweeps_shade_the_uncertainty_of_each_mean(lab):
-    at = change(lab, lab.radio(key="enc_encoding"), "gaussian_int")
+    at = show_sweeps(change(lab, lab.radio(key="enc_encoding"), "gaussian_int"))
     fig = chart(at, "enc_sweep_sigma")
     bands = [t for t in fig["data"] if t.get("fill") == "toself"]
     assert len(bands) >= 4  # one 95 % band per decoder
@@ -227,8 +238,29 @@ def test_udp_and_simcc_side_by_side(lab):
     assert at.select_slider(key="enc_hm").disabled
     assert metric(at, "Stride (px per bin)") == "0.5 px"
     assert metric(at, "Half a bin") == "0.25 px"
+    at = show_sweeps(at)
     for key in ("enc_simcc", "enc_simcc_matrix", "enc_simcc_zoom", "enc_sweep_ratio", "enc_encodings"):
         chart(at, key)
     encodings = chart(at, "enc_encodings")
     names = [t["name"] for t in encodings["data"]]
     assert any("SimCC" in n for n in names) and any("UDP" in n for n in names) and len(names) == 5
+
+
+def test_sweeps_are_computed_only_on_request(lab, monkeypatch):
+    from lmkviz import labs
+
+    calls = []
+    for name in ("sweep_heatmap_size", "sweep_sigma"):
+        real = getattr(labs, name)
+        monkeypatch.setattr(labs, name, lambda *a, _real=real, _name=name, **kw: calls.append(_name) or _real(*a, **kw))
+    at = change(lab, lab.slider(key="enc_sigma"), 2.5)  # a new setting: nothing cached
+    assert not at.toggle(key="enc_sweeps").value
+    assert not [c for c in at.get("plotly_chart") if "sweep" in c.proto.id]
+    assert calls == []
+    at = show_sweeps(at)
+    assert sorted(calls) == ["sweep_heatmap_size", "sweep_sigma"]
+    chart(at, "enc_sweep_size")
+    chart(at, "enc_sweep_sigma")
+    assert at.query_params["sweeps"] == "1"  # a shared link opens with the sweeps shown
+    at = change(at, at.slider(key="enc_noise"), 0.02)
+    assert len(calls) == 4  # new settings, sweeps still shown: computed again

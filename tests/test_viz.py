@@ -77,3 +77,68 @@ def test_names_are_the_ones_the_library_uses():
     assert decoding.DECODER_LABELS is names.DECODER_LABELS and encoding.ENCODINGS is names.ENCODINGS
     assert set(names.DECODER_LABELS) == set(names.DECODERS)
     assert set(names.ENCODING_LABELS) == set(names.ENCODINGS)
+
+
+# ----------------------------------------------------------------------------- heatmap grid as one picture
+
+def panel_block(image: np.ndarray, k: int, columns: int, size: int, gap: int) -> np.ndarray:
+    """The pixels of panel ``k`` of a grid picture with square panels of ``size`` px."""
+    r, c = divmod(k, columns)
+    y, x = r * (size + gap), c * (size + gap)
+    return image[y:y + size, x:x + size]
+
+
+def test_heatmap_grid_image_puts_each_channels_peak_on_its_cell():
+    from lmkviz.viz.images import colourise, heatmap_grid_image
+
+    k, h, w, columns = 5, 16, 16, 3
+    maps = np.zeros((k, h, w), np.float32)
+    peaks = [(8, 9), (12, 4), (6, 14), (15, 15), (9, 2)]  # (row, column) of each channel's single 1
+    for ch, (i, j) in enumerate(peaks):
+        maps[ch, i, j] = 1.0
+    image = heatmap_grid_image(maps, titles=[str(30 + 10 * ch) for ch in range(k)], columns=columns, panel_px=64)
+    up, gap = 4, 2  # 64 px panels of 16 cells: 4 px per cell, gaps of max(2, 4 // 2) px
+    assert image.dtype == np.uint8 and image.shape == (2 * 64 + gap, 3 * 64 + 2 * gap, 3)
+    top = colourise(np.ones(1))[0]
+    for ch, (i, j) in enumerate(peaks):
+        panel = panel_block(image, ch, columns, 64, gap)
+        hot = np.argwhere((panel == top).all(axis=-1))
+        assert hot.min(axis=0).tolist() == [i * up, j * up]  # the peak cell's block, and nothing else
+        assert hot.max(axis=0).tolist() == [i * up + up - 1, j * up + up - 1]
+        assert len(hot) == up * up
+        assert (panel[40:, :40] == colourise(np.zeros(1))[0]).all(axis=-1).mean() > 0.9  # zeros: first colour
+    assert (image[64:64 + gap] == 255).all()  # white gap between the rows
+    assert (panel_block(image, 5, columns, 64, gap) == 255).all()  # no sixth panel: blank
+
+
+def test_heatmap_grid_image_uses_a_fixed_scale_and_draws_the_titles():
+    from lmkviz.viz.images import colourise, heatmap_grid_image
+
+    half = np.full((2, 8, 8), 0.5, np.float32)
+    image = heatmap_grid_image(half, titles=["", ""], columns=2, panel_px=32)
+    assert (image[20:, 20:32] == colourise(np.array([0.5]))[0]).all()  # 0.5 is the middle colour, not the top
+    assert not (image[20:, 20:32] == colourise(np.ones(1))[0]).all()
+    free = heatmap_grid_image(half, titles=["", ""], columns=2, panel_px=32, zmax=None)
+    assert (free[20:, 20:32] == colourise(np.ones(1))[0]).all()  # zmax=None: the largest value is the top
+
+    titled = heatmap_grid_image(half, titles=["36", "45"], columns=2, panel_px=32)
+    corner = titled[:12, :14].astype(int)
+    assert corner.min(axis=-1).max() > 180  # light text in the top-left corner...
+    assert (corner.sum(axis=-1) < image[0, 0].astype(int).sum() * 0.6).any()  # ...on a darkened box
+    assert (titled[20:] == image[20:]).all()  # titles touch only their corner
+    assert heatmap_grid_image(np.zeros((1, 4, 4)), titles=[], panel_px=8).shape == (8, 8, 3)
+
+
+def test_heatmap_grid_image_max_pools_large_maps_so_no_peak_disappears():
+    from lmkviz.viz.images import colourise, heatmap_grid_image, pooled_note
+
+    maps = np.zeros((1, 256, 256), np.float32)
+    maps[0, 201, 130] = 1.0
+    image = heatmap_grid_image(maps, titles=[""], columns=1, panel_px=64)
+    assert image.shape == (64, 64, 3)  # 256 cells max-pooled 4×4 to 64
+    hot = np.argwhere((image == colourise(np.ones(1))[0]).all(axis=-1))
+    assert hot.tolist() == [[201 // 4, 130 // 4]]
+    assert pooled_note((256, 256)) == "maps shown max-pooled 4×4 (256×256 → 64×64)"
+    assert pooled_note((64, 48)) is None
+    with pytest.raises(ValueError, match="one map per channel"):
+        heatmap_grid_image(np.zeros((8, 8)))

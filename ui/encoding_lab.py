@@ -23,8 +23,8 @@ ENCODING_CAPTIONS = {
 INTRO = (
     "A landmark network outputs one **heatmap** per point. Training needs a target heatmap for every point "
     "(the **encoding**); using the network needs a way back from heatmap to point (the **decoder**). Both "
-    "lose precision on a grid coarser than the image. Change the settings in the sidebar and follow one "
-    "landmark through both steps."
+    "lose precision on a grid coarser than the image. Pick a face and a landmark in the sidebar, change the "
+    "encoding below, and follow that landmark through both steps."
 )
 
 ENCODING_TEXT = {
@@ -83,6 +83,27 @@ SWEEP_CAPTION = (
     "Sub-pixel decoders beat it only while the map still carries sub-cell information (not with the integer "
     "centre)."
 )
+
+SWEEP_TOGGLE_HELP = ("Two charts of the round trip's error against the heatmap size (SimCC: bins per pixel) and "
+                     "against σ. Computing them takes a few seconds the first time for each setting.")
+
+
+def sweep_spinner(encoding: str) -> str:
+    """What the page says while the sweeps compute."""
+    from ui.cached import HEATMAP_SIZES, SIGMAS, SIMCC_RATIOS, SWEEP_POINTS
+
+    first = (f"{len(SIMCC_RATIOS)} SimCC ratios" if encoding == "simcc"
+             else f"{len(HEATMAP_SIZES)} heatmap sizes")
+    second = "" if encoding == "binary" else f" and {len(SIGMAS)} values of σ"
+    return f"Computing the sweeps: {SWEEP_POINTS} random points through every decoder at {first}{second}…"
+
+
+def grid_caption(titles: list[str], heatmap_size: int, pooled: Optional[str] = None) -> str:
+    """The caption of the heatmap grid picture (its panels' titles: the channels' landmark numbers)."""
+    which = f"All {len(titles)} selected channels" + (f" ({', '.join(titles)})" if len(titles) <= 12 else "")
+    return (f"{which}, {heatmap_size}×{heatmap_size} cells each" + (f", {pooled}" if pooled else "")
+            + ", same colour scale 0 → 1 (dark blue 0, yellow 1). The network learns to paint exactly these.")
+
 
 SIMCC_DECODE_TEXT = (
     "Zoomed in on the inspected landmark's two SimCC vectors: grey bars are bins (2 per input pixel) with their "
@@ -218,7 +239,7 @@ ZOOM_RANGE = (2, 10)
 def share_view() -> None:
     """Register the lab's view with :mod:`ui.share` (call before the widgets): dataset, split,
     sample, landmark subset, inspected landmark, encoding, input and heatmap size, σ, and the
-    decoding controls (noise, blur, k, zoom). The widgets' keys depend on the dataset, split
+    decoding controls (noise, blur, k, zoom, border, sweeps shown). The widgets' keys depend on the dataset, split
     and scheme, read from the session, else from the link."""
     import streamlit as st
 
@@ -235,8 +256,9 @@ def share_view() -> None:
     split = split if split in splits else ("val" if "val" in splits else splits[0])
     params = {"ds": "enc_dataset", "split": f"enc_split:{ds}", "sample": f"enc_sample:{ds}:{split}",
               "enc": "enc_encoding", "input": "enc_input", "hm": "enc_hm", "sigma": "enc_sigma",
-              "noise": "enc_noise", "blur": "enc_blur", "k": "enc_k", "zoom": "enc_radius", "border": "enc_border"}
-    parse = {"border": share.parse_bool, "sample": int, "input": int, "hm": int, "sigma": share.within(*SIGMA_RANGE, float),
+              "noise": "enc_noise", "blur": "enc_blur", "k": "enc_k", "zoom": "enc_radius", "border": "enc_border",
+              "sweeps": "enc_sweeps"}
+    parse = {"border": share.parse_bool, "sweeps": share.parse_bool, "sample": int, "input": int, "hm": int, "sigma": share.within(*SIGMA_RANGE, float),
              "noise": share.within(*NOISE_RANGE, float), "blur": share.within(*BLUR_RANGE, float),
              "k": share.within(*K_RANGE, int), "zoom": share.within(*ZOOM_RANGE, int)}
     choices = {"ds": list(datasets), "split": splits, "enc": ENCODING_ORDER, "input": INPUT_SIZES,

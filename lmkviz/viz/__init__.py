@@ -25,9 +25,11 @@ from lmkviz.viz.images import (  # noqa: F401
     add_points,
     colourise,
     heatmap_grid,
+    heatmap_grid_image,
     heatmap_overlay,
     image_figure,
     png_uri,
+    pooled_note,
 )
 from lmkviz.viz import training  # noqa: F401,E402  (Train page)
 from lmkviz.viz import compare  # noqa: F401,E402  (Compare decoders page)

@@ -176,24 +176,89 @@ def _pool_max(maps: np.ndarray, factor: int) -> np.ndarray:
     return padded.reshape(k, (h + ph) // factor, factor, (w + pw) // factor, factor).max(axis=(2, 4))
 
 
+def _grid_mosaic(heatmaps: np.ndarray, columns: int, zmax: Optional[float], max_cells: int, panel_px: int,
+                 rounding=np.ceil) -> tuple[np.ndarray, list[tuple[int, int]], int, tuple[int, int]]:
+    """The panels of :func:`heatmap_grid` and :func:`heatmap_grid_image`: (mosaic, top-left (x, y) of
+    every panel, max-pooling factor, (h, w) of the maps as drawn). Each cell is a crisp square block
+    of about ``panel_px / max(h, w)`` pixels (``rounding`` that ratio, at least 1)."""
+    maps = np.asarray(heatmaps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"heatmap grid: expected (K, h, w) heatmaps, got shape {maps.shape}; pass one map per channel.")
+    k, h, w = maps.shape
+    factor = int(np.ceil(max(h, w) / max_cells))
+    maps = _pool_max(maps, factor)
+    top = float(zmax) if zmax is not None else max(float(np.nanmax(maps)), 1e-6)
+    ph, pw = maps.shape[1:]
+    up = max(1, int(rounding(panel_px / max(ph, pw))))
+    panels = colourise(maps.repeat(up, axis=1).repeat(up, axis=2), top)
+    image, corners = mosaic(panels, max(1, min(columns, k)), gap=max(2, up // 2))
+    return image, corners, factor, (ph, pw)
+
+
+def pooled_note(shape: Sequence[int], max_cells: int = 64) -> Optional[str]:
+    """What a heatmap grid of (h, w) maps says when it shows them max-pooled (None when it does not)."""
+    h, w = int(shape[-2]), int(shape[-1])
+    factor = int(np.ceil(max(h, w) / max_cells))
+    if factor <= 1:
+        return None
+    ph, pw = -(-h // factor), -(-w // factor)
+    return f"maps shown max-pooled {factor}×{factor} ({h}×{w} → {ph}×{pw})"
+
+
+@lru_cache(maxsize=4)
+def _label_font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, ImportError, OSError):  # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def heatmap_grid_image(heatmaps: np.ndarray, titles: Optional[Sequence[str]] = None, columns: int = 8,
+                       panel_px: int = 96, zmax: Optional[float] = 1.0, max_cells: int = 64) -> np.ndarray:
+    """A grid of (K, h, w) heatmaps as ONE RGB picture: (rows * (p + gap) - gap, columns * (p + gap) - gap, 3)
+    uint8, panels of p ≈ ``panel_px`` px in reading order (channel i in row i // columns, column
+    i % columns), white gaps, each panel's title (unless empty) in white on a dark box in its top-left corner.
+
+    The colour scale is the one of :func:`heatmap_grid` and :func:`colourise` (value 0 → the
+    first colour, ``zmax`` → the last; None: the largest value), shared by all panels. Cell (i, j)
+    of a map is the block of rows [i * s, (i + 1) * s) and columns [j * s, (j + 1) * s) of its
+    panel (s = p / max(h, w), a whole number of px), so a peak lands where it is on the map.
+    Maps larger than ``max_cells`` are max-pooled first (no peak disappears; :func:`pooled_note`
+    says so). A picture sends and draws far faster than a figure with one trace per map.
+    """
+    image, corners, _, _ = _grid_mosaic(heatmaps, columns, zmax, max_cells, panel_px, rounding=np.round)
+    titles = list(titles) if titles is not None else [str(i) for i in range(len(corners))]
+    if not titles:
+        return image
+    from PIL import ImageDraw
+
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    font = _label_font(11)
+    for (x, y), text in zip(corners, titles):
+        if not str(text):
+            continue
+        left, top_, right, bottom = draw.textbbox((x + 3, y + 2), str(text), font=font)
+        box = np.asarray(picture.crop((x, y, right + 2, bottom + 2)), dtype=np.float32)  # darken behind the text
+        picture.paste(Image.fromarray((box * 0.45).astype(np.uint8)), (x, y))
+        draw.text((x + 3, y + 2), str(text), fill=(255, 255, 255), font=font)
+    return np.asarray(picture)
+
+
 def heatmap_grid(heatmaps: np.ndarray, titles: Optional[Sequence[str]] = None, columns: int = 8,
                  cell_px: int = 110, zmax: Optional[float] = 1.0, max_cells: int = 64) -> go.Figure:
     """A grid of (K, h, w) heatmaps, one panel per channel, shared colour scale.
 
     Drawn as one picture (fast for any K): maps larger than ``max_cells`` are
     max-pooled for display so that no peak disappears; each cell is a crisp block.
-    ``titles`` label the panels (default the channel numbers).
+    ``titles`` label the panels (default the channel numbers). Without hover or zoom,
+    :func:`heatmap_grid_image` gives the same picture without a figure.
     """
-    maps = np.asarray(heatmaps, dtype=np.float32)
-    k, h, w = maps.shape
-    factor = int(np.ceil(max(h, w) / max_cells))
-    maps = _pool_max(maps, factor)
-    top = float(zmax) if zmax is not None else max(float(np.nanmax(maps)), 1e-6)
-    ph, pw = maps.shape[1:]
-    up = max(1, int(np.ceil(96 / max(ph, pw))))
-    panels = colourise(maps.repeat(up, axis=1).repeat(up, axis=2), top)
+    k, h, w = np.shape(heatmaps)
+    image, corners, factor, (ph, pw) = _grid_mosaic(heatmaps, columns, zmax, max_cells, 96)
     columns = max(1, min(columns, k))
-    image, corners = mosaic(panels, columns, gap=max(2, up // 2))
     fig = image_figure(image, height=100, lossless=True)
     titles = list(titles) if titles is not None else [str(i) for i in range(k)]
     fig.update_layout(annotations=[  # one list: adding annotations one by one is slow
@@ -205,6 +270,5 @@ def heatmap_grid(heatmaps: np.ndarray, titles: Optional[Sequence[str]] = None, c
                       dragmode=False)
     if factor > 1:
         fig.add_annotation(x=0, y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
-                           text=f"maps shown max-pooled {factor}×{factor} ({h}×{w} → {ph}×{pw})",
-                           font=dict(size=10))
+                           text=pooled_note((h, w), max_cells), font=dict(size=10))
     return fig

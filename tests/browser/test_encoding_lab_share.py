@@ -10,8 +10,9 @@ from tests.browser.conftest import AppDriver
 pytestmark = pytest.mark.browser
 
 
-def sidebar_radio_checked(page, label: str) -> bool:
-    return page.locator('[data-testid="stSidebar"] label').filter(has_text=label).locator("input").first.is_checked()
+def encoding_checked(page, label: str) -> bool:
+    """Whether the encoding ``label`` is chosen (the encoding controls sit above section 1)."""
+    return page.locator('.st-key-enc_encoding label').filter(has_text=label).locator("input").first.is_checked()
 
 
 def metric_value(page, label: str) -> str:
@@ -24,7 +25,7 @@ def test_a_shared_encoding_lab_link_opens_the_same_view_in_a_fresh_context(app, 
     app.page.goto(app_server.url + "/Encoding_lab", wait_until="domcontentloaded")
     app.wait(timeout=300_000, min_runs=1)
     page = app.page
-    app.interact(lambda: page.locator('[data-testid="stSidebar"] label').filter(
+    app.interact(lambda: page.locator('.st-key-enc_encoding label').filter(
         has_text="Gaussian, UDP corner-aligned").first.click())
     sample = page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"] input').first
     app.interact(lambda: (sample.fill("2"), sample.press("Enter")))
@@ -40,7 +41,7 @@ def test_a_shared_encoding_lab_link_opens_the_same_view_in_a_fresh_context(app, 
         fresh.page.goto(link, wait_until="domcontentloaded")
         fresh.wait(timeout=300_000, min_runs=1)
         fresh.assert_no_exception()
-        assert sidebar_radio_checked(fresh.page, "Gaussian, UDP corner-aligned")
+        assert encoding_checked(fresh.page, "Gaussian, UDP corner-aligned")
         assert fresh.page.locator('[data-testid="stSidebar"] [data-testid="stNumberInput"] input').first \
             .input_value() == "2"
         assert metric_value(fresh.page, "Stride") == "4.05 px"

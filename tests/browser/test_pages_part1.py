@@ -73,8 +73,11 @@ def test_encoding_lab(app):
     page = app.page
     app.assert_no_exception()
     assert page.get_by_role("heading", name="Encoding lab").is_visible()
-    assert charts(page).count() == 8
+    assert charts(page).count() == 5  # the sweeps wait for the toggle
+    grid = page.locator('[data-testid="stImage"] img')
+    assert grid.count() == 1 and grid.first.evaluate("img => img.complete && img.naturalWidth > 0")
     assert metric_value(page, "σ in image px") == "8.0 px"
+    grid_src = grid.first.get_attribute("src")
 
     # move the sigma slider with the keyboard: 2.00 -> 3.00 (step 0.25)
     thumb = page.get_by_role("slider", name="Sigma σ (heatmap cells)")
@@ -82,6 +85,7 @@ def test_encoding_lab(app):
     for _ in range(4):
         app.interact(lambda: page.keyboard.press("ArrowRight"))
     assert metric_value(page, "σ in image px") == "12.0 px"
+    assert grid.first.get_attribute("src") != grid_src  # the heatmap grid picture follows σ
 
     # the blog's integer centre: all decoders share one error; sub-pixel: DARK finds the point
     assert len({metric_value(page, d) for d in ("argmax", "quarter offset", "DARK")}) == 1
@@ -97,5 +101,10 @@ def test_encoding_lab(app):
         app.interact(lambda: page.keyboard.press("ArrowRight"))
     app.assert_no_exception()
     assert metric_value(page, "DARK") != "0.00 px"
-    assert charts(page).count() == 8
+    assert charts(page).count() == 5
+
+    app.interact(lambda: page.get_by_text("Show the error sweeps").click())
+    app.assert_no_exception()
+    assert charts(page).count() == 7
+    assert page.get_by_text("Error against heatmap size").is_visible()
     app.screenshot("encoding_lab")
