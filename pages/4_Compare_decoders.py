@@ -142,6 +142,7 @@ def landmark_errors():
                             key="cmp_per_landmark", config=figure_config("compare-decoders-error-per-landmark"))
             st.caption("Mean error per landmark (% of the inter-ocular distance), grouped by face part. "
                        + landmark_caption(evaluation, evaluation.best_decoder(), scheme))
+    share.publish()  # open or closed: the address follows
 
 
 landmark_errors()
@@ -241,23 +242,22 @@ def heatmap_grid(view, name, worst, sort_by):
     box = st.expander(f"Heatmaps of all {len(indices)} landmarks", key="cmp_grid_open", on_change="rerun",
                       icon=":material/grid_view:")
     with box:
-        if not box.open:
-            return
-        parts = ["all", *groups]
-        start = group_of(scheme, indices[worst])  # the part of the face with this image's largest error
-        lab.follow_sample("cmp_group", name, start if start in parts else "all", parts)
-        group = st.segmented_control("Heatmaps of", parts, key="cmp_group",
-                                     help="One part of the face with larger panels (at first the part with this "
-                                          "image's largest error), or all landmarks.") or "all"
-        st.plotly_chart(vcmp.heatmap_panels(view.maps, indices, None if group == "all" else groups[group],
-                                            scale_title="sigmoid of the logit" if info.encoding == "binary"
-                                            else "heatmap value"),
-                        key="cmp_grid", config=figure_config("compare-decoders-heatmap-per-landmark"))
-        h, w = view.heatmap_size
-        st.caption(f"The model's heatmaps for this image ({w}×{h} cells), numbered by landmark, on one colour "
-                   f"scale for all {len(indices)}. The largest {lab.decoder_label(sort_by)} error is at landmark "
-                   f"{indices[worst]} ({start}).")
-        share.publish()
+        if box.open:
+            parts = ["all", *groups]
+            start = group_of(scheme, indices[worst])  # the part of the face with this image's largest error
+            lab.follow_sample("cmp_group", name, start if start in parts else "all", parts)
+            group = st.segmented_control("Heatmaps of", parts, key="cmp_group",
+                                         help="One part of the face with larger panels (at first the part with "
+                                              "this image's largest error), or all landmarks.") or "all"
+            st.plotly_chart(vcmp.heatmap_panels(view.maps, indices, None if group == "all" else groups[group],
+                                                scale_title="sigmoid of the logit" if info.encoding == "binary"
+                                                else "heatmap value"),
+                            key="cmp_grid", config=figure_config("compare-decoders-heatmap-per-landmark"))
+            h, w = view.heatmap_size
+            st.caption(f"The model's heatmaps for this image ({w}×{h} cells), numbered by landmark, on one "
+                       f"colour scale for all {len(indices)}. The largest {lab.decoder_label(sort_by)} error is at "
+                       f"landmark {indices[worst]} ({start}).")
+    share.publish()  # open or closed: the address follows
 
 
 sample_browser()

@@ -414,3 +414,24 @@ def test_only_the_sidebar_reruns_the_whole_page():
     assert {"cmp_grid_open", "cmp_grid"} <= found["heatmap_grid"]
     assert {"cmp_landmarks_open", "cmp_per_landmark"} <= found["landmark_errors"]
     assert "cmp_ced" not in in_fragments
+
+
+def test_every_fragment_with_a_shared_widget_puts_the_address_right_on_every_path():
+    """A fragment reruns alone (AppTest cannot show it: it always runs the whole page), so each
+    fragment holding a widget of the shared link calls ``share.publish()`` in its own body, not
+    only in a branch: closing the heatmap grid must take ``grid=1`` off the address."""
+    import ast
+
+    from tests.apptest import REPO_ROOT, fragment_keys
+
+    from ui.compare import SHARED
+
+    tree = ast.parse((REPO_ROOT / PAGE).read_text())
+    functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    shared = set(SHARED.values())
+    for name, keys in fragment_keys(PAGE).items():
+        if not keys & shared:
+            continue
+        calls = [ast.unparse(stmt.value) for stmt in functions[name].body
+                 if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)]
+        assert "share.publish()" in calls, f"{name} publishes the address only in some of its branches"
