@@ -185,8 +185,22 @@ def lab_at(params: dict) -> AppTest:
 
 
 def test_a_shared_link_restores_the_view_and_the_url_follows(env):
-    at = lab_at({"enc": "gaussian", "input": "128", "hm": "32", "sigma": "3", "noise": "0.05", "k": "4",
-                 "zoom": "6", "border": "1", "sample": "2"})
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    warned: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warned.append(record.getMessage())
+    policies._LOGGER.addHandler(handler)  # Streamlit's loggers do not propagate to pytest's
+    try:
+        at = lab_at({"enc": "gaussian", "input": "128", "hm": "32", "sigma": "3", "noise": "0.05", "k": "4",
+                     "zoom": "6", "border": "1", "sample": "2"})
+    finally:
+        policies._LOGGER.removeHandler(handler)
+    # a widget set from the link gets its value from session state only, without Streamlit's
+    # "created with a default value but also had its value set via the Session State API"
+    assert not [w for w in warned if "Session State API" in w], warned
     assert at.radio(key="enc_encoding").value == "gaussian"
     assert at.select_slider(key="enc_input").value == 128 and at.select_slider(key="enc_hm").value == 32
     assert at.slider(key="enc_sigma").value == 3.0 and at.slider(key="enc_noise").value == 0.05

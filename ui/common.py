@@ -382,8 +382,12 @@ def sample_picker(reader, key: str, container=None, default: int = 0) -> int:
     """A number input for a sample index of ``reader`` (0-based)."""
     box = container if container is not None else st
     n = len(reader)
-    return int(box.number_input(f"Sample (0 – {n - 1})", min_value=0, max_value=n - 1,
-                                value=min(default, n - 1), step=1, key=key))
+    # the start value goes through session state, which a shared link may have set already
+    # (passing value= as well would make Streamlit warn about two sources for one widget)
+    current = st.session_state.get(key)
+    if not isinstance(current, (int, float)) or not 0 <= current <= n - 1:
+        st.session_state[key] = min(default, n - 1)
+    return int(box.number_input(f"Sample (0 – {n - 1})", min_value=0, max_value=n - 1, step=1, key=key))
 
 
 # --------------------------------------------------------------------------- status

@@ -122,16 +122,7 @@ def live_metrics(page) -> dict:
 
 def test_live_camera_draws_landmarks_on_the_fake_stream(live_app, camera):
     page = live_app.page
-    option = page.get_by_role("option", name="quarter offset")
-    for _ in range(6):  # a click that lands while the section settles can leave the list closed
-        live_app.wait()
-        page.locator(".st-key-live_decoder").click()
-        try:
-            option.wait_for(timeout=15_000)
-            break
-        except Exception:  # noqa: BLE001
-            page.keyboard.press("Escape")
-    live_app.interact(lambda: option.click())
+    live_app.choose(page.locator(".st-key-live_decoder"), "quarter offset")
     streamer = page.frame_locator('iframe[title="streamlit_webrtc.component.webrtc_streamer"]')
     start = streamer.get_by_role("button", name="Start the camera")
     start.wait_for()

@@ -55,13 +55,13 @@ def test_dataset_browser(app):
     app.assert_no_exception()
     assert metric_value(page, "Image size") == "96 × 96 px"  # synthetic faces are 256 px
 
-    app.interact(lambda: page.get_by_role("tab", name="Statistics").click())
+    app.select_tab("Statistics")
     app.assert_no_exception()
     assert page.get_by_text("Where the landmarks fall").is_visible()
     assert charts(page).count() == 3  # split counts, mean shape, density
     app.screenshot("dataset_browser_statistics")
 
-    app.interact(lambda: page.get_by_role("tab", name="Augmentation").click())
+    app.select_tab("Augmentation")
     app.assert_no_exception()
     assert charts(page).count() == 1
     assert page.get_by_text("no augmentation").is_visible()

@@ -166,7 +166,7 @@ def test_compare_decoders_on_the_run(app, finished_run):
     app.screenshot("compare_decoders")
     app.interact(lambda: page.get_by_text("Heatmaps of all 68 landmarks").click())
     app.interact(lambda: page.get_by_text("Error of each landmark").click())
-    app.interact(lambda: page.get_by_role("tab", name="Over the image").click())
+    app.select_tab("Over the image")
     app.assert_no_exception()
     assert charts(page).count() == 7  # + per landmark, heatmap grid; the overlay in place of the zoom
     assert page.get_by_text("Heatmaps of", exact=True).is_visible()  # the grid's part picker

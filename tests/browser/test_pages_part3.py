@@ -191,7 +191,7 @@ def test_a_checked_folder_is_kept_after_a_reload(app, tmp_path):
     folder = build_lapa_folder(tmp_path / "far" / "away" / "kept_faces", n_per_split=2, size=64, bad_files=False)
     page = app.page
     app.open("/Dataset_browser")
-    app.interact(lambda: page.get_by_role("tab", name="Get data").click())
+    app.select_tab("Get data")
     page.get_by_label("Folder", exact=True).fill(str(folder.root))
     app.interact(lambda: page.get_by_role("button", name="Check folder").click())
     assert page.get_by_text("kept for later visits").is_visible()
@@ -199,7 +199,8 @@ def test_a_checked_folder_is_kept_after_a_reload(app, tmp_path):
     page.get_by_label("Dataset", exact=True).click()
     assert page.get_by_role("option").filter(has_text="kept_faces").count() == 1
     page.keyboard.press("Escape")
-    app.interact(lambda: page.get_by_role("tab", name="Get data").click())
+    page.get_by_role("listbox").wait_for(state="hidden")
+    app.select_tab("Get data")
     assert page.get_by_text("Kept folders").is_visible()
     app.screenshot("dataset_kept_folder")
     app.interact(lambda: page.get_by_role("button", name="Remove").first.click())
