@@ -14,9 +14,9 @@ convention (pixel ``j`` spans ``[j, j + 1)``, centre ``j + 0.5``).
 6. Top-k: :func:`rounding_map` (what a network trained on random rounding learns) and
    :func:`topk_demo`.
 7. HRNet against U-Net: :func:`feature_strides` (a forward pass with hooks).
-8. and 9. DARK and the flip test on the shipped model: :func:`face_view`.
-10. The whole pipeline on a dataset: :func:`lmkviz.evaluation.evaluate` and the shipped
-    run's history (:func:`shipped_history`).
+8. and 9. DARK and the flip test on the lesson's model (:data:`LESSON_CHECKPOINT`): :func:`face_view`.
+10. The whole pipeline on a dataset: :func:`lmkviz.evaluation.evaluate` and that model's
+    training history (:func:`model_history`).
 """
 
 from __future__ import annotations
@@ -35,15 +35,19 @@ from lmkviz import paths
 REGRESSION_RESULTS = paths.PACKAGE_DIR / "assets" / "lesson_regression.json"
 """Direct regression against heatmaps, trained by ``bench/lesson_regression.py``."""
 
-SHIPPED_RUN = paths.PROJECT_ROOT / "checkpoints" / "default-run"
-"""The shipped model's run folder (config, metrics.jsonl) in a checkout."""
+LESSON_CHECKPOINT = "fast-cpu"
+"""The shipped checkpoint the lesson runs (``checkpoints/fast-cpu.pt``): the small HRNet at
+128 px with 32 x 32 maps, quick on a CPU, whose coarse grid shows what decoding is for."""
+
+LESSON_RUN = paths.PROJECT_ROOT / "checkpoints" / f"{LESSON_CHECKPOINT}-run"
+"""That model's run folder (config, metrics.jsonl) in a checkout."""
 
 BLOG_IMAGE = (2500, 2500)
 BLOG_POINT = (1822.0, 412.0)
 """The blog's rounding example: a point at (1822, 412) in a 2500 x 2500 image."""
 
 LESSON_INPUT = 128
-"""Input side of the lesson's faces (the shipped model's and the regression experiment's)."""
+"""Input side of the lesson's faces (its model's and the regression experiment's)."""
 
 
 # --------------------------------------------------------------------------- faces
@@ -265,12 +269,12 @@ def stride_summary(layers: Sequence[LayerResolution]) -> dict:
             "always_fine": bool(all((q <= finest_after_stem).any() for q in quarters if len(q)))}
 
 
-# --------------------------------------------------------------------------- 8. and 9. the shipped model
+# --------------------------------------------------------------------------- 8. and 9. the lesson's model
 
 
 @dataclass(frozen=True)
 class FaceView:
-    """The shipped model on one face (all in the network input's pixels).
+    """The lesson's model on one face (all in the network input's pixels).
 
     maps: (K, h, w) heatmaps (scores); points: {decoder: (K, 2)}; stride: input px per
     heatmap cell. With a flip view: ``mirrored`` {decoder: (K, 2)} the mirrored image's
@@ -321,15 +325,15 @@ def mean_error(points: np.ndarray, target: np.ndarray) -> float:
     return float(np.nanmean(errors)) if np.isfinite(errors).any() else math.nan
 
 
-# --------------------------------------------------------------------------- 10. the shipped run
+# --------------------------------------------------------------------------- 10. the model's training run
 
 
-def shipped_history(run_dir: Optional[Path] = None) -> list[dict]:
-    """The shipped model's epoch records (``val_nme`` per decoder, ...) from its run folder
-    (default :data:`SHIPPED_RUN`) through :class:`lmkviz.runs.RunFolder`; [] when absent."""
+def model_history(run_dir: Optional[Path] = None) -> list[dict]:
+    """The lesson model's epoch records (``val_nme`` per decoder, ...) from its run folder
+    (default :data:`LESSON_RUN`) through :class:`lmkviz.runs.RunFolder`; [] when absent."""
     from lmkviz.runs import RunFolder
 
-    folder = RunFolder(SHIPPED_RUN if run_dir is None else run_dir)
+    folder = RunFolder(LESSON_RUN if run_dir is None else run_dir)
     return folder.history()[1]
 
 

@@ -168,16 +168,16 @@ def step_architecture():
     return L.question(7, L.architecture_answer(layers))
 
 
-def shipped_or_stop() -> bool:
-    if L.shipped_model() is None:
-        st.warning("The shipped checkpoint `checkpoints/default.pt` is missing: this step needs it.")
+def model_or_stop() -> bool:
+    if L.lesson_model() is None:
+        st.warning(f"The shipped checkpoint `checkpoints/{lesson.LESSON_CHECKPOINT}.pt` is missing: this step needs it.")
         return False
     return True
 
 
 def step_dark():
     dataset = lesson.lesson_dataset(L.dataset_names())
-    if not shipped_or_stop():
+    if not model_or_stop():
         return L.question(8)
     c = st.columns(3)
     index = c[0].number_input(f"Face ({dataset} val)", 0, 49, 0, key="lesson_dark_face")
@@ -204,7 +204,7 @@ def step_dark():
 
 def step_flip():
     dataset = lesson.lesson_dataset(L.dataset_names())
-    if not shipped_or_stop():
+    if not model_or_stop():
         return L.question(9)
     c = st.columns([1, 1, 2])
     index = c[0].number_input(f"Face ({dataset} val)", 0, 49, 0, key="lesson_flip_face")
@@ -228,7 +228,7 @@ def step_flip():
 
 def step_dataset():
     dataset = lesson.lesson_dataset(L.dataset_names())
-    if not shipped_or_stop():
+    if not model_or_stop():
         return L.question(10)
     rows = L.evaluation_rows(dataset)
     summary = lesson.decoder_summary(rows)
@@ -241,9 +241,9 @@ def step_dataset():
                      column_config={c: two for c in L.TABLE_NUMBERS})
         st.caption(L.dataset_caption(rows, dataset))
     with right:
-        history = L.shipped_history()
+        history = L.model_history()
         st.plotly_chart(L.sized(nme_figure(history, height=L.height(360))), key="lesson_history",
-                        config=figure_config("lesson-shipped-model-history"))
+                        config=figure_config("lesson-model-history"))
         st.caption(L.history_caption(history))
     return L.question(10, L.decoder_answer(summary), L.decoder_why(summary, dataset))
 

@@ -81,6 +81,26 @@ def test_home_lists_the_shipped_checkpoint(env, monkeypatch, tmp_path):
     assert len(checkpoints) == 1 and "shipped" in " ".join(map(str, checkpoints.iloc[0].tolist()))
 
 
+def test_home_lists_every_shipped_checkpoint_the_default_first(env, monkeypatch, tmp_path):
+    import ui.common
+
+    from tests.helpers import make_checkpoint
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shipped = make_checkpoint(folder / "default.pt", input_size=64)
+    make_checkpoint(folder / "fast-cpu.pt", input_size=64)
+    (folder / "notes.txt").write_text("not a checkpoint")
+    monkeypatch.setattr(ui.common, "DEFAULT_CHECKPOINT", shipped)
+    files = ui.common.checkpoint_files()
+    assert [(f["name"], f["source"]) for f in files] == [("default.pt", "shipped"), ("fast-cpu.pt", "shipped")]
+    assert [ui.common.checkpoint_label(f) for f in files] == ["shipped model · default.pt",
+                                                              "shipped model · fast-cpu.pt"]
+    at = home()
+    assert metric(at, "Checkpoints") == "2"
+    assert at.dataframe[1].value["checkpoint"].tolist() == ["default.pt", "fast-cpu.pt"]
+
+
 def test_checkpoints_show_the_training_date_stored_in_them_never_the_file_time(env, monkeypatch, tmp_path):
     """A fresh clone gives default.pt a new file time: the table shows the date the checkpoint
     says it was trained, or "unknown" for one that does not say."""

@@ -185,3 +185,17 @@ def test_a_shared_link_opens_a_step_with_its_settings(env):
     at.button(key="lesson_next").click()
     at = rerun(at)
     assert "sigma" not in at.query_params and at.query_params["step"] == "4"  # step 3's setting left the URL
+
+
+def test_the_model_steps_run_the_fast_cpu_checkpoint_and_say_when_it_is_missing(env, monkeypatch):
+    """Steps 8-10 run the small 128 px model (checkpoints/fast-cpu.pt), whatever the default is."""
+    from lmkviz import lesson
+
+    at = lesson_at(8)
+    assert "fast CPU checkpoint" in " ".join(m.value for m in at.markdown)
+    assert lesson.LESSON_RUN.name == "fast-cpu-run" and lesson.model_history()
+    monkeypatch.setattr(lesson, "LESSON_CHECKPOINT", "not-shipped")
+    st.cache_resource.clear()
+    at = lesson_at(8)
+    assert not at.exception
+    assert any("checkpoints/not-shipped.pt" in w.value and "missing" in w.value for w in at.warning)

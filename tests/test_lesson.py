@@ -111,7 +111,7 @@ def test_feature_strides_tell_hrnet_from_unet():
 def shipped():
     from lmkviz.inference import Predictor
 
-    return Predictor("default")
+    return Predictor(lesson.LESSON_CHECKPOINT)
 
 
 def test_face_view_runs_the_model_and_the_flip_test(shipped):
@@ -141,10 +141,10 @@ def test_flip_effect_and_decoder_summary():
     assert lesson.best_in_table(ROWS[:2]) == "dark"
 
 
-def test_shipped_history_comes_from_the_run_folder(tmp_path):
-    epochs = lesson.shipped_history()
+def test_model_history_comes_from_the_run_folder(tmp_path):
+    epochs = lesson.model_history()
     assert len(epochs) == 30 and {"argmax", "dark"} <= set(epochs[-1]["val_nme"])
-    assert lesson.shipped_history(tmp_path / "none") == []
+    assert lesson.model_history(tmp_path / "none") == []
 
 
 def test_lesson_dataset_prefers_face68():

@@ -404,13 +404,20 @@ def compute_device() -> str:
 
 
 def checkpoint_files() -> list[dict]:
-    """The shipped default checkpoint (when present) and every run's best.pt / last.pt:
+    """The shipped checkpoints (the default first, then the others beside it, such as
+    ``fast-cpu.pt``) and every run's best.pt / last.pt:
     [{"path", "name", "source", "size_mb", "modified"}]."""
     from lmkviz import jobs
 
     files = []
     if DEFAULT_CHECKPOINT.is_file():
         files.append((DEFAULT_CHECKPOINT, "shipped"))
+    try:
+        others = sorted(DEFAULT_CHECKPOINT.parent.glob(f"*{paths.CHECKPOINT_SUFFIX}"))
+    except OSError:
+        others = []
+    files += [(p, "shipped") for p in others if p.is_file() and p != DEFAULT_CHECKPOINT
+              and not p.name.startswith(".")]
     try:
         files += [(p, f"run {p.parent.name}") for p in jobs.checkpoints(runs_root())]
     except (OSError, ValueError):

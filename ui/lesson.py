@@ -67,7 +67,7 @@ STEPS = (
     Step(
         "sigma", "σ: easy to learn, or precise?",
         "The width σ of the target blob (in heatmap cells) is a choice; the blog draws wide blobs, the "
-        "shipped model uses σ = 1.5 cells. Move σ and watch three things: the target itself (left); what a network loses by painting "
+        "lesson's model uses σ = 1.5 cells. Move σ and watch three things: the target itself (left); what a network loses by painting "
         "**nothing** (middle: how strongly the loss pushes it to find the point); how well argmax and DARK read "
         "a blob with a little noise on it (right: a stand-in for an imperfect network).",
         "With a very narrow blob (σ = 0.5 cells), what does a freshly started network learn first?",
@@ -129,8 +129,8 @@ STEPS = (
         "Precision needs high resolution all the way through, context needs low resolution: HRNet keeps both."),
     Step(
         "dark", "DARK on a real predicted heatmap",
-        "So far the maps were ideal. This is what the **shipped model** (a small HRNet trained on real faces, "
-        "32 × 32 maps for a 128 px input) paints for one landmark, and where each decoder puts the point. "
+        "So far the maps were ideal. This is what the **lesson's model** (the fast CPU checkpoint: a small HRNet trained on "
+        "real faces, 32 × 32 maps for a 128 px input) paints for one landmark, and where each decoder puts the point. "
         "**DARK** treats the blob as a Gaussian: the log of a Gaussian is a parabola, so one Newton step from "
         "the peak cell (derivatives from its 3 × 3 neighbourhood) jumps to the parabola's top.",
         "Argmax is stuck on a cell centre. Where does DARK put the point?",
@@ -152,7 +152,7 @@ STEPS = (
     Step(
         "dataset", "What it adds up to",
         "The same network, the same heatmaps, read by every decoder, with and without the flip test, on a "
-        "whole validation set: the Compare page's table. Right, the shipped model's own training history: "
+        "whole validation set: the Compare page's table. Right, that model's own training history: "
         "validation NME of each decoder, epoch by epoch.",
         "Read the table: how much of argmax's error does the best decoder remove, from the same heatmaps?",
         ("Almost nothing (under 10 %)", "A good share (10 to 40 %)", "Most of it (over 40 %)"),
@@ -398,25 +398,27 @@ def rounding_draws(point_hm: tuple, size: int, draws: int) -> np.ndarray:
         return labs.randomized_rounding_draws(point_hm, (size, size), draws, seed=0)
 
 
-@st.cache_resource(show_spinner="Loading the shipped model…")
-def shipped_model():
-    """The shipped checkpoint as a :class:`lmkviz.inference.Predictor` (None when it is missing)."""
-    from ui.common import DEFAULT_CHECKPOINT
+@st.cache_resource(show_spinner="Loading the lesson's model…")
+def lesson_model():
+    """The lesson's shipped checkpoint (:data:`lmkviz.lesson.LESSON_CHECKPOINT`) as a
+    :class:`lmkviz.inference.Predictor` (None when it is missing)."""
+    from lmkviz import paths
 
-    if not DEFAULT_CHECKPOINT.is_file():
+    path = paths.shipped_checkpoint(lesson.LESSON_CHECKPOINT)
+    if path is None:
         return None
     from lmkviz.inference import Predictor
 
-    return Predictor(str(DEFAULT_CHECKPOINT))
+    return Predictor(str(path))
 
 
-@st.cache_data(max_entries=32, show_spinner="Running the shipped model…")
+@st.cache_data(max_entries=32, show_spinner="Running the lesson's model…")
 def face_view(dataset: str, index: int, flip: bool):
-    """:func:`lmkviz.lesson.face_view` of the shipped model on one face, with the image and truth:
+    """:func:`lmkviz.lesson.face_view` of the lesson's model on one face, with the image and truth:
     (image, target, view)."""
     from lmkviz.data import flip_perm_for, scheme_for
 
-    predictor = shipped_model()
+    predictor = lesson_model()
     image, target = face(index, dataset)
     perm = flip_perm_for(scheme_for(predictor.loaded.num_points), predictor.loaded.indices) if flip else None
     return image, target, lesson.face_view(predictor.model, predictor.codec, image, perm)
@@ -425,15 +427,15 @@ def face_view(dataset: str, index: int, flip: bool):
 EVAL_LIMIT = 100
 
 
-@st.cache_data(max_entries=8, show_spinner="Scoring the shipped model on the validation set (once)…")
+@st.cache_data(max_entries=8, show_spinner="Scoring the lesson's model on the validation set (once)…")
 def evaluation_rows(dataset: str, split: str = "val") -> list[dict]:
-    """The Compare table of the shipped model on ``dataset``/``split`` (first :data:`EVAL_LIMIT`
+    """The Compare table of the lesson's model on ``dataset``/``split`` (first :data:`EVAL_LIMIT`
     faces): rows of :meth:`lmkviz.evaluation.Evaluation.table` with "flip" False and True, and "n"."""
     from lmkviz.evaluation import evaluate
 
     rows = []
     for flip in (False, True):
-        result = evaluate(shipped_model(), dataset, split, limit=EVAL_LIMIT, flip_test=flip)
+        result = evaluate(lesson_model(), dataset, split, limit=EVAL_LIMIT, flip_test=flip)
         rows += [{**row, "flip": flip, "n": result.n} for row in result.table()]
     return rows
 
@@ -454,8 +456,8 @@ def table_rows(rows: Sequence[dict]) -> list[dict]:
 
 
 @st.cache_data(show_spinner=False)
-def shipped_history() -> list[dict]:
-    return lesson.shipped_history()
+def model_history() -> list[dict]:
+    return lesson.model_history()
 
 
 @st.cache_data(show_spinner=False)
@@ -583,16 +585,17 @@ TABLE_NUMBERS = ("NME %", "FR@10 %", "NME % (flip test)")
 
 def dataset_caption(rows, dataset: str) -> str:
     n = rows[0]["n"] if rows else 0
-    return (f"The shipped model on the first {n} faces of {dataset}/val, each image resized whole to 128 px; NME in "
+    return (f"The lesson's model (checkpoints/{lesson.LESSON_CHECKPOINT}.pt) on the first {n} faces of {dataset}/val, "
+            "each image resized whole to 128 px; NME in "
             "% of the inter-ocular distance, FR@10: share of faces above 10 %. The Compare decoders page has the "
             "full table, curves and per-landmark errors.")
 
 
 def history_caption(history: list[dict]) -> str:
     if not history:
-        return "The shipped run's history (checkpoints/default-run) is not in this installation."
-    return (f"The shipped model's training: validation NME on face68/val after each of its {len(history)} epochs "
-            "(checkpoints/default-run). The gap between argmax and the others stays as the network improves: "
+        return f"The lesson model's training history (checkpoints/{lesson.LESSON_RUN.name}) is not in this installation."
+    return (f"The lesson model's training: validation NME on face68/val after each of its {len(history)} epochs "
+            f"(checkpoints/{lesson.LESSON_RUN.name}). The gap between argmax and the others stays as the network improves: "
             "it is the grid's, not the network's.")
 
 
