@@ -229,6 +229,8 @@ _TRAIN_OPTIONS = {
     "--train-split": ("train_split", str, "split used for training (default train)"),
     "--val-data": ("val_data", str, "validation dataset (default: the first --data)"),
     "--val-split": ("val_split", str, "split used for validation (default val)"),
+    "--init-from": ("init_from", str, "fine-tune: start from this checkpoint's weights (a .pt file or a shipped "
+                                      "name such as 'default'; same architecture, landmarks and head)"),
     "--landmarks": ("landmarks", str, "landmark subset: all, blog5 (LaPa), a group (eyes, brows, nose, mouth, jaw) "
                                       "or indices such as '36,45,48-54'"),
     "--model": ("model", str, "architecture (see `lmkviz train --list-models`)"),

@@ -129,7 +129,9 @@ def build_model(config: TrainConfig, num_points: int) -> tuple[nn.Module, dict]:
                          "left empty")
     if config.encoding == "simcc":
         kwargs.update(head="simcc", input_size=int(config.input_size), simcc_ratio=float(config.simcc_ratio))
-    net = models.create(config.model, num_points, pretrained=config.pretrained, **kwargs)
+    net = models.create(config.model, num_points, pretrained=config.pretrained and not config.init_from, **kwargs)
+    if config.init_from:
+        load_initial_weights(net, config, num_points)
     if config.heatmap_size and config.input_size // net.stride != config.heatmap_size:
         raise ValueError(
             f"model {config.model} outputs {config.input_size // net.stride} px heatmaps for "
@@ -137,3 +139,32 @@ def build_model(config: TrainConfig, num_points: int) -> tuple[nn.Module, dict]:
             "change heatmap_size or input_size"
         )
     return net, kwargs
+
+
+def load_initial_weights(net, config, num_points: int) -> None:
+    """Fine-tuning: copy the weights of ``config.init_from`` (a checkpoint file or a shipped
+    name) into ``net``, in place. A checkpoint of another architecture, landmark count or
+    head is a ValueError that says which."""
+    from lmkviz import checkpoint as ckpt
+
+    source = str(config.init_from)
+    try:
+        data = ckpt.load(source, model=config.model, num_points=num_points, map_location="cpu")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"init_from: {err}") from None
+    state = data["state_dict"]
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        head = "SimCC" if config.encoding == "simcc" else "heatmap"
+        raise ValueError(
+            f"init_from {source}: its layers are not this model's ({config.model} with a {head} head): "
+            f"{len(missing)} missing, {len(unexpected)} unexpected, e.g. {(missing or unexpected)[0]}; "
+            "fine-tuning needs the same architecture, landmarks and encoding head")
+    wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
+    if wrong:
+        raise ValueError(
+            f"init_from {source}: {len(wrong)} tensors have other shapes than this model's, e.g. {wrong[0]} "
+            f"{tuple(state[wrong[0]].shape)} instead of {tuple(expected[wrong[0]].shape)} (other model options?)")
+    net.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})

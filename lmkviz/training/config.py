@@ -50,6 +50,11 @@ class TrainConfig:
     pretrained: ImageNet weights for the encoder: True (required: the run fails
         with a clear error when they cannot be had), "auto" (used when available,
         else from scratch with a warning) or False.
+    init_from: fine-tuning: start from the weights of this checkpoint (a .pt file, or a
+        shipped name such as "default") instead of ``pretrained``'s. Its architecture,
+        landmark count and head (heatmaps or SimCC) must be this config's; the input and
+        heatmap sizes may differ (the layers are convolutions). The optimiser and the
+        schedule start afresh; a resumed run continues from its own ``last.pt``.
     encoding: one of :data:`TRAIN_ENCODINGS`: "gaussian" (sub-pixel, MSE),
         "gaussian_int" (integer centre, MSE), "binary" (randomized rounding,
         BCE-with-logits with ``pos_weight``), "udp" (sub-pixel Gaussian, UDP's
@@ -99,6 +104,7 @@ class TrainConfig:
     model: str = "hrnet18_small"
     model_kwargs: dict = field(default_factory=dict)
     pretrained: bool | str = False
+    init_from: Optional[str] = None
     encoding: str = "gaussian"
     sigma: float = 2.0
     simcc_ratio: float = 2.0
@@ -249,7 +255,7 @@ class TrainConfig:
                     if isinstance(value, bool) or not isinstance(value, (int, float)):
                         raise TypeError("expected a number")
                     value = float(value)
-                elif isinstance(default, str) or key == "val_data":
+                elif isinstance(default, str) or key in ("val_data", "init_from"):
                     if not isinstance(value, str):
                         raise TypeError("expected text")
             except (TypeError, ValueError, OverflowError) as err:
