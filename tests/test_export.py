@@ -123,7 +123,8 @@ def test_shipped_checkpoint_exported_to_onnx_predicts_and_evaluates_like_pytorch
 
     assert main(["export", "default", "--format", "onnx", "--out", str(tmp_path / "default.onnx")]) == 0
     reference, imported = Predictor("default"), load_model(tmp_path / "default.onnx")
-    crops = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(3))
+    side = reference.input_size
+    crops = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(3))
     _assert_parity(reference.heatmaps(crops), imported.heatmaps(crops), reference.codec)
     a, b = reference.predict(data.astronaut()), imported.predict(data.astronaut())
     for m in DECODERS:

@@ -98,7 +98,7 @@ def test_points_land_on_a_synthetic_face(predictor, seed):
     assert result.points.shape == (68, 2)
     iod = np.linalg.norm(truth[36] - truth[45])
     assert np.mean(np.linalg.norm(result.points - truth, axis=1)) < 0.08 * iod
-    assert result.heatmap is not None and result.heatmap.shape == (32, 32)
+    assert result.heatmap is not None and result.heatmap.shape == tuple(predictor.codec.heatmap_size)
 
 
 def test_points_follow_a_moving_real_face(predictor):

@@ -39,23 +39,23 @@ def test_a_wheel_installed_into_a_fresh_venv_predicts_with_shipped_checkpoints(t
     from PIL import Image
     from skimage import data
 
-    # The build inputs, copied so that the checkout gets no build/ or *.egg-info; plus a
-    # second shipped checkpoint, which must be found by name like the default one.
+    # The build inputs, copied so that the checkout gets no build/ or *.egg-info. Both shipped
+    # checkpoints (default.pt and fast-cpu.pt) must be found by name.
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
     shutil.copytree(REPO / "lmkviz", src / "lmkviz", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "checkpoints", src / "checkpoints")
-    shutil.copy(REPO / "checkpoints" / "default.pt", src / "checkpoints" / "second.pt")
 
     dist = tmp_path / "dist"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
           "-w", dist, src])
     (wheel,) = dist.glob("lmkviz-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "lmkviz/checkpoints/default.pt" in names and "lmkviz/checkpoints/second.pt" in names
-    assert not any("default-run" in n for n in names)  # the training logs stay in the project
+    assert "lmkviz/checkpoints/default.pt" in names and "lmkviz/checkpoints/fast-cpu.pt" in names
+    assert not any("-run/" in n for n in names)  # the training logs stay in the project
+    assert not any(n.endswith(".sh") for n in names)  # so does the training script
     assert "lmkviz/images.py" in names and "lmkviz/data/folder.py" in names
 
     # --system-site-packages: torch and friends come from this interpreter, nothing is
@@ -81,7 +81,7 @@ def test_a_wheel_installed_into_a_fresh_venv_predicts_with_shipped_checkpoints(t
 
     import json
 
-    for name in ("default", "second"):
+    for name in ("default", "fast-cpu"):
         out = _run([python, "-I", "-m", "lmkviz", "predict", "--checkpoint", name, "astronaut.jpg", "--json"],
                    cwd=elsewhere, env=env)
         result = json.loads(out.stdout)
@@ -89,4 +89,4 @@ def test_a_wheel_installed_into_a_fresh_venv_predicts_with_shipped_checkpoints(t
         assert len(result["points"]["dark"]) == 68 and result["checkpoint"] == f"{name}.pt", name
     missing = subprocess.run([str(python), "-I", "-m", "lmkviz", "predict", "--checkpoint", "third", "astronaut.jpg"],
                              cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
-    assert missing.returncode == 1 and "shipped: default, second" in missing.stderr
+    assert missing.returncode == 1 and "shipped: default, fast-cpu" in missing.stderr
