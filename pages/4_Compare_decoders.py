@@ -64,8 +64,8 @@ with st.sidebar:
         ensure_choice("cmp_checkpoint", by_path)
         checkpoint = st.selectbox("Checkpoint", list(by_path), key="cmp_checkpoint",
                                   format_func=lambda p: checkpoint_label(by_path[p]),
-                                  help="The shipped model and every run's best.pt (best validation epoch) and "
-                                       "last.pt (latest epoch).")
+                                  help="The shipped models (default.pt, and fast-cpu.pt: small and quick) and "
+                                       "every run's best.pt (best validation epoch) and last.pt (latest epoch).")
     version = file_mtime(checkpoint)
     info = imp.model_info(checkpoint, version)
     if isinstance(info, str):
@@ -280,7 +280,7 @@ def checkpoints_side_by_side():
     lab.keep_valid("cmp_runs", candidates, default=[checkpoint])
     lab.include_current("cmp_runs", checkpoint)
     chosen = c[0].multiselect("Checkpoints", list(candidates), format_func=candidates.get, key="cmp_runs",
-                              help="The shipped model and every run's best.pt and last.pt with the same landmarks.")
+                              help="The shipped models and every run's best.pt and last.pt with the same landmarks.")
     decoder = c[1].selectbox("Decoder", [lab.BEST_OF_EACH, *decoders], key="cmp_runs_decoder",
                              format_func=lambda m: m if m == lab.BEST_OF_EACH else lab.decoder_label(m),
                              help="Score every checkpoint with this decoder, or each with its best one.")
