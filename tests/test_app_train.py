@@ -592,3 +592,40 @@ def test_runs_side_by_side_show_only_the_settings_that_differ(runs, trained_run)
     at.toggle(key="lab_compare_all").set_value(True)
     rerun(at)
     assert "model" in at.dataframe[-1].value.columns
+
+
+def test_a_run_can_start_from_a_checkpoint_of_the_same_model_and_head(runs, started):
+    """Fine-tuning from the form: the Advanced section offers the checkpoints of the chosen model
+    with the same kind of head, and the run gets the chosen one as init_from."""
+    from tests.helpers import make_checkpoint
+
+    for name, encoding in (("heat", "gaussian"), ("bins", "simcc")):
+        run = RunFolder(runs / f"20260101-00000{len(name)}-{name}")
+        run.path.mkdir()
+        run.write_config(tiny_config(name=name, encoding=encoding))
+        run.write_status(state="done", epoch=1)
+        make_checkpoint(run.best_path, input_size=64, encoding=encoding)
+    unet = RunFolder(runs / "20260101-000009-unet")
+    unet.path.mkdir()
+    unet.write_config(tiny_config(name="unet", model="unet_resnet18_small"))
+    unet.write_status(state="done", epoch=1)
+    make_checkpoint(unet.best_path, model="unet_resnet18_small", input_size=64)
+
+    at = open_page(PAGE)
+    assert at.selectbox(key="tr_model").value == "hrnet18_small"
+    box = at.selectbox(key="tr_init_from")
+    assert box.value == ""  # from scratch unless asked
+    offered = [o for o in box.options if "heat" in o or "bins" in o or "unet" in o]
+    assert len(offered) == 1 and "heat · best" in offered[0] and "68 points" in offered[0]
+    path = str(runs / "20260101-000004-heat" / "best.pt")
+    box.set_value(path)
+    rerun(at)
+    at.button(key="trb_start").click()
+    rerun(at)
+    assert started[0][1].init_from == path
+    # the SimCC head gets the SimCC checkpoint only
+    at.radio(key="tr_encoding").set_value("simcc")
+    rerun(at)
+    offered = [o for o in at.selectbox(key="tr_init_from").options if "heat" in o or "bins" in o]
+    assert len(offered) == 1 and "bins · best" in offered[0]
+    assert at.selectbox(key="tr_init_from").value == ""  # the heatmap checkpoint no longer fits

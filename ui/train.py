@@ -140,6 +140,7 @@ def preset_values(name: str) -> dict:
         "translate": float(config.translate), "flip": bool(config.flip), "color": float(config.color),
         "occlusion": float(config.occlusion), "blur": float(config.blur),
         "simcc_ratio": float(config.simcc_ratio), "coord_loss": float(config.coord_loss),
+        "init_from": config.init_from or "",
     }
     out = {FORM_PREFIX + k: v for k, v in values.items()}
     for option, default in model_options(config.model).items():
@@ -224,7 +225,8 @@ def config_from_form(values: dict, landmarks: str, dataset: Optional[dict] = Non
         name=(values.get("name") or "run").strip() or "run", data=(values["dataset"], *extra_keys),
         val_data=values["dataset"] if extra_keys else None,
         train_split=values["train_split"], val_split=values["val_split"], landmarks=landmarks,
-        model=model, model_kwargs=options, pretrained=pretrained, encoding=values["encoding"],
+        model=model, model_kwargs=options, pretrained=pretrained, init_from=values.get("init_from") or None,
+        encoding=values["encoding"],
         sigma=float(values["sigma"]), pos_weight=float(values["pos_weight"]), input_size=int(values["input_size"]),
         heatmap_size=int(values["heatmap_size"]), epochs=int(values["epochs"]),
         batch_size=int(values["batch_size"]), lr=float(values["lr"]), device=values["device"],
@@ -308,6 +310,23 @@ def augmentation_section() -> None:
                   help="Random horizontal flips; left and right landmarks swap names (needs a scheme with pairs).")
 
 
+def fine_tune_choices(model: str, encoding: str) -> dict[str, str]:
+    """{path: label} of the checkpoints (shipped ones and the runs') a run of ``model`` with
+    ``encoding`` can start from: the same architecture and the same kind of head (SimCC or
+    heatmaps). Labels name the checkpoint, its landmark count and its best validation NME."""
+    from ui.common import checkpoint_files, checkpoint_info, checkpoint_label, file_mtime
+
+    out = {}
+    for entry in checkpoint_files():
+        info = checkpoint_info(entry["path"], file_mtime(entry["path"]))
+        if isinstance(info, str) or info.model != model or (info.codec == "simcc") != (encoding == "simcc"):
+            continue
+        best = info.best_val_nme()
+        out[entry["path"]] = (f"{checkpoint_label(entry)} · {len(info.indices)} points"
+                              + (f" · val NME {best[1]:.2f} %" if best else ""))
+    return out
+
+
 def advanced_section(model: str, encoding: str, dataset: dict, datasets: dict) -> tuple:
     """The widgets of the "Advanced" expander; returns the extra training datasets chosen (dicts)."""
     from lmkviz.training.options import has_pretrained_weights, losses_for, model_option_help, model_options
@@ -331,6 +350,16 @@ def advanced_section(model: str, encoding: str, dataset: dict, datasets: dict) -
                       key=P + "weight_decay", **PERSIST, help="AdamW weight decay.")
     c[3].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=P + "seed", **PERSIST,
                       help="Random seed of weights, shuffling and augmentation.")
+    starts = fine_tune_choices(model, encoding)
+    start_key = P + "init_from"
+    if st.session_state.get(start_key) not in ("", *starts):
+        st.session_state[start_key] = ""
+    st.selectbox("Start from a checkpoint (fine-tune)", ["", *starts], key=start_key, **PERSIST,
+                 format_func=lambda p: starts.get(p, "No: from ImageNet weights or from scratch, as set here"),
+                 help=f"Fine-tuning: the run starts from the weights of a checkpoint of the same model ({model}, "
+                      "with the same kind of head) and landmark count, say the shipped model on your own faces. "
+                      "Optimiser and schedule start afresh: a lower learning rate (about a quarter) usually "
+                      "suits. The ImageNet setting is then not used.")
     opts = model_options(model)
     if opts:
         cols = st.columns(max(4, len(opts)))
