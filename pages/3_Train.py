@@ -97,8 +97,9 @@ def run_form():
             c[4].number_input("pos_weight", min_value=1.0, max_value=10000.0, step=10.0, key=P + "pos_weight",
                               **PERSIST, help="BCE weight of the one positive cell per heatmap.")
         else:
-            c[4].number_input("Sigma σ (cells)", min_value=0.25, max_value=32.0, step=0.25, key=P + "sigma",
-                              **PERSIST, help="Gaussian standard deviation in heatmap cells.")
+            sigma_label, sigma_help = lab.sigma_field(encoding)
+            c[4].number_input(sigma_label, min_value=0.25, max_value=32.0, step=0.25, key=P + "sigma", **PERSIST,
+                              help=sigma_help)
 
         st.markdown("**Optimisation**")
         c = st.columns([1, 1, 1.3, 1.6])

@@ -624,8 +624,10 @@ def test_a_run_can_start_from_a_checkpoint_of_the_same_model_and_head(runs, star
     rerun(at)
     assert started[0][1].init_from == path
     # the SimCC head gets the SimCC checkpoint only
+    assert widget(at, "number_input", "tr_sigma").label == "Sigma σ (cells)"
     at.radio(key="tr_encoding").set_value("simcc")
     rerun(at)
+    assert widget(at, "number_input", "tr_sigma").label == "Sigma σ (bins)"  # SimCC's σ is in bins
     offered = [o for o in at.selectbox(key="tr_init_from").options if "heat" in o or "bins" in o]
     assert len(offered) == 1 and "bins · best" in offered[0]
     assert at.selectbox(key="tr_init_from").value == ""  # the heatmap checkpoint no longer fits

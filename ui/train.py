@@ -107,6 +107,14 @@ def loss_text(encoding: str, loss: str) -> str:
     return LOSS_TEXT.get(name, f"Loss: **{name}**.")
 
 
+def sigma_field(encoding: str) -> tuple[str, str]:
+    """(label, help) of the form's σ for ``encoding``: cells of a heatmap, bins of SimCC's vectors."""
+    if encoding == "simcc":
+        return "Sigma σ (bins)", ("SimCC's label smoothing: the standard deviation of the Gaussian x and y label "
+                                  "vectors, in bins (SimCC bins per pixel, under Advanced).")
+    return "Sigma σ (cells)", "Gaussian standard deviation in heatmap cells."
+
+
 def option_key(model: str, option: str) -> str:
     """The session-state key of a model option's widget."""
     return f"{FORM_PREFIX}opt_{model}_{option}"
