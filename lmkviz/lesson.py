@@ -367,3 +367,34 @@ def decoder_summary(rows: Sequence[dict]) -> dict:
 def empty_loss_ratio(wide: float, narrow: float, heatmap_size: int = 32) -> float:
     """How many times more an all-zero output loses against a ``wide`` blob than a ``narrow`` one."""
     return empty_map_loss(wide, heatmap_size) / empty_map_loss(narrow, heatmap_size)
+
+
+# --------------------------------------------------------------------------- answers read from the data
+# The right option of a data-driven question, from what the step measured (the pages show the
+# options; these rules pick the one the numbers support).
+
+
+def regression_answer(comparison) -> int:
+    """The right option of step 1, from the results: 0 regression, 1 heatmaps, 2 about the same
+    (final NMEs within 15 % of each other)."""
+    if comparison.ratio() < 1.15:
+        return 2
+    return 1 if comparison.better() == "heatmap" else 0
+
+
+def architecture_answer(layers: dict) -> int:
+    """0 U-Net, 1 HRNet, 2 both: which networks keep their finest resolution in use throughout."""
+    unet, hrnet = (stride_summary(seq)["always_fine"] for seq in layers.values())
+    return 2 if unet and hrnet else (1 if hrnet else 0)
+
+
+def flip_answer(effect: dict) -> int:
+    """0 a little lower, 1 about half, 2 not lower."""
+    if not effect["change"] < 0:
+        return 2
+    return 1 if effect["change"] <= -35 else 0
+
+
+def decoder_answer(summary: dict) -> int:
+    """0 under 10 %, 1 from 10 to 40 %, 2 over 40 % of argmax's error removed."""
+    return 0 if summary["gain"] < 10 else (1 if summary["gain"] <= 40 else 2)

@@ -179,3 +179,34 @@ def test_figures_carry_the_numbers(tmp_path):
     assert [list(t.y) for t in bars.data] == [[5.0, 4.0], [4.9, 3.8]]
     flip = vles.flip_figure(image, comparison.target[0], {"plain": comparison.target[0]}, focus=[0, 1])
     assert flip.layout.xaxis.range is not None
+
+
+@pytest.mark.parametrize("regression, heatmap, answer", [
+    ((30.0, 9.0), (20.0, 3.0), 1),   # heatmaps 3x better
+    ((30.0, 3.0), (20.0, 9.0), 0),   # regression better
+    ((30.0, 3.2), (20.0, 3.0), 2),   # within 15 %: about the same
+    ((30.0, 3.0), (20.0, 3.4), 2),
+])
+def test_step_one_answer_follows_the_measured_final_errors(tmp_path, regression, heatmap, answer):
+    comparison = lesson.load_regression_comparison(write_comparison(tmp_path / "r.json", regression, heatmap))
+    assert lesson.regression_answer(comparison) == answer
+
+
+@pytest.mark.parametrize("change, answer", [(-3.0, 0), (-34.9, 0), (-35.0, 1), (-60.0, 1), (0.0, 2), (2.5, 2),
+                                            (float("nan"), 2)])
+def test_flip_answer_follows_the_measured_change(change, answer):
+    assert lesson.flip_answer({"change": change}) == answer
+
+
+@pytest.mark.parametrize("gain, answer", [(0.0, 0), (9.9, 0), (10.0, 1), (40.0, 1), (40.1, 2), (75.0, 2)])
+def test_decoder_answer_follows_the_share_of_argmax_error_removed(gain, answer):
+    assert lesson.decoder_answer({"gain": gain}) == answer
+    assert lesson.decoder_answer(lesson.decoder_summary(ROWS)) == 1  # DARK removes 20 % of argmax's 5 %
+
+
+def test_architecture_answer_is_hrnet_on_the_real_networks():
+    unet = lesson.feature_strides("unet_resnet18", 64, stride=4)
+    hrnet = lesson.feature_strides("hrnet18_small", 64)
+    assert lesson.architecture_answer({"unet": unet, "hrnet": hrnet}) == 1
+    assert lesson.architecture_answer({"unet": hrnet, "hrnet": hrnet}) == 2
+    assert lesson.architecture_answer({"unet": unet, "hrnet": unet}) == 0

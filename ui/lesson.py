@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from lmkviz import lesson
+from lmkviz.lesson import architecture_answer, decoder_answer, flip_answer, regression_answer  # noqa: F401 (the pages read them here)
 
 STEP_KEY = "lesson_step"
 PRESENT_KEY = "lesson_present"
@@ -481,12 +482,6 @@ def face_label(sample: int) -> str:
     return f"face {sample + 1}"
 
 
-def regression_answer(comparison) -> int:
-    """The right option of step 1, from the results: 0 regression, 1 heatmaps, 2 about the same
-    (final NMEs within 15 % of each other)."""
-    if comparison.ratio() < 1.15:
-        return 2
-    return 1 if comparison.better() == "heatmap" else 0
 
 
 def regression_caption(comparison) -> str:
@@ -526,10 +521,6 @@ def strides_caption(layers: dict) -> str:
             f"{counts}. Hover a dot for its layer.")
 
 
-def architecture_answer(layers: dict) -> int:
-    """0 U-Net, 1 HRNet, 2 both: which networks keep their finest resolution in use throughout."""
-    unet, hrnet = (lesson.stride_summary(seq)["always_fine"] for seq in layers.values())
-    return 2 if unet and hrnet else (1 if hrnet else 0)
 
 
 def rounding_rows(rows) -> list[dict]:
@@ -567,11 +558,6 @@ def group_indices(scheme, group: str):
 FLIP_NAMES = {"plain": "The image alone", "mirrored": "Its mirror, mapped back", "averaged": "Average of the two"}
 
 
-def flip_answer(effect: dict) -> int:
-    """0 a little lower, 1 about half, 2 not lower."""
-    if not effect["change"] < 0:
-        return 2
-    return 1 if effect["change"] <= -35 else 0
 
 
 def flip_why(effect: dict, dataset: str) -> str:
@@ -599,9 +585,6 @@ def history_caption(history: list[dict]) -> str:
             "it is the grid's, not the network's.")
 
 
-def decoder_answer(summary: dict) -> int:
-    """0 under 10 %, 1 from 10 to 40 %, 2 over 40 % of argmax's error removed."""
-    return 0 if summary["gain"] < 10 else (1 if summary["gain"] <= 40 else 2)
 
 
 def decoder_why(summary: dict, dataset: str) -> str:
