@@ -296,27 +296,33 @@ class AppDriver:
         self.interact(lambda: tab.click())
         assert tab.get_attribute("aria-selected") == "true", f"the tab {name!r} did not open"
 
-    def choose(self, box, option: str, attempts: int = 6) -> None:
-        """Pick ``option`` from the select box ``box`` (a locator) and wait for the rerun.
+    def choose(self, box, option: str, attempts: int = 6, timeout: float = 120_000, type_it: bool = False) -> None:
+        """Pick the first option containing ``option`` from the select box ``box`` (a locator)
+        and wait for the rerun (up to ``timeout`` ms).
 
         Opening the list and clicking the option are one step, repeated as a whole: a rerun
-        that lands between the two can close the list under the pointer.
+        that lands between the two can close the list under the pointer. ``type_it`` types
+        the text into the box first (long lists are virtual: unlisted options are not there).
         """
-        choice = self.page.get_by_role("option", name=option)
+        choice = self.page.get_by_role("option").filter(has_text=option).first
         for attempt in range(attempts):
-            self.wait()
-            before = self.runs()
+            self.wait(timeout=timeout)
+            before, sent = self.runs(), self.sends()
             box.click()
             try:
+                if type_it:
+                    self.page.keyboard.type(option)
                 choice.wait_for(timeout=15_000)
                 choice.click(timeout=10_000)
             except Exception:  # noqa: BLE001 - the list closed or never opened: try again
+                if self.sends() > sent:  # the choice reached the server after all
+                    break
                 self.page.keyboard.press("Escape")
                 if attempt == attempts - 1:
                     raise
                 continue
-            self.wait(min_runs=before + 1)
-            return
+            break
+        self.wait(timeout=timeout, min_runs=before + 1)
 
     def idle_parts(self) -> dict:
         """The parts of the idle condition, as the page has them now."""

@@ -50,8 +50,7 @@ def test_dataset_browser(app):
     app.screenshot("dataset_browser_samples")
 
     # switch to the small LaPa-layout folder of the test server
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").first.click()  # opens the list
-    app.interact(lambda: page.get_by_role("option", name="browser_lapa").first.click())
+    app.choose(page.locator('[data-testid="stSelectbox"]').filter(has_text="Dataset").first, "browser_lapa")
     app.assert_no_exception()
     assert metric_value(page, "Image size") == "96 × 96 px"  # synthetic faces are 256 px
 

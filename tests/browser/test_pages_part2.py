@@ -121,9 +121,7 @@ def test_train_quick_demo_simcc_to_done(app):
     page = app.page
     app.open("/Train")
     app.assert_no_exception()
-    box = page.get_by_label("Preset", exact=True)
-    box.click()
-    app.interact(lambda: page.get_by_role("option").filter(has_text=PRESET_LABELS["quick-demo-simcc"]).click())
+    app.choose(page.get_by_label("Preset", exact=True), PRESET_LABELS["quick-demo-simcc"])
     app.assert_no_exception()
     shorten_demo(app, 2)
     start_and_wait_until_done(app, 2)  # the heatmap demo's finished run may be on show first
@@ -144,14 +142,15 @@ def test_compare_decoders_on_the_run(app, finished_run):
     app.assert_no_exception()
     sidebar = page.locator('[data-testid="stSidebar"]')
     assert "hrnet18_small · Gaussian, sub-pixel centre · 128 px → 32×32 heatmaps" in sidebar.inner_text()
-    # the shipped model first (when checkpoints/default.pt is there), then the run's best.pt and last.pt
+    # the shipped models first (default.pt, then the others), then the run's best.pt and last.pt
     sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="Checkpoint").click()
     options = [o.strip() for o in page.get_by_role("option").all_inner_texts()]
     stamp = datetime.strptime(finished_run.name[:15], "%Y%m%d-%H%M%S")
     best, last = f"quick-demo · best · {stamp:%d %b %H:%M}", f"quick-demo · last · {stamp:%d %b %H:%M}"
     shipped = [o for o in options if o.startswith("shipped model")]
     assert options[len(shipped):len(shipped) + 2] == [best, last]
-    assert len(shipped) == int((REPO_ROOT / "checkpoints" / "default.pt").is_file())
+    assert shipped == [f"shipped model · {p.name}" for p in
+                       sorted((REPO_ROOT / "checkpoints").glob("*.pt"), key=lambda p: p.name != "default.pt")]
     if shipped:
         app.interact(lambda: page.get_by_role("option").filter(has_text=best).click())
     else:

@@ -10,7 +10,6 @@ real photos (face68); without, synthetic faces and the test's small folder.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -80,10 +79,8 @@ def _upload(app, path: Path) -> None:
 
 def _pick(app, container, label: str, option: str) -> None:
     """Choose ``option`` in the selectbox labelled ``label`` inside ``container``."""
-    page = app.page
-    container.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
-    app.interact(lambda: page.get_by_role("option").filter(has_text=option).first.click(),
-                 timeout=EVALUATION_TIMEOUT)
+    app.choose(container.locator('[data-testid="stSelectbox"]').filter(has_text=label).first, option,
+               timeout=EVALUATION_TIMEOUT)
     app.assert_no_exception()
 
 
@@ -119,9 +116,7 @@ def test_upload_flags_a_coffee_cup_and_lists_several_faces(app, tmp_path):
         assert page.get_by_text("The network is confident").first.is_visible()
     app.screenshot("upload_faces_dark_skin")  # face 1: the largest, a dark-skinned man
 
-    picker.click()
-    app.interact(lambda: page.get_by_role("option").filter(has_text="face 2 of").first.click(),
-                 timeout=EVALUATION_TIMEOUT)
+    app.choose(picker, "face 2 of", timeout=EVALUATION_TIMEOUT)
     app.assert_no_exception()
     assert "face 2 of" in picker.inner_text() + " " + (picker.locator("input").first.input_value()
                                                        if picker.locator("input").count() else "")

@@ -40,10 +40,8 @@ def _upload_model(app, model: Path, sidecar: Path | None) -> None:
 
 def _pick(app, container, label: str, option: str) -> None:
     """Choose ``option`` in the selectbox labelled ``label`` (typed in: long lists are virtual)."""
-    page = app.page
-    container.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
-    page.keyboard.type(option)
-    app.interact(lambda: page.get_by_role("option").filter(has_text=option).first.click(), timeout=TIMEOUT)
+    app.choose(container.locator('[data-testid="stSelectbox"]').filter(has_text=label).first, option,
+               timeout=TIMEOUT, type_it=True)
     app.assert_no_exception()
 
 
